@@ -1,0 +1,13 @@
+# One image for every Reclaim role: init (create tables), api, projector.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 RECLAIM_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY domain ./domain
+COPY infrastructure ./infrastructure
+COPY api ./api
+RUN pip install --no-cache-dir . && useradd --create-home reclaim && mkdir -p /data \
+    && chown reclaim /data
+USER reclaim
+EXPOSE 8000
+CMD ["reclaim", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,1 @@
+"""Reclaim's entry points: the HTTP API and the ``reclaim`` command line."""

@@ -1,0 +1,1 @@
+"""Reclaim's domain: cases, their lifecycle and their rules. Pure Python, no I/O."""

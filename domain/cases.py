@@ -1,0 +1,799 @@
+"""Credit and Dispute: two aggregates sharing one lifecycle.
+
+Each public command method checks the lifecycle machine and the rules first and
+only then calls a private, ``@event``-decorated method that records what
+happened in the past tense. A refused command raises a named ``DomainError``
+and records nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import lifecycle
+from domain.errors import (
+    DatesOutOfOrder,
+    EscalationNotHigher,
+    InvalidValue,
+    MissingForSubmit,
+    OccurredBeforeCase,
+    OccurredInFuture,
+    PartialNotLess,
+    RecoveryNotAllowed,
+    RecoveryRequired,
+    RefundExceedsCharge,
+)
+from domain.money import validate_amount, validate_currency
+
+CREDIT_TYPES = ("store", "promotional", "refund")
+CREDIT_PROBLEMS = (
+    "expired",
+    "disappeared",
+    "misapplied",
+    "restricted",
+    "uncredited",
+    "invalid",
+    "unauthorized_use",
+)
+REMEDIES = ("reinstate", "extend", "correct", "compensate")
+DISPUTE_REASONS = (
+    "technical_issue",
+    "incorrect_charge",
+    "non_performance",
+    "accidental_charge",
+    "unauthorized_use",
+    "other",
+)
+CHANNELS = (
+    "support_ticket",
+    "email",
+    "live_chat",
+    "phone",
+    "ads_manager",
+    "social_media",
+    "other",
+)
+#: in order: a repeat escalation must go to a later one
+ESCALATION_LEVELS = ("supervisor", "social_media", "consumer_agency", "payment_provider")
+OUTCOMES = ("granted", "partial", "rejected", "withdrawn")
+RECOVERED_FORMS = ("credit_reinstated", "credit_extended", "refund", "voucher", "other")
+EVIDENCE_KINDS = (
+    "screenshot",
+    "email",
+    "receipt",
+    "transaction_record",
+    "chat_transcript",
+    "other",
+)
+
+#: how far ahead of the server's clock an ``occurred_at`` may be (clients' clocks drift)
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_TEXT = 10_000
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _choice(value: object, choices: tuple[str, ...], field: str) -> str:
+    if value not in choices:
+        raise InvalidValue(field, f"{value!r} is not one of {', '.join(choices)}")
+    assert isinstance(value, str)
+    return value
+
+
+def _optional_choice(value: object, choices: tuple[str, ...], field: str) -> str | None:
+    return None if value is None else _choice(value, choices, field)
+
+
+def _text(value: object, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidValue(field, "must be text")
+    value = value.strip()
+    if required and not value:
+        raise InvalidValue(field, "is required")
+    if len(value) > limit:
+        raise InvalidValue(field, f"is longer than {limit} characters")
+    return value
+
+
+def _platform(value: object) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise InvalidValue("platform", "must be a lower-case slug such as 'temu' or 'tiktok'")
+    return value
+
+
+def _aware(value: object, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidValue(field, "must be a date-time")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(field, "must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class Case(Aggregate):
+    """What Credit and Dispute share: the lifecycle, the records, the rules."""
+
+    kind: ClassVar[str]
+
+    # No instance annotations here: the library would read them as fields of the
+    # Opened event. Each kind's Opened event sets the common facts via _init_common.
+
+    def _init_common(
+        self,
+        *,
+        owner: str,
+        workspace: str,
+        platform: str,
+        account_reference: str,
+        currency: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.owner = owner
+        self.workspace = workspace
+        self.platform = platform
+        self.account_reference = account_reference
+        self.currency = currency
+        self.opened_at = occurred_at
+        self.opened_by = actor
+        self.state = "opened"
+        self.evidence: list[dict[str, Any]] = []
+        self.notes: list[dict[str, Any]] = []
+        self.submission: dict[str, Any] | None = None
+        self.follow_ups = 0
+        self.responses = 0
+        self.appeals = 0
+        self.escalation_level: str | None = None
+        self.escalations: list[str] = []
+        self.denials = 0
+        self.last_outbound_at: datetime | None = None
+        self.last_outbound_action: str | None = None
+        self.last_response_at: datetime | None = None
+        self.last_denied_at: datetime | None = None
+        self.outcome: str | None = None
+        self.amount_recovered = Decimal("0")
+        self.recovered_form: str | None = None
+        self.resolved_at: datetime | None = None
+        self.last_activity_at = occurred_at
+
+    # --- what each kind says about itself -------------------------------------------
+    @property
+    def amount_claimed(self) -> Decimal:
+        raise NotImplementedError
+
+    def earliest_fact(self) -> datetime:
+        raise NotImplementedError
+
+    def _missing_kind_facts(self) -> list[str]:
+        return []
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def allowed_actions(self) -> list[str]:
+        return lifecycle.allowed_actions(self.state)
+
+    @property
+    def missing_for_submit(self) -> list[str]:
+        missing = []
+        if not self.account_reference:
+            missing.append("account_reference")
+        missing.extend(self._missing_kind_facts())
+        return missing
+
+    def check_can(self, action: str) -> None:
+        lifecycle.check_can(self.state, action)
+
+    def check_occurred_at(self, occurred_at: object, now: datetime | None = None) -> datetime:
+        when = _aware(occurred_at, "occurred_at")
+        now = now or utcnow()
+        if when > now + CLOCK_SKEW:
+            raise OccurredInFuture(f"occurred_at {when.isoformat()} is in the future")
+        earliest = self.earliest_fact()
+        if when < earliest:
+            raise OccurredBeforeCase(
+                f"occurred_at {when.isoformat()} is before the case's earliest fact "
+                f"({earliest.isoformat()})"
+            )
+        return when
+
+    # --- commands ------------------------------------------------------------------------
+    def submit(
+        self,
+        *,
+        channel: str,
+        reference: str | None,
+        message: str | None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("submit")
+        channel = _choice(channel, CHANNELS, "channel")
+        reference = _text(reference, "reference", limit=200)
+        message = _text(message, "message")
+        when = self.check_occurred_at(occurred_at, now)
+        missing = self.missing_for_submit
+        if missing:
+            raise MissingForSubmit(missing)
+        self._submitted(
+            channel=channel,
+            reference=reference,
+            message=message,
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    @event("Submitted")
+    def _submitted(
+        self,
+        channel: str,
+        reference: str,
+        message: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.state = lifecycle.next_state(self.state, "submit")
+        self.submission = {"channel": channel, "reference": reference, "at": occurred_at}
+        self._outbound(occurred_at, "submit")
+
+    def follow_up(
+        self,
+        *,
+        channel: str,
+        message: str | None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("follow_up")
+        channel = _choice(channel, CHANNELS, "channel")
+        message = _text(message, "message")
+        when = self.check_occurred_at(occurred_at, now)
+        self._followed_up(
+            channel=channel, message=message, occurred_at=when, actor=actor, request_id=request_id
+        )
+
+    @event("FollowedUp")
+    def _followed_up(
+        self, channel: str, message: str, occurred_at: datetime, actor: str, request_id: str
+    ) -> None:
+        self.state = lifecycle.next_state(self.state, "follow_up")
+        self.follow_ups += 1
+        self._outbound(occurred_at, "follow_up")
+
+    def record_response(
+        self,
+        *,
+        message: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("record_response")
+        message = _text(message, "message", required=True)
+        when = self.check_occurred_at(occurred_at, now)
+        self._response_received(
+            message=message, occurred_at=when, actor=actor, request_id=request_id
+        )
+
+    @event("ResponseReceived")
+    def _response_received(
+        self, message: str, occurred_at: datetime, actor: str, request_id: str
+    ) -> None:
+        self.responses += 1
+        self._inbound(occurred_at)
+
+    def deny(
+        self,
+        *,
+        reason: str | None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("deny")
+        reason = _text(reason, "reason")
+        when = self.check_occurred_at(occurred_at, now)
+        self._denied(reason=reason, occurred_at=when, actor=actor, request_id=request_id)
+
+    @event("Denied")
+    def _denied(self, reason: str, occurred_at: datetime, actor: str, request_id: str) -> None:
+        self.state = lifecycle.next_state(self.state, "deny")
+        self.denials += 1
+        self.last_denied_at = occurred_at
+        self._inbound(occurred_at)
+
+    def appeal(
+        self,
+        *,
+        grounds: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("appeal")
+        grounds = _text(grounds, "grounds", required=True)
+        when = self.check_occurred_at(occurred_at, now)
+        self._appealed(grounds=grounds, occurred_at=when, actor=actor, request_id=request_id)
+
+    @event("Appealed")
+    def _appealed(self, grounds: str, occurred_at: datetime, actor: str, request_id: str) -> None:
+        self.state = lifecycle.next_state(self.state, "appeal")
+        self.appeals += 1
+        self._outbound(occurred_at, "appeal")
+
+    def escalate(
+        self,
+        *,
+        level: str,
+        contact: str | None,
+        message: str | None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("escalate")
+        level = _choice(level, ESCALATION_LEVELS, "level")
+        self.check_escalation_is_higher(level)
+        contact = _text(contact, "contact", limit=500)
+        message = _text(message, "message")
+        when = self.check_occurred_at(occurred_at, now)
+        self._escalated(
+            level=level,
+            contact=contact,
+            message=message,
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    def check_escalation_is_higher(self, level: str) -> None:
+        current = self.escalation_level
+        if current is not None and ESCALATION_LEVELS.index(level) <= ESCALATION_LEVELS.index(
+            current
+        ):
+            raise EscalationNotHigher(level, current)
+
+    @event("Escalated")
+    def _escalated(
+        self,
+        level: str,
+        contact: str,
+        message: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.state = lifecycle.next_state(self.state, "escalate")
+        self.escalation_level = level
+        self.escalations.append(level)
+        self._outbound(occurred_at, "escalate")
+
+    def resolve(
+        self,
+        *,
+        outcome: str,
+        recovered_amount: object = None,
+        recovered_form: str | None = None,
+        note: str | None = None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.check_can("resolve")
+        outcome = _choice(outcome, OUTCOMES, "outcome")
+        note = _text(note, "note")
+        amount, form = self.check_recovery(outcome, recovered_amount, recovered_form)
+        when = self.check_occurred_at(occurred_at, now)
+        self._resolved(
+            outcome=outcome,
+            recovered_amount=amount,
+            recovered_form=form,
+            note=note,
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    def check_recovery(
+        self, outcome: str, recovered_amount: object, recovered_form: object
+    ) -> tuple[Decimal, str | None]:
+        if outcome in ("rejected", "withdrawn"):
+            if recovered_amount not in (None, "", 0) and Decimal(str(recovered_amount)) != 0:
+                raise RecoveryNotAllowed(f"a {outcome} case recovers nothing")
+            if recovered_form is not None:
+                raise RecoveryNotAllowed(f"a {outcome} case has no recovered form")
+            return Decimal("0"), None
+        if recovered_amount in (None, "") or recovered_form is None:
+            raise RecoveryRequired(f"a {outcome} outcome needs recovered_amount and recovered_form")
+        amount = validate_amount(recovered_amount, self.currency, "recovered_amount")
+        form = _choice(recovered_form, RECOVERED_FORMS, "recovered_form")
+        if outcome == "partial" and amount >= self.amount_claimed:
+            raise PartialNotLess(
+                f"a partial recovery must be less than the {self.amount_claimed} "
+                f"{self.currency} claimed, got {amount}"
+            )
+        return amount, form
+
+    @event("Resolved")
+    def _resolved(
+        self,
+        outcome: str,
+        recovered_amount: Decimal,
+        recovered_form: str | None,
+        note: str,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.state = lifecycle.next_state(self.state, "resolve")
+        self.outcome = outcome
+        self.amount_recovered = recovered_amount
+        self.recovered_form = recovered_form
+        self.resolved_at = occurred_at
+        self._touch(occurred_at)
+
+    def add_note(self, *, text: str, actor: str, request_id: str) -> None:
+        self.check_can("add_note")
+        text = _text(text, "text", required=True)
+        self._note_added(text=text, actor=actor, request_id=request_id)
+
+    @event("NoteAdded")
+    def _note_added(self, text: str, actor: str, request_id: str) -> None:
+        self.notes.append({"text": text, "by": actor})
+
+    def attach_evidence(
+        self,
+        *,
+        evidence_id: str,
+        kind: str,
+        sha256: str,
+        size: int,
+        media_type: str,
+        filename: str | None,
+        description: str | None,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.check_can("attach_evidence")
+        kind = _choice(kind, EVIDENCE_KINDS, "kind")
+        if not isinstance(sha256, str) or not _SHA256.match(sha256):
+            raise InvalidValue("sha256", "must be 64 lower-case hex digits")
+        if not isinstance(size, int) or size < 0:
+            raise InvalidValue("size", "must be a whole number of bytes")
+        if any(e["id"] == evidence_id for e in self.evidence):
+            raise InvalidValue("evidence_id", f"{evidence_id} is already attached")
+        self._evidence_attached(
+            evidence_id=_text(evidence_id, "evidence_id", required=True, limit=100),
+            kind=kind,
+            sha256=sha256,
+            size=size,
+            media_type=_text(media_type, "media_type", required=True, limit=100),
+            filename=_text(filename, "filename", limit=255),
+            description=_text(description, "description", limit=2000),
+            actor=actor,
+            request_id=request_id,
+        )
+
+    @event("EvidenceAttached")
+    def _evidence_attached(
+        self,
+        evidence_id: str,
+        kind: str,
+        sha256: str,
+        size: int,
+        media_type: str,
+        filename: str,
+        description: str,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.evidence.append(
+            {
+                "id": evidence_id,
+                "kind": kind,
+                "sha256": sha256,
+                "size": size,
+                "media_type": media_type,
+                "filename": filename,
+                "description": description,
+            }
+        )
+
+    # --- bookkeeping shared by the event methods ------------------------------------------
+    def _outbound(self, occurred_at: datetime, action: str) -> None:
+        self.last_outbound_at = occurred_at
+        self.last_outbound_action = action
+        self._touch(occurred_at)
+
+    def _inbound(self, occurred_at: datetime) -> None:
+        self.last_response_at = occurred_at
+        self._touch(occurred_at)
+
+    def _touch(self, occurred_at: datetime) -> None:
+        self.last_activity_at = max(self.last_activity_at, occurred_at)
+
+
+def _check_opening(
+    platform: object, currency: object, occurred_at: object, now: datetime | None
+) -> tuple[str, str, datetime]:
+    platform = _platform(platform)
+    currency = validate_currency(currency)
+    when = _aware(occurred_at, "occurred_at")
+    if when > (now or utcnow()) + CLOCK_SKEW:
+        raise OccurredInFuture(f"occurred_at {when.isoformat()} is in the future")
+    return platform, currency, when
+
+
+def _check_fact_date(day: object, field: str, now: datetime | None) -> date | None:
+    if day is None:
+        return None
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise InvalidValue(field, "must be a date")
+    if _start_of(day) > (now or utcnow()) + CLOCK_SKEW:
+        raise OccurredInFuture(f"{field} {day.isoformat()} is in the future")
+    return day
+
+
+class Credit(Case):
+    """A claim to get a platform credit back."""
+
+    kind = "credit"
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        owner: str,
+        workspace: str,
+        platform: str,
+        account_reference: str | None,
+        credit_type: str,
+        amount: object,
+        currency: str,
+        problem: str,
+        remedy: str,
+        earned_on: date | None = None,
+        expires_on: date | None = None,
+        restrictions: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> Credit:
+        platform, currency, when = _check_opening(
+            platform, currency, occurred_at or now or utcnow(), now
+        )
+        earned_on = _check_fact_date(earned_on, "earned_on", now)
+        if expires_on is not None and (
+            isinstance(expires_on, datetime) or not isinstance(expires_on, date)
+        ):
+            raise InvalidValue("expires_on", "must be a date")
+        if earned_on and expires_on and expires_on < earned_on:
+            raise DatesOutOfOrder("expires_on is before earned_on")
+        if earned_on and when < _start_of(earned_on):
+            raise OccurredBeforeCase("occurred_at is before the credit was earned")
+        return cls(
+            owner=owner,
+            workspace=workspace,
+            platform=platform,
+            account_reference=_text(account_reference, "account_reference", limit=200),
+            credit_type=_choice(credit_type, CREDIT_TYPES, "credit_type"),
+            amount=validate_amount(amount, currency, "amount"),
+            currency=currency,
+            problem=_choice(problem, CREDIT_PROBLEMS, "problem"),
+            remedy=_choice(remedy, REMEDIES, "remedy"),
+            earned_on=earned_on,
+            expires_on=expires_on,
+            restrictions=_restrictions(restrictions, currency),
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    @event("Opened")
+    def __init__(
+        self,
+        owner: str,
+        workspace: str,
+        platform: str,
+        account_reference: str,
+        credit_type: str,
+        amount: Decimal,
+        currency: str,
+        problem: str,
+        remedy: str,
+        earned_on: date | None,
+        expires_on: date | None,
+        restrictions: dict[str, Any],
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self._init_common(
+            owner=owner,
+            workspace=workspace,
+            platform=platform,
+            account_reference=account_reference,
+            currency=currency,
+            occurred_at=occurred_at,
+            actor=actor,
+            request_id=request_id,
+        )
+        self.credit_type = credit_type
+        self.amount = amount
+        self.problem = problem
+        self.remedy = remedy
+        self.earned_on = earned_on
+        self.expires_on = expires_on
+        self.restrictions = restrictions
+
+    @property
+    def amount_claimed(self) -> Decimal:
+        return self.amount
+
+    def earliest_fact(self) -> datetime:
+        if self.earned_on is not None:
+            return min(_start_of(self.earned_on), self.opened_at)
+        return self.opened_at
+
+
+def _restrictions(value: dict[str, Any] | None, currency: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidValue("restrictions", "must be an object")
+    unknown = set(value) - {"minimum_purchase", "excluded_categories", "single_use"}
+    if unknown:
+        raise InvalidValue("restrictions", f"unknown restriction(s): {', '.join(sorted(unknown))}")
+    result: dict[str, Any] = {}
+    if value.get("minimum_purchase") is not None:
+        result["minimum_purchase"] = validate_amount(
+            value["minimum_purchase"], currency, "restrictions.minimum_purchase"
+        )
+    categories = value.get("excluded_categories") or []
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise InvalidValue("restrictions.excluded_categories", "must be a list of text")
+    if categories:
+        result["excluded_categories"] = [
+            _text(c, "excluded_categories", limit=100) for c in categories
+        ]
+    if value.get("single_use") is not None:
+        if not isinstance(value["single_use"], bool):
+            raise InvalidValue("restrictions.single_use", "must be true or false")
+        result["single_use"] = value["single_use"]
+    return result
+
+
+class Dispute(Case):
+    """A claim to get a charge refunded."""
+
+    kind = "dispute"
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        owner: str,
+        workspace: str,
+        platform: str,
+        account_reference: str | None,
+        charge_reference: str | None,
+        charged_amount: object,
+        refund_amount: object | None = None,
+        currency: str,
+        reason: str,
+        charged_on: date | None = None,
+        occurred_at: datetime | None = None,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> Dispute:
+        platform, currency, when = _check_opening(
+            platform, currency, occurred_at or now or utcnow(), now
+        )
+        charged_on = _check_fact_date(charged_on, "charged_on", now)
+        charged = validate_amount(charged_amount, currency, "charged_amount")
+        refund = (
+            charged
+            if refund_amount is None
+            else validate_amount(refund_amount, currency, "refund_amount")
+        )
+        if refund > charged:
+            raise RefundExceedsCharge(
+                f"refund_amount {refund} is more than the {charged} {currency} charged"
+            )
+        if charged_on and when < _start_of(charged_on):
+            raise OccurredBeforeCase("occurred_at is before the charge")
+        return cls(
+            owner=owner,
+            workspace=workspace,
+            platform=platform,
+            account_reference=_text(account_reference, "account_reference", limit=200),
+            charge_reference=_text(charge_reference, "charge_reference", limit=200),
+            charged_amount=charged,
+            refund_amount=refund,
+            currency=currency,
+            reason=_choice(reason, DISPUTE_REASONS, "reason"),
+            charged_on=charged_on,
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+        )
+
+    @event("Opened")
+    def __init__(
+        self,
+        owner: str,
+        workspace: str,
+        platform: str,
+        account_reference: str,
+        charge_reference: str,
+        charged_amount: Decimal,
+        refund_amount: Decimal,
+        currency: str,
+        reason: str,
+        charged_on: date | None,
+        occurred_at: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self._init_common(
+            owner=owner,
+            workspace=workspace,
+            platform=platform,
+            account_reference=account_reference,
+            currency=currency,
+            occurred_at=occurred_at,
+            actor=actor,
+            request_id=request_id,
+        )
+        self.charge_reference = charge_reference
+        self.charged_amount = charged_amount
+        self.refund_amount = refund_amount
+        self.reason = reason
+        self.charged_on = charged_on
+
+    @property
+    def amount_claimed(self) -> Decimal:
+        return self.refund_amount
+
+    def earliest_fact(self) -> datetime:
+        if self.charged_on is not None:
+            return min(_start_of(self.charged_on), self.opened_at)
+        return self.opened_at
+
+    def _missing_kind_facts(self) -> list[str]:
+        missing = []
+        if not self.charge_reference:
+            missing.append("charge_reference")
+        if not self.evidence:
+            missing.append("evidence")
+        return missing
+
+
+CASE_KINDS: dict[str, type[Case]] = {"credit": Credit, "dispute": Dispute}

@@ -1,0 +1,105 @@
+"""Domain errors: each names one broken rule. Raising one records nothing."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a command the aggregate refuses."""
+
+    #: short, stable machine-readable name, used as the problem ``type`` suffix over HTTP
+    code = "domain-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidValue(DomainError):
+    """A value that can never be valid (an unknown currency, a negative amount...)."""
+
+    code = "invalid-value"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ActionNotAllowed(DomainError):
+    """The lifecycle machine has no such transition from the case's state."""
+
+    code = "action-not-allowed"
+
+    def __init__(self, action: str, state: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"'{action}' is not allowed while the case is {state}; "
+            f"allowed: {', '.join(allowed) or 'nothing'}"
+        )
+        self.action = action
+        self.state = state
+        self.allowed_actions = allowed
+
+
+class MissingForSubmit(DomainError):
+    """Submitting needs the facts a support agent would ask for."""
+
+    code = "missing-for-submit"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("cannot submit yet, still missing: " + ", ".join(missing))
+        self.missing = missing
+
+
+class EscalationNotHigher(DomainError):
+    """A repeat escalation must go to a higher level than the last one."""
+
+    code = "escalation-not-higher"
+
+    def __init__(self, level: str, current: str) -> None:
+        super().__init__(
+            f"already escalated to {current}; a repeat escalation must go higher than that, "
+            f"not to {level}"
+        )
+        self.level = level
+        self.current = current
+
+
+class RecoveryRequired(DomainError):
+    """A granted or partial outcome records what was recovered and in what form."""
+
+    code = "recovery-required"
+
+
+class RecoveryNotAllowed(DomainError):
+    """A rejected or withdrawn outcome recovers nothing."""
+
+    code = "recovery-not-allowed"
+
+
+class PartialNotLess(DomainError):
+    """A partial recovery is less than what was claimed."""
+
+    code = "partial-not-less"
+
+
+class RefundExceedsCharge(DomainError):
+    """A dispute cannot seek more than was charged."""
+
+    code = "refund-exceeds-charge"
+
+
+class OccurredInFuture(DomainError):
+    """``occurred_at`` may not be later than now."""
+
+    code = "occurred-in-future"
+
+
+class OccurredBeforeCase(DomainError):
+    """``occurred_at`` may not precede the case's earliest fact."""
+
+    code = "occurred-before-case"
+
+
+class DatesOutOfOrder(DomainError):
+    """A credit cannot expire before it was earned."""
+
+    code = "dates-out-of-order"

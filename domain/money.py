@@ -1,0 +1,74 @@
+"""Money: a ``Decimal`` amount with a validated ISO 4217 currency. Never float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidValue
+
+# Active ISO 4217 codes (list one, 2024 edition), without funds and precious metals.
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL
+    BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL
+    LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR
+    NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
+    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+    USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+    """.split()  # noqa: SIM905 - a table reads better as text
+)
+
+# Minor units where they differ from two.
+_MINOR_UNITS = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+}
+
+MAX_AMOUNT = Decimal("1000000000000")
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def validate_currency(currency: object, field: str = "currency") -> str:
+    if not isinstance(currency, str) or currency not in ISO_4217:
+        raise InvalidValue(field, f"{currency!r} is not an ISO 4217 currency code")
+    return currency
+
+
+def validate_amount(
+    amount: object, currency: str, field: str, *, allow_zero: bool = False
+) -> Decimal:
+    """A finite, positive Decimal with no more decimals than the currency has."""
+    if isinstance(amount, float | bool):
+        raise InvalidValue(field, "must be a decimal string, not a float")
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(field, f"{amount!r} is not a number") from None
+    if not value.is_finite():
+        raise InvalidValue(field, "must be a finite number")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidValue(field, "must be greater than zero")
+    if value > MAX_AMOUNT:
+        raise InvalidValue(field, "is implausibly large")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > minor_units(currency):
+        raise InvalidValue(
+            field, f"{currency} has {minor_units(currency)} decimal places, got {value}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

@@ -1,0 +1,1 @@
+"""Reclaim's infrastructure: the event store, settings, and what persists beside it."""

@@ -1,0 +1,206 @@
+"""The application service: one ``eventsourcing`` Application per process.
+
+Each command method is a few lines: get the case, call it, save it. What the
+HTTP layer needs around that (a guard for access control, an expected version
+for ``If-Match``, retries when another writer got there first) is in
+``execute`` so that every command shares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
+
+from domain.cases import Case, Credit, Dispute
+from infrastructure.blobs import BlobStore
+from infrastructure.database import Database
+from infrastructure.idempotency import IdempotencyStore
+from infrastructure.keys import KeyStore
+from infrastructure.settings import Settings, get_settings
+from infrastructure.topics import register_legacy_topics
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class CaseNotFound(Exception):
+    def __init__(self, case_id: object) -> None:
+        super().__init__(f"case {case_id} not found")
+        self.case_id = case_id
+
+
+class VersionMismatch(Exception):
+    """``If-Match`` named a version the case has moved on from."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"the case is at version {actual}, not {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    case: Case
+    #: the notification log position of the last event this command recorded
+    position: int | None
+
+
+Guard = Callable[[Case], None]
+#: given the changed case, more keyword arguments for ``save`` (an idempotency record)
+SaveWith = Callable[[Case], dict[str, Any]]
+
+#: how often a command without If-Match is retried when another writer saved first
+CONFLICT_RETRIES = 20
+
+
+class ReclaimApplication(Application[UUID]):
+    name = "Reclaim"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        register_legacy_topics()
+        self.settings = settings or get_settings()
+        interval = self.settings.snapshot_interval
+        self.snapshotting_intervals = {Credit: interval, Dispute: interval} if interval else {}
+        super().__init__(env=self.settings.eventsourcing_env())
+        self.database = Database(
+            self.recorder.datastore,  # type: ignore[attr-defined]
+            "postgres" if self.settings.uses_postgres else "sqlite",
+        )
+        self.keys = KeyStore(self.database)
+        self.idempotency = IdempotencyStore(self.database)
+        self.blobs = BlobStore(self.settings.evidence_dir)
+        if self.settings.create_tables:
+            self.create_tables()
+
+    def create_tables(self) -> None:
+        """Reclaim's own tables beside the library's (which the library creates itself)."""
+        self.keys.create_tables()
+        self.idempotency.create_tables()
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # --- queries ---------------------------------------------------------------------------
+    def get_case(
+        self,
+        case_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> Case:
+        """The case now, at a past ``version``, or as Reclaim knew it at ``as_of``."""
+        try:
+            if as_of is not None:
+                return self._case_as_of(case_id, as_of)
+            case = self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(case_id)
+        return case
+
+    def _case_as_of(self, case_id: UUID, as_of: datetime) -> Case:
+        case: Any = None
+        for domain_event in self.events.get(case_id):
+            if domain_event.timestamp > as_of:
+                break
+            case = domain_event.mutate(case)
+        if case is None:
+            raise AggregateNotFoundError(case_id)
+        return case
+
+    def case_events(self, case_id: UUID) -> Iterator[Any]:
+        return self.events.get(case_id)
+
+    # --- commands ------------------------------------------------------------------------
+    def open_credit(self, *, save_with: SaveWith | None = None, **facts: Any) -> CommandResult:
+        return self._open(Credit.open(**facts), save_with)
+
+    def open_dispute(self, *, save_with: SaveWith | None = None, **facts: Any) -> CommandResult:
+        return self._open(Dispute.open(**facts), save_with)
+
+    def _open(self, case: Case, save_with: SaveWith | None = None) -> CommandResult:
+        return self._save(case, save_with)
+
+    def _save(self, case: Case, save_with: SaveWith | None) -> CommandResult:
+        extra = save_with(case) if save_with is not None else {}
+        recordings = self.save(case, **extra)
+        return CommandResult(case, recordings[-1].notification.id if recordings else None)
+
+    def submit(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "submit", **kwargs)
+
+    def follow_up(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "follow_up", **kwargs)
+
+    def record_response(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "record_response", **kwargs)
+
+    def deny(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "deny", **kwargs)
+
+    def appeal(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "appeal", **kwargs)
+
+    def escalate(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "escalate", **kwargs)
+
+    def resolve(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "resolve", **kwargs)
+
+    def add_note(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "add_note", **kwargs)
+
+    def attach_evidence(self, case_id: UUID, **kwargs: Any) -> CommandResult:
+        return self.execute(case_id, "attach_evidence", **kwargs)
+
+    def execute(
+        self,
+        case_id: UUID,
+        action: str,
+        *,
+        guard: Guard | None = None,
+        expected_version: int | None = None,
+        save_with: SaveWith | None = None,
+        **kwargs: Any,
+    ) -> CommandResult:
+        """Get the case, check the guard and version, call the action, save.
+
+        Without ``expected_version`` a conflicting concurrent save is retried on the
+        fresh case, so no command is lost; with it, the conflict is a VersionMismatch.
+        The guard runs on every attempt, so it can also notice that a racing request
+        with the same idempotency key has meanwhile been recorded.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            case = self.get_case(case_id)
+            if guard is not None:
+                guard(case)
+            if expected_version is not None and case.version != expected_version:
+                raise VersionMismatch(expected_version, case.version)
+            getattr(case, action)(**kwargs)
+            try:
+                return self._save(case, save_with)
+            except IntegrityError:
+                if guard is not None:
+                    guard(self.get_case(case_id))
+                if expected_version is not None:
+                    raise VersionMismatch(expected_version, expected_version + 1) from None
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                continue
+        raise AssertionError("unreachable")

@@ -1,0 +1,88 @@
+"""Plain SQL beside the event store, on the library's own connection pool.
+
+Reclaim keeps a few tables of its own next to the events (API keys, idempotency
+records, projections' read tables). They live in the same database and go through
+the same ``eventsourcing`` datastore, so a projection's rows and its tracking
+position commit together. Statements are written once, with ``%s`` placeholders,
+and translated for SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+_PLACEHOLDER = re.compile(r"%s")
+
+
+class Database:
+    def __init__(self, datastore: Any, dialect: str) -> None:
+        assert dialect in ("sqlite", "postgres")
+        self.datastore = datastore
+        self.dialect = dialect
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgres"
+
+    def sql(self, statement: str) -> str:
+        if self.is_postgres:
+            return statement
+        return _PLACEHOLDER.sub("?", statement)
+
+    @contextmanager
+    def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield Cursor(self, cursor)
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        with self.transaction() as cursor:
+            cursor.execute(statement, params)
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as cursor:
+            return cursor.fetchall(statement, params)
+
+    def fetchone(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self.transaction(commit=False) as cursor:
+            return cursor.fetchone(statement, params)
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        with self.transaction() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+
+class Cursor:
+    """A cursor that speaks ``%s`` on both stores and returns rows as dicts."""
+
+    def __init__(self, database: Database, raw: Any) -> None:
+        self.database = database
+        self.raw = raw
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self.database.sql(statement), tuple(params))
+        return self
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self.raw.executemany(self.database.sql(statement), [tuple(r) for r in rows])
+
+    @property
+    def rowcount(self) -> int:
+        return int(getattr(self.raw, "sqlite_cursor", self.raw).rowcount)
+
+    def _row(self, row: Any) -> dict[str, Any]:
+        return dict(row)
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.execute(statement, params)
+        return [self._row(r) for r in self.raw.fetchall()]
+
+    def fetchone(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        self.execute(statement, params)
+        row = self.raw.fetchone()
+        return None if row is None else self._row(row)

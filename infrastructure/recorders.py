@@ -1,0 +1,41 @@
+"""The library's application recorders, extended to write Reclaim's own rows
+(an idempotency record) in the same transaction as the events they belong to.
+
+``Application.save(case, idempotency=record)`` passes its keyword arguments down
+to ``_insert_events``; the library's own process recorders use the same hook for
+tracking records. So a command's events and the response that acknowledged it
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
+
+
+def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> None:
+    record: IdempotencyRecord | None = kwargs.get("idempotency")
+    if record is not None:
+        cursor.execute(IDEMPOTENCY_INSERT.replace("%s", placeholder), record.as_row())
+
+
+class SQLiteReclaimRecorder(SQLiteApplicationRecorder):
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        _write_side_rows(c, "?", kwargs)
+        return super()._insert_events(c, stored_events, **kwargs)
+
+
+class PostgresReclaimRecorder(PostgresApplicationRecorder):
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        _write_side_rows(curs, "%s", kwargs)
+        super()._insert_events(curs, stored_events, **kwargs)

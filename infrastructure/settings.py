@@ -1,0 +1,139 @@
+"""All of Reclaim's configuration, read from the environment by one class."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables, each prefixed ``RECLAIM_``.
+
+    Dict-valued settings are JSON, e.g. ``RECLAIM_FOLLOW_UP_DAYS='{"temu": 3}'``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RECLAIM_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./reclaim-data"),
+        description="The SQLite file (when no database URL is set) and the evidence files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="A postgresql:// URL selects PostgreSQL; unset means the SQLite file.",
+    )
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_json_bytes: int = Field(default=1024 * 1024, gt=0)
+    follow_up_days: dict[str, int] = Field(default_factory=lambda: {"temu": 3, "tiktok": 5})
+    follow_up_days_default: int = Field(default=5, gt=0)
+    appeal_window_days: dict[str, int] = Field(default_factory=dict)
+    expiry_warning_days: list[int] = Field(default_factory=lambda: [30, 7, 1])
+    audit_signing_key: str | None = Field(
+        default=None,
+        description="HMAC key for the audit chain's signed head; generated into the data "
+        "directory on first use when unset (set it explicitly with several API nodes).",
+    )
+    session_secret: str | None = Field(
+        default=None, description="Signs the reports page's cookie; derived when unset."
+    )
+    snapshot_interval: int = Field(
+        default=50, ge=0, description="Snapshot a case every N events (0 turns snapshots off)."
+    )
+    create_tables: bool = Field(
+        default=True,
+        description="Create tables at start. Turn off on API workers and projectors that "
+        "share a PostgreSQL server with an init step (docker-compose does).",
+    )
+    separate_projector: bool = Field(
+        default=False,
+        description="Projections run in their own process (`reclaim project`), not in-process.",
+    )
+    read_wait_seconds: float = Field(default=5.0, ge=0)
+    sqlite_lock_timeout: int = Field(
+        default=5, gt=0, description="Seconds to wait for a locked SQLite file."
+    )
+    pool_size: int = Field(default=10, gt=0)
+    pool_max_overflow: int = Field(default=10, ge=0)
+    connect_timeout: int = Field(default=5, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise ValueError("RECLAIM_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "reclaim.sqlite3"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    def follow_up_interval(self, platform: str) -> int:
+        return self.follow_up_days.get(platform, self.follow_up_days_default)
+
+    def postgres_parts(self) -> dict[str, str]:
+        """The database URL split into the parts the library's POSTGRES_* settings take."""
+        assert self.database_url is not None
+        url = urlsplit(self.database_url)
+        return {
+            "host": url.hostname or "localhost",
+            "port": str(url.port or 5432),
+            "user": unquote(url.username or "postgres"),
+            "password": unquote(url.password or ""),
+            "dbname": (url.path or "/").lstrip("/") or "postgres",
+        }
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """This configuration translated into the ``eventsourcing`` library's settings."""
+        env = {
+            "PERSISTENCE_MODULE": "",
+            "CREATE_TABLE": "y" if self.create_tables else "",
+            "IS_SNAPSHOTTING_ENABLED": "y" if self.snapshot_interval else "",
+        }
+        if self.uses_postgres:
+            parts = self.postgres_parts()
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_HOST=parts["host"],
+                POSTGRES_PORT=parts["port"],
+                POSTGRES_USER=parts["user"],
+                POSTGRES_PASSWORD=parts["password"],
+                POSTGRES_DBNAME=parts["dbname"],
+                POSTGRES_POOL_SIZE=str(self.pool_size),
+                POSTGRES_MAX_OVERFLOW=str(self.pool_max_overflow),
+                POSTGRES_CONNECT_TIMEOUT=str(self.connect_timeout),
+                POSTGRES_PRE_PING="y",
+                # Must stay off: with it on, the library wrote one application's events
+                # into another's table and skipped projection positions (measured here).
+                POSTGRES_ENABLE_DB_FUNCTIONS="",
+                POSTGRES_LOCK_TIMEOUT="10",
+                APPLICATION_RECORDER_TOPIC="infrastructure.recorders:PostgresReclaimRecorder",
+            )
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.sqlite",
+                SQLITE_DBNAME=str(self.sqlite_path),
+                SQLITE_LOCK_TIMEOUT=str(self.sqlite_lock_timeout),
+                APPLICATION_RECORDER_TOPIC="infrastructure.recorders:SQLiteReclaimRecorder",
+            )
+        return env
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

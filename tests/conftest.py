@@ -1,0 +1,62 @@
+"""Fixtures that start the real things: a PostgreSQL server, the application on each store."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import Settings
+from tests.pgserver import PostgresServer
+
+STORES = ["sqlite", "postgres"]
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run; each test gets its own database."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings_for(request: pytest.FixtureRequest, tmp_path: Path):
+    """A factory: settings for a fresh, empty store of the given kind."""
+
+    def make(store: str, **overrides: object) -> Settings:
+        data_dir = tmp_path / f"data-{next(_database_names)}"
+        if store == "sqlite":
+            return Settings(data_dir=data_dir, database_url=None, **overrides)  # type: ignore[arg-type]
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.create_database(f"reclaim_test_{os.getpid()}_{next(_database_names)}")
+        return Settings(data_dir=data_dir, database_url=url, **overrides)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def settings(store: str, settings_for) -> Settings:
+    return settings_for(store)
+
+
+@pytest.fixture
+def app(settings: Settings):
+    from infrastructure.application import ReclaimApplication
+
+    application = ReclaimApplication(settings)
+    try:
+        yield application
+    finally:
+        application.close()
