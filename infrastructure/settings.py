@@ -9,6 +9,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.deadlines import DeadlinePolicy
+
 
 class Settings(BaseSettings):
     """Environment variables, each prefixed ``RECLAIM_``.
@@ -83,7 +85,16 @@ class Settings(BaseSettings):
         return self.data_dir / "evidence"
 
     def follow_up_interval(self, platform: str) -> int:
-        return self.follow_up_days.get(platform, self.follow_up_days_default)
+        return self.deadline_policy().follow_up_interval(platform)
+
+    def deadline_policy(self) -> DeadlinePolicy:
+        """The deadline settings as the domain's policy object (it checks the numbers)."""
+        return DeadlinePolicy(
+            follow_up_days=self.follow_up_days,
+            follow_up_days_default=self.follow_up_days_default,
+            appeal_window_days=self.appeal_window_days,
+            expiry_warning_days=tuple(self.expiry_warning_days),
+        )
 
     def postgres_parts(self) -> dict[str, str]:
         """The database URL split into the parts the library's POSTGRES_* settings take."""
