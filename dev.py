@@ -99,7 +99,7 @@ def main() -> None:
 
 
 # binary -> Debian package, for the tests that drive them
-SYSTEM_TEST_PACKAGES: dict[str, str] = {}
+SYSTEM_TEST_PACKAGES: dict[str, str] = {"chromium": "chromium", "pdftoppm": "poppler-utils"}
 
 if __name__ == "__main__":
     main()

@@ -118,11 +118,12 @@ def _legend(chart: Chart, x: float, y: float) -> list[str]:
     return parts
 
 
-def _svg(chart: Chart, width: float, height: float, body: list[str]) -> str:
+def _svg(chart: Chart, width: float, height: float, body: list[str], orient: str) -> str:
     cid = chart.id
     return "".join(
         [
             f'<svg xmlns="http://www.w3.org/2000/svg" id="{cid}" class="chart" role="img" '
+            f'data-orientation="{orient}" '
             f'aria-labelledby="{cid}-title {cid}-desc" viewBox="0 0 {width:.0f} {height:.0f}" '
             f'width="{width:.0f}" height="{height:.0f}" font-family="{FONT}" font-size="12">',
             f'<title id="{cid}-title">{escape(chart.title)}</title>',
@@ -135,7 +136,11 @@ def _svg(chart: Chart, width: float, height: float, body: list[str]) -> str:
 
 def _empty(chart: Chart) -> str:
     return _svg(
-        chart, 360, 48, ['<text class="empty" x="8" y="28" fill="#475569">No data yet</text>']
+        chart,
+        360,
+        48,
+        ['<text class="empty" x="8" y="28" fill="#475569">No data yet</text>'],
+        "none",
     )
 
 
@@ -173,7 +178,7 @@ def bar_chart(chart: Chart) -> str:
         'stroke="#94a3b8"/>'
     )
     width = max(label_w + plot_w + value_w, label_w + _legend_width(chart))
-    return _svg(chart, width, height, body)
+    return _svg(chart, width, height, body, "horizontal")
 
 
 def column_chart(chart: Chart) -> str:
@@ -215,4 +220,4 @@ def column_chart(chart: Chart) -> str:
         f'<line x1="{left - 4:.1f}" y1="{base:.1f}" x2="{width - 4:.1f}" y2="{base:.1f}" '
         'stroke="#94a3b8"/>'
     )
-    return _svg(chart, max(width, 200, left + _legend_width(chart)), base + 26, body)
+    return _svg(chart, max(width, 200, left + _legend_width(chart)), base + 26, body, "vertical")
