@@ -1,0 +1,268 @@
+"""The dossier ZIP: its files match their hashes, and its PDF is a real document."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from infrastructure.blobs import BlobStore
+from infrastructure.dossier import (
+    MANIFEST_NAME,
+    REPORT_NAME,
+    DossierError,
+    DossierInput,
+    build_dossier,
+    dossier_filename,
+    latin1,
+    safe_name,
+)
+
+GENERATED = datetime(2026, 3, 26, 9, 0, tzinfo=UTC)
+CASE_ID = "3f1c2a9e-5b7d-4c21-9e0a-1b2c3d4e5f60"
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def needs(binary: str) -> str:
+    found = shutil.which(binary)
+    if found is None:
+        pytest.skip(
+            f"{binary} is not installed: Debian's poppler-utils has it (dev.py installs it)"
+        )
+    return found
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "evidence")
+
+
+def stored(blobs: BlobStore, content: bytes, media_type: str, **item: object) -> dict:
+    blob = blobs.put_bytes(content, media_type)
+    return {"sha256": blob.sha256, "size": blob.size, "media_type": media_type, **item}
+
+
+def dossier_input(blobs: BlobStore, **changes: object) -> DossierInput:
+    evidence = [
+        stored(
+            blobs,
+            png_bytes(),
+            "image/png",
+            id="ev-1",
+            kind="screenshot",
+            filename="wallet page.png",
+            description="The wallet without the credit",
+        ),
+        stored(
+            blobs,
+            "Reçu n° 42: 25,00 €\n".encode(),
+            "text/plain",
+            id="ev-2",
+            kind="receipt",
+            filename="../../reçu ☃.txt",
+            description="Receipt “as sent”",
+        ),
+        {
+            "id": "ev-3",
+            "kind": "email",
+            "sha256": "f" * 64,
+            "size": 10,
+            "media_type": "message/rfc822",
+            "filename": "lost.eml",
+            "description": "",
+        },
+    ]
+    audit = []
+    previous = "0" * 64
+    for position, event_type in enumerate(["Opened", "EvidenceAttached", "Submitted"], start=1):
+        previous = hashlib.sha256(f"{previous}{event_type}".encode()).hexdigest()
+        audit.append(
+            {
+                "position": position,
+                "version": position,
+                "type": event_type,
+                "actor": "user-1",
+                "request_id": f"req-{position}",
+                "recorded_at": "2026-03-12T10:00:00+00:00",
+                "occurred_at": "2026-03-12T09:00:00+00:00",
+                "payload": {"note": "näive — ok"},
+                "hash": previous,
+            }
+        )
+    fields = {
+        "case": {
+            "id": CASE_ID,
+            "kind": "credit",
+            "platform": "temu",
+            "state": "submitted",
+            "account_reference": "temu-account-4411",
+            "amount_claimed": "25.00",
+            "currency": "USD",
+            "opened_at": "2026-03-11T00:00:00+00:00",
+            "problem": "expired — shown “nowhere” 🎉 中文",
+        },
+        "timeline": [
+            {
+                "occurred_at": "2026-03-11T00:00:00+00:00",
+                "title": "Case opened",
+                "details": {"amount": "25.00 USD"},
+                "actor": "user-1",
+            },
+            {
+                "occurred_at": "2026-03-12T09:00:00+00:00",
+                "title": "Submitted",
+                "details": "support ticket T-1001",
+                "actor": "user-1",
+            },
+        ],
+        "evidence": evidence,
+        "read_evidence": blobs.read,
+        "audit": audit,
+        "signed_head": {
+            "position": 3,
+            "hash": previous,
+            "signature": "ab" * 32,
+            "signed_at": "2026-03-26T09:00:00+00:00",
+        },
+        "generated_at": GENERATED,
+    }
+    fields.update(changes)
+    return DossierInput(**fields)
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    result = subprocess.run(
+        [needs("pdftotext"), str(path), "-"], capture_output=True, check=True, text=True
+    )
+    return result.stdout
+
+
+def test_every_file_in_the_zip_matches_the_manifest_and_the_evidence_list(blobs) -> None:
+    data = dossier_input(blobs)
+    archive = zipfile.ZipFile(io.BytesIO(build_dossier(data)))
+    names = archive.namelist()
+    manifest = json.loads(archive.read(MANIFEST_NAME))
+    listed = {f["path"]: f for f in manifest["files"]}
+    assert set(listed) == set(names) - {MANIFEST_NAME}
+    for path, entry in listed.items():
+        content = archive.read(path)
+        assert hashlib.sha256(content).hexdigest() == entry["sha256"], path
+        assert len(content) == entry["size"]
+
+    ev1, ev2, ev3 = data.evidence
+    assert f"evidence/{ev1['sha256']}-wallet-page.png" in names
+    assert f"evidence/{ev2['sha256']}-recu-.txt" in names
+    for item in (ev1, ev2):
+        path = next(n for n in names if n.startswith(f"evidence/{item['sha256']}-"))
+        assert hashlib.sha256(archive.read(path)).hexdigest() == item["sha256"]
+    assert [e["problem"] for e in manifest["evidence"]] == [
+        None,
+        None,
+        "the stored file is missing",
+    ]
+    assert manifest["signed_head"]["hash"] == data.signed_head["hash"]
+    assert manifest["case_id"] == CASE_ID
+
+
+def test_the_report_names_every_hash_the_archive_holds(blobs, tmp_path) -> None:
+    data = dossier_input(blobs)
+    archive = zipfile.ZipFile(io.BytesIO(build_dossier(data)))
+    text = pdf_text(archive.read(REPORT_NAME), tmp_path)
+    for item in data.evidence:
+        assert item["sha256"] in text
+    for entry in data.audit:
+        assert entry["hash"] in text
+    assert data.signed_head["signature"] in text
+    assert "NOT INCLUDED: the stored file is missing" in text
+    assert "reçu ?.txt" in text and '{"note": "näive - ok"}' in text
+    assert "temu-account-4411" in text
+    assert "Case opened" in text and "support ticket T-1001" in text
+    # text the built-in fonts cannot draw is made plain rather than failing
+    assert 'expired - shown "nowhere" ? ??' in text
+
+
+def test_the_pdfs_first_page_renders_to_a_real_picture(blobs, tmp_path) -> None:
+    pdf = zipfile.ZipFile(io.BytesIO(build_dossier(dossier_input(blobs)))).read(REPORT_NAME)
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    subprocess.run(
+        [
+            needs("pdftoppm"),
+            "-png",
+            "-r",
+            "60",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(tmp_path / "report.pdf"),
+            str(tmp_path / "page"),
+        ],
+        check=True,
+    )
+    page = Image.open(tmp_path / "page.png").convert("L")
+    width, height = page.size
+    assert abs(width - 496) <= 1 and abs(height - 702) <= 1  # A4 at 60 dpi
+    dark = sum(page.histogram()[:160])
+    assert 0.005 < dark / (page.size[0] * page.size[1]) < 0.5  # text on a white page
+
+
+def test_evidence_whose_bytes_changed_is_left_out_and_named(blobs, tmp_path) -> None:
+    data = dossier_input(blobs)
+    ev1 = data.evidence[0]
+    blobs.path_for(ev1["sha256"]).write_bytes(b"tampered")
+    archive = zipfile.ZipFile(io.BytesIO(build_dossier(data)))
+    assert not any(n.startswith(f"evidence/{ev1['sha256']}") for n in archive.namelist())
+    problem = json.loads(archive.read(MANIFEST_NAME))["evidence"][0]["problem"]
+    assert problem == (
+        f"the stored file hashes to {hashlib.sha256(b'tampered').hexdigest()}, not {ev1['sha256']}"
+    )
+    assert "NOT INCLUDED: the stored file hashes to" in pdf_text(
+        archive.read(REPORT_NAME), tmp_path
+    )
+
+
+def test_input_that_cannot_make_a_dossier_is_refused(blobs) -> None:
+    with pytest.raises(DossierError, match="need its id"):
+        build_dossier(dossier_input(blobs, case={"kind": "credit"}))
+    bad = [{"id": "ev-9", "sha256": "../../etc/passwd", "filename": "x"}]
+    with pytest.raises(DossierError, match="ev-9.*sha256"):
+        build_dossier(dossier_input(blobs, evidence=bad))
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type", "expected"),
+    [
+        ("wallet page.png", "image/png", "wallet-page.png"),
+        ("../../etc/passwd", "text/plain", "etc-passwd"),
+        ("Ünïcödé résumé.pdf", "application/pdf", "Unicode-resume.pdf"),
+        ("☃☃☃", "image/jpeg", "evidence.jpg"),
+        ("", None, "evidence"),
+        (".hidden", "text/plain", "hidden"),
+        ("a" * 200 + ".txt", "text/plain", "a" * 80),
+    ],
+)
+def test_safe_names(name: str, media_type: str | None, expected: str) -> None:
+    assert safe_name(name, media_type) == expected
+
+
+def test_latin1_keeps_what_it_can() -> None:
+    assert latin1("Reçu 25,00 € “ok” – fine…") == 'Reçu 25,00 EUR "ok" - fine...'
+    assert latin1("中文") == "??"
+    assert latin1("reçu ☃ Łódź") == "reçu ? ?ódz"
+    assert dossier_filename(CASE_ID) == f"reclaim-case-{CASE_ID}.zip"
