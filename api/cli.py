@@ -1,26 +1,76 @@
-"""The ``reclaim`` command line."""
+"""The ``reclaim`` command line. Errors are one plain line and a non-zero exit."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
 import typer
+
+if TYPE_CHECKING:
+    from infrastructure.application import ReclaimApplication
+    from infrastructure.settings import Settings
 
 cli = typer.Typer(
     name="reclaim",
     help="Reclaim: an event-sourced case workflow for getting platform credits and refunds back.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+keys_cli = typer.Typer(
+    help="Manage API keys (shown once, stored only as a hash).", no_args_is_help=True
+)
+cli.add_typer(keys_cli, name="keys")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"reclaim: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    from infrastructure.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RECLAIM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        fail(f"bad configuration: {problems}")
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@contextlib.contextmanager
+def open_app(**overrides: object) -> Iterator[ReclaimApplication]:
+    """The application on the configured store, closed afterwards; store errors in plain words."""
+    from eventsourcing.persistence import PersistenceError
+
+    from infrastructure.application import ReclaimApplication
+
+    settings = load_settings(**overrides)
+    try:
+        app = ReclaimApplication(settings)
+    except (PersistenceError, OSError) as exc:
+        fail(f"cannot open the store: {exc}")
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 @cli.command("init")
 def init() -> None:
     """Create the store's tables (run once before workers that start with table creation off)."""
-    from infrastructure.application import ReclaimApplication
-    from infrastructure.settings import Settings
-
-    settings = Settings().model_copy(update={"create_tables": True})
-    app = ReclaimApplication(settings)
-    app.close()
+    with open_app(create_tables=True):
+        pass
     typer.echo("tables ready")
 
 
@@ -32,5 +82,92 @@ def workflow() -> None:
     typer.echo(mermaid_diagram())
 
 
+@cli.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
+) -> None:
+    """Serve the HTTP API (uvicorn). On a first start with no keys, print a new admin key once."""
+    import uvicorn
+
+    with open_app() as app:
+        if app.keys.count_active() == 0:
+            key, info = app.keys.create("admin", "default", "admin")
+            typer.echo(
+                "No API keys yet: created an admin key for user 'admin' in workspace "
+                "'default'. It is shown only this once:"
+            )
+            typer.echo(key)
+        store = (
+            "PostgreSQL" if app.settings.uses_postgres else f"SQLite ({app.settings.sqlite_path})"
+        )
+    typer.echo(f"Reclaim on http://{host}:{port} with {store}", err=True)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@keys_cli.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="User id the key acts as")],
+    workspace: Annotated[str, typer.Option(help="Workspace the user belongs to")],
+    role: Annotated[str, typer.Option(help="member, auditor or admin")] = "member",
+) -> None:
+    """Create a key; it is printed alone on the last line, and never again."""
+    from infrastructure.keys import KeyError_
+
+    with open_app() as app:
+        try:
+            key, info = app.keys.create(user, workspace, role)
+        except KeyError_ as exc:
+            fail(str(exc))
+    typer.echo(f"created key {info.key_id} for {user} in {workspace} as {role}; store it now:")
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (ids, users, roles; never the keys themselves)."""
+    with open_app() as app:
+        rows = app.keys.list()
+    typer.echo(
+        f"{'id':<14}{'kind':<10}{'user':<20}{'workspace':<20}{'role':<9}{'created':<27}revoked"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r.key_id:<14}{r.kind:<10}{r.user_id:<20}{r.workspace:<20}{r.role:<9}"
+            f"{r.created_at:<27}{r.revoked_at or '-'}"
+        )
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id from 'keys list'")],
+) -> None:
+    """Revoke a key by its id; requests with it are answered 401 from then on."""
+    with open_app() as app:
+        if not app.keys.revoke(key_id):
+            fail(f"no active key with id {key_id}")
+    typer.echo(f"revoked {key_id}")
+
+
+from api.cli_projections import register as register_projection_commands  # noqa: E402
+
+register_projection_commands(cli)
+
+
 def main() -> None:
-    cli()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -8,6 +8,8 @@ class DomainError(Exception):
 
     #: short, stable machine-readable name, used as the problem ``type`` suffix over HTTP
     code = "domain-error"
+    #: the input field the rule is about, where there is one
+    field: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -67,39 +69,46 @@ class RecoveryRequired(DomainError):
     """A granted or partial outcome records what was recovered and in what form."""
 
     code = "recovery-required"
+    field = "recovered_amount"
 
 
 class RecoveryNotAllowed(DomainError):
     """A rejected or withdrawn outcome recovers nothing."""
 
     code = "recovery-not-allowed"
+    field = "recovered_amount"
 
 
 class PartialNotLess(DomainError):
     """A partial recovery is less than what was claimed."""
 
     code = "partial-not-less"
+    field = "recovered_amount"
 
 
 class RefundExceedsCharge(DomainError):
     """A dispute cannot seek more than was charged."""
 
     code = "refund-exceeds-charge"
+    field = "refund_amount"
 
 
 class OccurredInFuture(DomainError):
     """``occurred_at`` may not be later than now."""
 
     code = "occurred-in-future"
+    field = "occurred_at"
 
 
 class OccurredBeforeCase(DomainError):
     """``occurred_at`` may not precede the case's earliest fact."""
 
     code = "occurred-before-case"
+    field = "occurred_at"
 
 
 class DatesOutOfOrder(DomainError):
     """A credit cannot expire before it was earned."""
 
     code = "dates-out-of-order"
+    field = "expires_on"

@@ -72,3 +72,9 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount with exactly the currency's decimal places, as text."""
+    places = minor_units(currency)
+    return str(amount.quantize(Decimal(1).scaleb(-places)))

@@ -88,8 +88,11 @@ class ReclaimApplication(Application[UUID]):
 
     def create_tables(self) -> None:
         """Reclaim's own tables beside the library's (which the library creates itself)."""
+        from infrastructure.projections import create_tables as create_projection_tables
+
         self.keys.create_tables()
         self.idempotency.create_tables()
+        create_projection_tables(self)
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)

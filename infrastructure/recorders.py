@@ -34,8 +34,14 @@ class SQLiteReclaimRecorder(SQLiteApplicationRecorder):
 
 
 class PostgresReclaimRecorder(PostgresApplicationRecorder):
-    def _insert_events(
+    # The library sends these statements in a psycopg pipeline and syncs after the
+    # events' INSERT. Our row goes after that INSERT in the same pipeline, so a
+    # duplicate key surfaces at the sync as an IntegrityError; sent before it, the
+    # failure would only abort the pipeline and read as an OperationalError.
+    def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        _write_side_rows(curs, "%s", kwargs)
-        super()._insert_events(curs, stored_events, **kwargs)
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # its own cursor: the library reads the events' RETURNING from ``curs``
+        with curs.connection.cursor() as side:
+            _write_side_rows(side, "%s", kwargs)

@@ -1,0 +1,51 @@
+"""The FastAPI application: one ReclaimApplication per process, made in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from api import problems
+from api.commands import IdempotentReplay
+from api.middleware import RequestContext
+from api.routers import cases, evidence, meta
+from infrastructure.application import ReclaimApplication
+from infrastructure.settings import Settings
+
+ROUTERS = [meta.router, cases.router, evidence.router]
+
+DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
+refunds back. Every error is `application/problem+json` (RFC 9457)."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reclaim = ReclaimApplication(settings)
+        app.state.reclaim = reclaim
+        try:
+            yield
+        finally:
+            reclaim.close()
+
+    app = FastAPI(
+        title="Reclaim",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.exception_handler(IdempotentReplay)
+    def _replay(request: Request, exc: IdempotentReplay) -> Response:
+        return exc.response()
+
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestContext, max_json_bytes=settings.max_json_bytes)
+    return app

@@ -1,0 +1,125 @@
+"""ASGI middleware: request ids, body limits, and an access log with no secrets in it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from api.deps import valid_request_id
+from api.problems import PROBLEM_JSON, TYPE_BASE
+
+access_log = logging.getLogger("reclaim.access")
+
+UPLOAD_SUFFIX = "/evidence"
+
+
+class RequestContext:
+    """Give every request an id (accepted or generated), echo it, and cap JSON bodies.
+
+    The evidence upload route enforces its own, larger limit while it streams.
+    """
+
+    def __init__(self, app: Any, *, max_json_bytes: int) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id")
+        request_id = given if valid_request_id(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        state = {"too_large": False, "replaced": False}
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if state["replaced"]:
+                return
+            if state["too_large"] and message["type"] == "http.response.start":
+                # the app failed reading a body we cut off: answer 413 instead
+                state["replaced"] = True
+                await self._too_large(scope, send_with_id_raw)
+                return
+            await send_with_id_raw(message)
+
+        async def send_with_id_raw(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        limited = not scope["path"].endswith(UPLOAD_SUFFIX)
+        length = headers.get("content-length", "")
+        if limited and length.isdigit() and int(length) > self.max_json_bytes:
+            await self._too_large(scope, send_with_id_raw)
+            self._log(scope, status_holder["status"], started, request_id)
+            return
+
+        received = 0
+
+        async def receive_limited() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if limited and message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_json_bytes:
+                    state["too_large"] = True
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, receive_limited, send_with_id)
+        except BodyTooLarge:
+            if not state["replaced"]:
+                await self._too_large(scope, send_with_id_raw)
+        finally:
+            self._log(scope, status_holder["status"], started, request_id)
+
+    async def _too_large(self, scope: dict[str, Any], send: Any) -> None:
+        body = json.dumps(
+            {
+                "type": TYPE_BASE + "content-too-large",
+                "title": "Content too large",
+                "status": 413,
+                "detail": f"the request body is larger than {self.max_json_bytes} bytes",
+                "instance": scope["path"],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
+        # the path and status only: never headers (keys) or bodies (evidence)
+        access_log.info(
+            "%s %s %s %.1fms rid=%s",
+            scope.get("method"),
+            scope.get("path"),
+            status,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
+
+
+class BodyTooLarge(Exception):
+    pass

@@ -1,0 +1,273 @@
+"""RFC 9457 problem details: every error Reclaim answers, in one shape.
+
+Each exception type maps to one status here, so routers only raise; nothing
+below builds a response by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import errors as domain_errors
+from infrastructure.application import CaseNotFound, VersionMismatch
+from infrastructure.blobs import TooLarge, UnsupportedMedia
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://reclaim.example/problems/"
+log = logging.getLogger("reclaim.api")
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str = Field(examples=[TYPE_BASE + "action-not-allowed"])
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+    allowed_actions: list[str] | None = None
+    missing: list[str] | None = None
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem; routers use this for HTTP-only conditions."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code or title.lower().replace(" ", "-")
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# domain error -> (status, title)
+_DOMAIN_STATUS: dict[type[domain_errors.DomainError], tuple[int, str]] = {
+    domain_errors.ActionNotAllowed: (409, "Action not allowed"),
+    domain_errors.MissingForSubmit: (409, "Not ready to submit"),
+    domain_errors.EscalationNotHigher: (409, "Escalation not higher"),
+    domain_errors.InvalidValue: (422, "Invalid value"),
+}
+
+
+def _domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
+    status, title = next(
+        (v for cls, v in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
+        (422, "Rule broken"),
+    )
+    extra: dict[str, Any] = {}
+    if isinstance(exc, domain_errors.ActionNotAllowed):
+        extra["allowed_actions"] = exc.allowed_actions
+    if isinstance(exc, domain_errors.MissingForSubmit):
+        extra["missing"] = exc.missing
+    if exc.field is not None:
+        extra["errors"] = [{"field": exc.field, "message": exc.message}]
+    return problem_response(request, status, title, exc.message, code=exc.code, **extra)
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(location) or str(error.get("loc", ["body"])[0])
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            field, message = "body", "malformed JSON: " + str(error.get("ctx", {}).get("error", ""))
+        problems.append({"field": field, "message": message})
+    detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return problem_response(
+        request, 422, "Invalid request", detail, code="invalid-request", errors=problems
+    )
+
+
+_HTTP_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Content too large",
+    415: "Unsupported media type",
+}
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    title = _HTTP_TITLES.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        request,
+        exc.status_code,
+        title,
+        detail,
+        code=title.lower().replace(" ", "-"),
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store unavailable: %s", type(exc).__name__)
+    request.app.state.metrics_store_errors = (
+        getattr(request.app.state, "metrics_store_errors", 0) + 1
+    )
+    return problem_response(
+        request,
+        503,
+        "Service unavailable",
+        "the event store is unavailable or busy; retry shortly",
+        code="store-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            request,
+            exc.status,
+            exc.title,
+            exc.detail,
+            code=exc.code,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    app.add_exception_handler(domain_errors.DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+
+    @app.exception_handler(CaseNotFound)
+    def _not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
+        return problem_response(
+            request, 404, "Not found", f"no case {exc.case_id}", code="case-not-found"
+        )
+
+    @app.exception_handler(VersionMismatch)
+    def _mismatch(request: Request, exc: VersionMismatch) -> JSONResponse:
+        return problem_response(
+            request,
+            412,
+            "Precondition failed",
+            f"If-Match named version {exc.expected}, but the case has moved on",
+            code="version-mismatch",
+            headers={"ETag": f'"{exc.actual}"'},
+        )
+
+    @app.exception_handler(TooLarge)
+    def _too_large(request: Request, exc: TooLarge) -> JSONResponse:
+        return problem_response(
+            request,
+            413,
+            "Content too large",
+            str(exc),
+            code="content-too-large",
+            headers={"Connection": "close"},
+        )
+
+    @app.exception_handler(UnsupportedMedia)
+    def _unsupported(request: Request, exc: UnsupportedMedia) -> JSONResponse:
+        return problem_response(
+            request, 415, "Unsupported media type", str(exc), code="unsupported-media-type"
+        )
+
+    app.add_exception_handler(StoreOperationalError, _store_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(PersistenceError, _store_unavailable)  # type: ignore[arg-type]
+
+    @app.exception_handler(Exception)
+    def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _is_store_error(exc):
+            return _store_unavailable(request, exc)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            500,
+            "Internal server error",
+            "an unexpected error occurred",
+            code="internal-error",
+        )
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+    import psycopg_pool
+
+    return isinstance(
+        exc, sqlite3.OperationalError | psycopg.OperationalError | psycopg_pool.PoolTimeout
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the problems a route can answer."""
+    described = {
+        401: "Missing, unknown or revoked API key",
+        403: "The key's role does not allow this",
+        404: "No such case, or not within the caller's reach",
+        409: "The case's state does not allow this action, or a rule is broken",
+        412: "If-Match names a version the case has moved on from",
+        413: "Body too large",
+        415: "Media type not accepted",
+        422: "Invalid input",
+        503: "Store unavailable; retry after Retry-After seconds",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": described.get(status, "Problem"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

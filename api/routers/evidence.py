@@ -1,0 +1,159 @@
+"""Evidence: upload (streamed, hashed, checked by content) and download."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
+
+from api.commands import CommandRun
+from api.deps import Caller, Reclaim, check_read, check_write
+from api.problems import ProblemError, problem_responses
+from api.uploads import read_upload
+from domain.cases import Case
+from infrastructure.blobs import ALLOWED_MEDIA_TYPES
+
+router = APIRouter(prefix="/v1", tags=["evidence"])
+
+
+class EvidenceCreated(BaseModel):
+    id: str
+    sha256: str
+    size: int
+    media_type: str
+    kind: str
+    filename: str
+    description: str
+    case_version: int
+
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "kind"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "One of: " + ", ".join(ALLOWED_MEDIA_TYPES),
+                        },
+                        "kind": {
+                            "type": "string",
+                            "enum": [
+                                "screenshot",
+                                "email",
+                                "receipt",
+                                "transaction_record",
+                                "chat_transcript",
+                                "other",
+                            ],
+                        },
+                        "description": {"type": "string", "maxLength": 2000},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/cases/{case_id}/evidence",
+    status_code=201,
+    response_model=EvidenceCreated,
+    responses=problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
+    openapi_extra=UPLOAD_BODY,
+    summary="Attach a file as evidence",
+)
+async def upload_evidence(
+    case_id: UUID,
+    request: Request,
+    reclaim: Reclaim,
+    caller: Caller,
+) -> Response:
+    case = await run_in_threadpool(reclaim.get_case, case_id)
+    check_write(caller, case)
+    upload = await read_upload(request, reclaim.blobs, reclaim.settings.max_upload_bytes)
+    evidence_id = "ev_" + secrets.token_hex(8)
+    payload = {
+        "case": str(case_id),
+        "sha256": upload.blob.sha256,
+        "media_type": upload.blob.media_type,
+        "filename": upload.filename,
+        **upload.fields,
+    }
+
+    def render(changed: Case) -> tuple[int, Any]:
+        item = next(e for e in changed.evidence if e["id"] == evidence_id)
+        return 201, EvidenceCreated(
+            **{
+                k: item[k]
+                for k in ("id", "sha256", "size", "media_type", "kind", "filename", "description")
+            },
+            case_version=changed.version,
+        )
+
+    run = CommandRun(request, reclaim, caller, payload, render=render)
+    return await run_in_threadpool(
+        run.execute,
+        case_id,
+        "attach_evidence",
+        evidence_id=evidence_id,
+        kind=upload.fields.get("kind"),
+        sha256=upload.blob.sha256,
+        size=upload.blob.size,
+        media_type=upload.blob.media_type,
+        filename=upload.filename,
+        description=upload.fields.get("description"),
+    )
+
+
+@router.get(
+    "/cases/{case_id}/evidence/{evidence_id}",
+    responses={
+        200: {
+            "description": "The file as uploaded",
+            "content": {t: {} for t in ALLOWED_MEDIA_TYPES},
+        },
+        **problem_responses(401, 404, 503),
+    },
+    response_class=Response,
+    summary="Download an evidence file",
+)
+def download_evidence(
+    case_id: UUID,
+    evidence_id: str,
+    reclaim: Reclaim,
+    caller: Caller,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    case = reclaim.get_case(case_id)
+    check_read(caller, case)
+    item = next((e for e in case.evidence if e["id"] == evidence_id), None)
+    if item is None or not reclaim.blobs.exists(item["sha256"]):
+        raise ProblemError(
+            404, "Not found", f"no evidence {evidence_id} on this case", code="evidence-not-found"
+        )
+    etag = f'"{item["sha256"]}"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    download_name = item["filename"] or f"{evidence_id}"
+    return FileResponse(
+        reclaim.blobs.path_for(item["sha256"]),
+        media_type=item["media_type"],
+        headers={
+            "ETag": etag,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download_name, safe='')}",
+        },
+    )

@@ -1,0 +1,268 @@
+"""Request and response schemas: the HTTP contract, separate from the domain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain import cases as c
+from domain.cases import Case
+from domain.money import format_amount
+
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+DecimalString = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{1,13}(\.\d{1,4})?$"),
+    Field(
+        description='A non-negative decimal amount as a string, e.g. "25.00"', examples=["25.00"]
+    ),
+]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    Field(description="ISO 4217 currency code", examples=["USD"]),
+]
+Platform = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
+    Field(description="Lower-case platform slug", examples=["temu"]),
+]
+
+Channel = Literal[c.CHANNELS]  # type: ignore[valid-type]
+EscalationLevel = Literal[c.ESCALATION_LEVELS]  # type: ignore[valid-type]
+Outcome = Literal[c.OUTCOMES]  # type: ignore[valid-type]
+RecoveredForm = Literal[c.RECOVERED_FORMS]  # type: ignore[valid-type]
+EvidenceKind = Literal[c.EVIDENCE_KINDS]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Restrictions(Strict):
+    minimum_purchase: DecimalString | None = None
+    excluded_categories: list[ShortText] | None = Field(default=None, max_length=50)
+    single_use: bool | None = None
+
+
+class OpenCredit(Strict):
+    platform: Platform
+    account_reference: ShortText | None = None
+    credit_type: Literal[c.CREDIT_TYPES]  # type: ignore[valid-type]
+    amount: DecimalString
+    currency: Currency
+    problem: Literal[c.CREDIT_PROBLEMS]  # type: ignore[valid-type]
+    remedy: Literal[c.REMEDIES]  # type: ignore[valid-type]
+    earned_on: date | None = None
+    expires_on: date | None = None
+    restrictions: Restrictions | None = None
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When the problem was noticed; defaults to now"
+    )
+
+
+class OpenDispute(Strict):
+    platform: Platform
+    account_reference: ShortText | None = None
+    charge_reference: ShortText | None = Field(
+        default=None, description="Order, campaign or invoice id"
+    )
+    charged_amount: DecimalString
+    refund_amount: DecimalString | None = Field(
+        default=None, description="Refund sought, at most the charge; defaults to the charge"
+    )
+    currency: Currency
+    reason: Literal[c.DISPUTE_REASONS]  # type: ignore[valid-type]
+    charged_on: date | None = None
+    occurred_at: AwareDatetime | None = None
+
+
+class Submit(Strict):
+    channel: Channel
+    reference: ShortText | None = None
+    message: Text | None = None
+    occurred_at: AwareDatetime
+
+
+class FollowUp(Strict):
+    channel: Channel
+    message: Text | None = None
+    occurred_at: AwareDatetime
+
+
+class ResponseIn(Strict):
+    message: Annotated[Text, StringConstraints(min_length=1)]
+    occurred_at: AwareDatetime
+
+
+class Deny(Strict):
+    reason: Text | None = None
+    occurred_at: AwareDatetime
+
+
+class Appeal(Strict):
+    grounds: Annotated[Text, StringConstraints(min_length=1)]
+    occurred_at: AwareDatetime
+
+
+class Escalate(Strict):
+    level: EscalationLevel
+    contact: ShortText | None = None
+    message: Text | None = None
+    occurred_at: AwareDatetime
+
+
+class Resolve(Strict):
+    outcome: Outcome
+    recovered_amount: DecimalString | None = None
+    recovered_form: RecoveredForm | None = None
+    note: Text | None = None
+    occurred_at: AwareDatetime
+
+
+class NoteIn(Strict):
+    text: Annotated[Text, StringConstraints(min_length=1)]
+
+
+class EvidenceOut(BaseModel):
+    id: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str
+    filename: str
+    description: str
+
+
+class NoteOut(BaseModel):
+    text: str
+    by: str
+
+
+class Submission(BaseModel):
+    channel: str
+    reference: str
+    at: datetime
+
+
+class CaseOut(BaseModel):
+    """A case as it is now (or at the version or time asked for)."""
+
+    id: str
+    kind: Literal["credit", "dispute"]
+    platform: str
+    state: str
+    version: int
+    owner: str
+    workspace: str
+    opened_at: datetime
+    account_reference: str
+    currency: str
+    amount_claimed: str
+    amount_recovered: str
+    # credit facts
+    credit_type: str | None = None
+    amount: str | None = None
+    problem: str | None = None
+    remedy: str | None = None
+    earned_on: date | None = None
+    expires_on: date | None = None
+    restrictions: dict[str, Any] | None = None
+    # dispute facts
+    charge_reference: str | None = None
+    charged_amount: str | None = None
+    refund_amount: str | None = None
+    reason: str | None = None
+    charged_on: date | None = None
+    # progress
+    submission: Submission | None = None
+    follow_ups: int
+    responses: int
+    denials: int
+    appeals: int
+    escalation_level: str | None = None
+    escalations: list[str]
+    outcome: str | None = None
+    recovered_form: str | None = None
+    resolved_at: datetime | None = None
+    last_activity_at: datetime
+    evidence: list[EvidenceOut]
+    notes: list[NoteOut]
+    allowed_actions: list[str]
+    missing_for_submit: list[str]
+    deadlines: dict[str, Any] = Field(
+        default_factory=dict, description="Derived deadlines: follow_up_due, expires_on, ..."
+    )
+
+
+def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CaseOut:
+    def money(amount: Any) -> str:
+        return format_amount(amount, case.currency)
+
+    facts: dict[str, Any] = {}
+    if case.kind == "credit":
+        facts = {
+            "credit_type": case.credit_type,
+            "amount": money(case.amount),
+            "problem": case.problem,
+            "remedy": case.remedy,
+            "earned_on": case.earned_on,
+            "expires_on": case.expires_on,
+            "restrictions": {
+                k: (money(v) if k == "minimum_purchase" else v)
+                for k, v in case.restrictions.items()
+            },
+        }
+    else:
+        facts = {
+            "charge_reference": case.charge_reference,
+            "charged_amount": money(case.charged_amount),
+            "refund_amount": money(case.refund_amount),
+            "reason": case.reason,
+            "charged_on": case.charged_on,
+        }
+    return CaseOut(
+        id=str(case.id),
+        kind=case.kind,  # type: ignore[arg-type]
+        platform=case.platform,
+        state=case.state,
+        version=case.version,
+        owner=case.owner,
+        workspace=case.workspace,
+        opened_at=case.opened_at,
+        account_reference=case.account_reference,
+        currency=case.currency,
+        amount_claimed=money(case.amount_claimed),
+        amount_recovered=money(case.amount_recovered),
+        submission=Submission(**case.submission) if case.submission else None,
+        follow_ups=case.follow_ups,
+        responses=case.responses,
+        denials=case.denials,
+        appeals=case.appeals,
+        escalation_level=case.escalation_level,
+        escalations=list(case.escalations),
+        outcome=case.outcome,
+        recovered_form=case.recovered_form,
+        resolved_at=case.resolved_at,
+        last_activity_at=case.last_activity_at,
+        evidence=[EvidenceOut(**e) for e in case.evidence],
+        notes=[NoteOut(**n) for n in case.notes],
+        allowed_actions=case.allowed_actions,
+        missing_for_submit=case.missing_for_submit,
+        deadlines=deadlines or {},
+        **facts,
+    )
+
+
+class Workflow(BaseModel):
+    states: list[str]
+    actions: list[str]
+    transitions: list[dict[str, Any]]
+    mermaid: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
