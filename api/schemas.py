@@ -148,6 +148,26 @@ class Submission(BaseModel):
     at: datetime
 
 
+class DeadlineOut(BaseModel):
+    id: str = Field(description="Stable across recomputation (the calendar UID)")
+    case_id: str
+    kind: Literal["follow_up", "appeal", "expiry", "expiry_warning"]
+    due: date
+    action: str = Field(description="The lifecycle action that meets it")
+    title: str
+    description: str
+
+
+class Deadlines(BaseModel):
+    """Derived from the case's events by the deadline policy; never stored."""
+
+    follow_up_due: date | None = None
+    appeal_by: date | None = None
+    expires_on: date | None = None
+    next: DeadlineOut | None = None
+    items: list[DeadlineOut] = Field(default_factory=list)
+
+
 class CaseOut(BaseModel):
     """A case as it is now (or at the version or time asked for)."""
 
@@ -193,9 +213,7 @@ class CaseOut(BaseModel):
     notes: list[NoteOut]
     allowed_actions: list[str]
     missing_for_submit: list[str]
-    deadlines: dict[str, Any] = Field(
-        default_factory=dict, description="Derived deadlines: follow_up_due, expires_on, ..."
-    )
+    deadlines: Deadlines = Field(default_factory=Deadlines)
 
 
 def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CaseOut:
@@ -252,7 +270,7 @@ def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CaseOut:
         notes=[NoteOut(**n) for n in case.notes],
         allowed_actions=case.allowed_actions,
         missing_for_submit=case.missing_for_submit,
-        deadlines=deadlines or {},
+        deadlines=Deadlines(**(deadlines or {})),
         **facts,
     )
 

@@ -207,3 +207,19 @@ def test_unknown_routes_and_methods_are_problems(api) -> None:
     assert no_case.status_code == 404 and no_case.json()["status"] == 404
     bad_id = client.get("/v1/cases/not-a-uuid")
     assert bad_id.status_code == 422
+
+
+def test_case_body_shows_derived_deadlines(api) -> None:
+    alice = api["owner"]
+    cid = alice.post("/v1/credits", json=credit_body(expires_on="2026-03-20")).json()["id"]
+    case = alice.get(f"/v1/cases/{cid}").json()
+    assert case["deadlines"]["expires_on"] == "2026-03-20"
+    assert case["deadlines"]["follow_up_due"] is None
+    submitted = alice.post(f"/v1/cases/{cid}/submit", json=COMMANDS["submit"][1]).json()
+    assert submitted["deadlines"]["follow_up_due"] == "2026-03-16"  # temu: 3 days after the 13th
+    answered = alice.post(
+        f"/v1/cases/{cid}/responses", json={"message": "Looking into it", "occurred_at": when(14)}
+    ).json()
+    assert answered["deadlines"]["follow_up_due"] is None
+    kinds = {item["kind"] for item in answered["deadlines"]["items"]}
+    assert "expiry" in kinds
