@@ -1,0 +1,194 @@
+"""The projection commands of the ``reclaim`` command line: project, replay, verify,
+export and import. ``api/cli.py`` registers them with ``register(cli)``.
+
+Every failure is one plain line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from infrastructure.application import ReclaimApplication
+
+BatchOption = Annotated[
+    int, typer.Option("--batch-size", min=1, max=10_000, help="Events per transaction")
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"reclaim: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _application() -> Iterator[ReclaimApplication]:
+    from eventsourcing.persistence import PersistenceError
+    from pydantic import ValidationError
+
+    from infrastructure.application import ReclaimApplication
+    from infrastructure.settings import Settings
+
+    try:
+        app = ReclaimApplication(Settings())
+    except ValidationError as error:
+        _fail(f"bad configuration: {error.errors()[0]['msg']}")
+    except (PersistenceError, OSError) as error:
+        _fail(f"cannot open the store: {error}")
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+class _Bar:
+    """What the commands see of a progress bar: count events, set the total."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, events: int) -> None:
+        self.bar.advance(self.task, events)
+
+    def total(self, events: int) -> None:
+        self.bar.update(self.task, total=events)
+
+
+@contextlib.contextmanager
+def _events_bar(description: str, total: int | None) -> Iterator[_Bar]:
+    """A progress bar counting events, with the rate in events per second."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} events/s" if speed else "- events/s")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, Rate(), TimeElapsedColumn()) as progress:
+        yield _Bar(progress, progress.add_task(description, total=total))
+
+
+def project(batch_size: BatchOption = 500) -> None:
+    """Run the projections as their own process until SIGTERM or SIGINT."""
+    from infrastructure.projections.projector import Projector, follow_until
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with _application() as app:
+        follow_until(Projector(app, batch_size=batch_size), stop)
+
+
+def replay(batch_size: BatchOption = 500) -> None:
+    """Rebuild every projection from position zero, with a progress bar."""
+    from infrastructure.projections import NAMES, Projector, ProjectorBusy
+    from infrastructure.projections.projector import count_events
+
+    with _application() as app:
+        started = time.monotonic()
+        with _events_bar("replaying", count_events(app)) as bar:
+            try:
+                replayed = Projector(app, batch_size=batch_size).rebuild(
+                    timeout=3, progress=bar.advance
+                )
+            except ProjectorBusy:
+                _fail("another projector is running (reclaim project or a server): stop it first")
+    seconds = time.monotonic() - started
+    typer.echo(
+        f"replayed {replayed} events into {len(NAMES)} projections in {seconds:.1f}s "
+        f"({replayed / max(seconds, 1e-9):,.0f} events/s)"
+    )
+
+
+def verify() -> None:
+    """Check the audit chain and every projection; exit 1 naming the first bad position.
+
+    The chain is recomputed from the stored events, and each projection compared
+    row for row with a replay of the log."""
+    from infrastructure.projections.verify import verify as verify_log
+
+    with _application() as app:
+        report = verify_log(app)
+    if report.ok:
+        typer.echo(
+            f"ok: {report.events_checked} events checked; the chain reaches its signed head "
+            f"(position {report.head_position}) and every projection matches a replay"
+        )
+        return
+    first = report.first_problem
+    more = len(report.problems) - 1
+    typer.echo(f"verify failed: {first}" + (f" (and {more} more problems)" if more else ""))
+    raise typer.Exit(1)
+
+
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write the log (JSON lines)")],
+    force: Annotated[bool, typer.Option(help="Overwrite the file if it exists")] = False,
+) -> None:
+    """Write the whole event log to FILE as JSON lines."""
+    from infrastructure.projections.projector import count_events
+    from infrastructure.projections.transfer import export_log
+
+    if file.exists() and not force:
+        _fail(f"{file} exists (use --force to overwrite it)")
+    partial = file.with_name(file.name + ".partial")
+    with _application() as app:
+        try:
+            with (
+                _events_bar("exporting", count_events(app)) as bar,
+                partial.open("w", encoding="utf-8") as out,
+            ):
+                written = export_log(app, out, bar.advance)
+            partial.replace(file)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            _fail(f"cannot write {file}: {error.strerror or error}")
+    typer.echo(f"exported {written} events to {file}")
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="A log written by 'reclaim export'")],
+) -> None:
+    """Load FILE into this store, which must be empty, then build the projections."""
+    from infrastructure.projections import Projector, ProjectorBusy
+    from infrastructure.projections.transfer import TransferError, import_log
+
+    if not file.is_file():
+        _fail(f"{file}: no such file")
+    with _application() as app:
+        with _events_bar("importing", None) as bar:
+            try:
+                imported = import_log(app, file, bar.advance, on_checked=bar.total)
+            except TransferError as error:
+                _fail(f"cannot import {file}: {error}")
+        typer.echo(f"imported {imported} events from {file}")
+        try:
+            with _events_bar("projecting", imported) as bar:
+                Projector(app).catch_up(progress=bar.advance)
+        except ProjectorBusy:
+            typer.echo("a running projector will bring the projections up to date")
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command("project")(project)
+    cli.command("replay")(replay)
+    cli.command("verify")(verify)
+    cli.command("export")(export)
+    cli.command("import")(import_)

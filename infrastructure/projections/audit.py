@@ -1,0 +1,183 @@
+"""The audit log: every event in log order, chained by hashes, under a signed head.
+
+Chain: ``hash = SHA-256(previous hash ‖ canonical event bytes)``, with 32 zero bytes
+before the first event, hashes written as lower-case hex (the bytes of the previous
+hash go in, not its hex).
+
+Canonical event bytes, deterministic and the same on every store::
+
+    UTF-8("<originator id>\\n<originator version>\\n<topic>\\n") ‖ <stored state bytes>
+
+The originator id is the UUID in its hyphenated lower-case form and the version in
+decimal; the state is the event's stored record exactly as the store holds it (the
+library's JSON). The log position is left out on purpose: a log moved to another
+store by export and import gets new positions and keeps its chain.
+
+Signed head: after every batch the projection stores the last position, its hash
+and the number of events chained, with an HMAC-SHA256 over them, keyed by
+``RECLAIM_AUDIT_SIGNING_KEY`` (or a key generated into the data directory). A log
+cut short no longer reaches the head, and a head rewritten to match it would need
+the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from infrastructure.database import Cursor
+from infrastructure.projections.base import CaseScopes, Column, ReclaimProjection, Table
+from infrastructure.projections.events import Recorded, plain
+from infrastructure.settings import Settings
+
+GENESIS = "0" * 64
+KEY_FILE = "audit-signing.key"
+#: event attributes that are columns of their own rather than payload
+_NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp"}
+
+
+def canonical_bytes(stored: StoredEvent) -> bytes:
+    head = f"{_uuid_text(stored.originator_id)}\n{stored.originator_version}\n{stored.topic}\n"
+    return head.encode() + bytes(stored.state)
+
+
+def _uuid_text(originator_id: Any) -> str:
+    from uuid import UUID
+
+    return str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
+
+
+def chain_hash(previous: str, stored: StoredEvent) -> str:
+    return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(stored)).hexdigest()
+
+
+def sign_head(key: bytes, position: int, hash_: str, events: int) -> str:
+    message = f"reclaim-audit-head-v1\n{position}\n{hash_}\n{events}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def head_signature_ok(key: bytes, head: dict[str, Any]) -> bool:
+    expected = sign_head(key, head["position"], head["hash"], head["events"])
+    return hmac.compare_digest(expected, head["signature"])
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The configured key, or the one generated into the data directory on first use."""
+    if settings.audit_signing_key:
+        return settings.audit_signing_key.encode()
+    path = settings.data_dir / KEY_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def payload(event: Any) -> str:
+    fields = {k: plain(v) for k, v in vars(event).items() if k not in _NOT_PAYLOAD}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+HEAD_TABLE = Table(
+    "reclaim_audit_head",
+    (
+        Column("id", "INTEGER", null=False),
+        Column("position", "BIGINT", null=False),
+        Column("hash", "TEXT", null=False),
+        Column("events", "BIGINT", null=False),
+        Column("signature", "TEXT", null=False),
+    ),
+    primary_key="id",
+    order_by="id",
+)
+
+
+class AuditLog(ReclaimProjection):
+    name = "audit"
+    table = Table(
+        "reclaim_audit_log",
+        (
+            Column("position", "BIGINT", null=False),
+            Column("case_id", "TEXT", null=False),
+            Column("version", "INTEGER", null=False),
+            Column("topic", "TEXT", null=False),
+            Column("event_type", "TEXT", null=False),
+            Column("workspace", "TEXT", null=False),
+            Column("owner", "TEXT", null=False),
+            Column("actor", "TEXT", null=False),
+            Column("request_id", "TEXT", null=False),
+            Column("recorded_at", "TEXT", null=False),
+            Column("occurred_at", "TEXT"),
+            Column("payload", "TEXT", null=False),
+            Column("prev_hash", "TEXT", null=False),
+            Column("hash", "TEXT", null=False),
+        ),
+        primary_key="position",
+        order_by="position",
+        unique=("case_id, version",),
+        indexes=("workspace, position", "workspace, actor, position"),
+    )
+    head_table = HEAD_TABLE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scopes = CaseScopes("reclaim_audit_cases")
+        self.tables = (self.table, self.head_table, self.scopes.table)
+
+    def forget_cached(self) -> None:
+        self.scopes.clear_cache()
+
+    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        self.scopes.remember(cursor, batch)
+        head = read_head(cursor)
+        previous = head["hash"] if head else GENESIS
+        count = head["events"] if head else 0
+        rows = []
+        for recorded in batch:
+            row = self.row(recorded, previous)
+            rows.append(row)
+            previous = row["hash"]
+        cursor.executemany(self.table.insert_statement(), [self.table.values(r) for r in rows])
+        self.write_head(cursor, batch[-1].position, previous, count + len(batch))
+
+    def row(self, recorded: Recorded, previous: str) -> dict[str, Any]:
+        stored = recorded.stored or self.context.load_stored(
+            recorded.event.originator_id, recorded.version
+        )
+        scope = self.scopes[recorded.case_id]
+        return {
+            "position": recorded.position,
+            "case_id": recorded.case_id,
+            "version": recorded.version,
+            "topic": stored.topic,
+            "event_type": recorded.event_type,
+            "workspace": scope["workspace"],
+            "owner": scope["owner"],
+            "actor": recorded.actor,
+            "request_id": recorded.request_id,
+            "recorded_at": recorded.recorded_at,
+            "occurred_at": recorded.stated_occurred_at,
+            "payload": payload(recorded.event),
+            "prev_hash": previous,
+            "hash": chain_hash(previous, stored),
+        }
+
+    def write_head(self, cursor: Cursor, position: int, hash_: str, events: int) -> None:
+        signature = sign_head(self.context.signing_key, position, hash_, events)
+        row = {"id": 1, "position": position, "hash": hash_, "events": events}
+        row["signature"] = signature
+        cursor.execute(self.head_table.upsert_statement(), self.head_table.values(row))
+
+
+def read_head(cursor: Cursor) -> dict[str, Any] | None:
+    return cursor.fetchone(f"SELECT * FROM {HEAD_TABLE.name} WHERE id = 1")

@@ -1,0 +1,119 @@
+"""What a projection sees of one recorded event, and the small conversions they share.
+
+Read tables hold only TEXT and integers, so that a row reads back the same from
+SQLite and PostgreSQL (and from a scratch rebuild): times are fixed-width ISO 8601
+text in UTC, which sorts as the times do; amounts are decimal text (exact) beside a
+whole number of thousandths (for sorting and summing; no currency has more than
+three decimals).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.money import minor_units
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+#: each recorded event's name -> the lifecycle action that recorded it
+EVENT_ACTIONS = {
+    "Submitted": "submit",
+    "FollowedUp": "follow_up",
+    "ResponseReceived": "record_response",
+    "Denied": "deny",
+    "Appealed": "appeal",
+    "Escalated": "escalate",
+    "Resolved": "resolve",
+    "NoteAdded": "add_note",
+    "EvidenceAttached": "attach_evidence",
+}
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC text, e.g. 2026-03-11T00:00:00.000000+00:00."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def optional_iso(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def iso_date(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def milli(amount: Decimal) -> int:
+    """An amount in thousandths, exactly."""
+    scaled = amount.scaleb(3)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than three decimals")
+    return int(scaled)
+
+
+def from_milli(thousandths: int, currency: str) -> Decimal:
+    """Thousandths back to an amount with the currency's decimals."""
+    return Decimal(thousandths).scaleb(-3).quantize(Decimal(1).scaleb(-minor_units(currency)))
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def plain(value: Any) -> Any:
+    """An event attribute as JSON-ready data: decimals and times as text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID | date):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+class Recorded:
+    """One event at its position in the log; ``stored`` when the raw record is at hand.
+
+    What every projection reads of the event is worked out once, here.
+    """
+
+    __slots__ = (
+        "position",
+        "event",
+        "stored",
+        "name",
+        "event_type",
+        "case_id",
+        "version",
+        "recorded_at",
+        "stated_occurred_at",
+        "occurred_at",
+        "actor",
+        "request_id",
+    )
+
+    def __init__(self, position: int, event: Any, stored: StoredEvent | None = None) -> None:
+        self.position = position
+        self.event = event
+        self.stored = stored
+        self.name = type(event).__name__
+        self.event_type = snake(self.name)
+        self.case_id = str(event.originator_id)
+        self.version = int(event.originator_version)
+        self.recorded_at = iso(event.timestamp)
+        self.stated_occurred_at = optional_iso(getattr(event, "occurred_at", None))
+        # notes and evidence say nothing of when: they happened when they were recorded
+        self.occurred_at = self.stated_occurred_at or self.recorded_at
+        self.actor = str(getattr(event, "actor", "") or "")
+        self.request_id = str(getattr(event, "request_id", "") or "")

@@ -1,0 +1,182 @@
+"""The timeline: one row per event of a case, titled so that it reads like a story."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from infrastructure.database import Cursor
+from infrastructure.projections.base import CaseScopes, Column, ReclaimProjection, Table
+from infrastructure.projections.events import Recorded
+
+#: how a message went out, as it reads after the verb ("Submitted via live chat")
+CHANNEL_PHRASES = {
+    "support_ticket": "via support ticket",
+    "email": "by email",
+    "live_chat": "via live chat",
+    "phone": "by phone",
+    "ads_manager": "via Ads Manager",
+    "social_media": "via social media",
+    "other": "",
+}
+LEVEL_NAMES = {
+    "supervisor": "a supervisor",
+    "social_media": "social media",
+    "consumer_agency": "consumer agency",
+    "payment_provider": "payment provider",
+}
+
+
+def _words(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+def _join(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _with(title: str, detail: str | None) -> str:
+    return f"{title}: {detail}" if detail else title
+
+
+def _opened(event: Any, currency: str) -> tuple[str, str]:
+    if hasattr(event, "credit_type"):
+        title = (
+            f"Opened: {event.amount} {currency} {_words(event.credit_type)} credit "
+            f"on {event.platform} ({_words(event.problem)})"
+        )
+        details = _join(
+            f"remedy sought: {_words(event.remedy)}.",
+            f"account {event.account_reference}." if event.account_reference else None,
+        )
+        return title, details
+    title = (
+        f"Opened: dispute of {event.refund_amount} {currency} "
+        f"{_join('charge', event.charge_reference)} on {event.platform} ({_words(event.reason)})"
+    )
+    details = _join(
+        f"charged {event.charged_amount} {currency}.",
+        f"account {event.account_reference}." if event.account_reference else None,
+    )
+    return title, details
+
+
+def _submitted(event: Any, currency: str) -> tuple[str, str]:
+    return _join("Submitted", CHANNEL_PHRASES[event.channel], event.reference), event.message
+
+
+def _followed_up(event: Any, currency: str) -> tuple[str, str]:
+    return _join("Followed up", CHANNEL_PHRASES[event.channel]), event.message
+
+
+def _response(event: Any, currency: str) -> tuple[str, str]:
+    return "Platform responded", event.message
+
+
+def _denied(event: Any, currency: str) -> tuple[str, str]:
+    return _with("Denied", event.reason), ""
+
+
+def _appealed(event: Any, currency: str) -> tuple[str, str]:
+    return "Appealed", event.grounds
+
+
+def _escalated(event: Any, currency: str) -> tuple[str, str]:
+    title = f"Escalated to {LEVEL_NAMES[event.level]}"
+    return (f"{title} ({event.contact})" if event.contact else title), event.message
+
+
+def _resolved(event: Any, currency: str) -> tuple[str, str]:
+    title = f"Resolved: {event.outcome}"
+    if event.recovered_form:
+        title += (
+            f", {event.recovered_amount} {currency} recovered as {_words(event.recovered_form)}"
+        )
+    return title, event.note
+
+
+def _note(event: Any, currency: str) -> tuple[str, str]:
+    return "Note added", event.text
+
+
+def _evidence(event: Any, currency: str) -> tuple[str, str]:
+    title = f"Evidence attached: {_words(event.kind)}"
+    if event.filename:
+        title += f" ({event.filename})"
+    return title, _join(event.description, f"SHA-256 {event.sha256}, {event.size} bytes.")
+
+
+TITLES: dict[str, Callable[[Any, str], tuple[str, str]]] = {
+    "Opened": _opened,
+    "Submitted": _submitted,
+    "FollowedUp": _followed_up,
+    "ResponseReceived": _response,
+    "Denied": _denied,
+    "Appealed": _appealed,
+    "Escalated": _escalated,
+    "Resolved": _resolved,
+    "NoteAdded": _note,
+    "EvidenceAttached": _evidence,
+}
+
+
+def title_and_details(recorded: Recorded, currency: str) -> tuple[str, str]:
+    title, details = TITLES[recorded.name](recorded.event, currency)
+    return title, details or ""
+
+
+class Timeline(ReclaimProjection):
+    name = "timeline"
+    scopes_table = "reclaim_timeline_cases"
+    table = Table(
+        "reclaim_timeline",
+        (
+            Column("position", "BIGINT", null=False),
+            Column("case_id", "TEXT", null=False),
+            Column("version", "INTEGER", null=False),
+            Column("workspace", "TEXT", null=False),
+            Column("owner", "TEXT", null=False),
+            Column("event_type", "TEXT", null=False),
+            Column("occurred_at", "TEXT", null=False),
+            Column("recorded_at", "TEXT", null=False),
+            Column("actor", "TEXT", null=False),
+            Column("request_id", "TEXT", null=False),
+            Column("title", "TEXT", null=False),
+            Column("details", "TEXT", null=False),
+        ),
+        primary_key="position",
+        order_by="position",
+        unique=("case_id, version",),
+        indexes=("case_id, occurred_at, version",),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scopes = CaseScopes(self.scopes_table)
+        self.tables = (self.table, self.scopes.table)
+
+    def forget_cached(self) -> None:
+        self.scopes.clear_cache()
+
+    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+        self.scopes.remember(cursor, batch)
+        rows = [self.row(r) for r in batch]
+        cursor.executemany(self.table.insert_statement(), [self.table.values(r) for r in rows])
+
+    def row(self, recorded: Recorded) -> dict[str, Any]:
+        scope = self.scopes[recorded.case_id]
+        title, details = title_and_details(recorded, scope["currency"])
+        return {
+            "position": recorded.position,
+            "case_id": recorded.case_id,
+            "version": recorded.version,
+            "workspace": scope["workspace"],
+            "owner": scope["owner"],
+            "event_type": recorded.event_type,
+            "occurred_at": recorded.occurred_at,
+            "recorded_at": recorded.recorded_at,
+            "actor": recorded.actor,
+            "request_id": recorded.request_id,
+            "title": title,
+            "details": details,
+        }

@@ -1,0 +1,269 @@
+"""``verify``: is the log what the audit chain says it was, and do the read tables
+hold what a fresh replay of the log gives?
+
+1. The chain, recomputed from the stored events (not from the audit table): every
+   event must hash, from its audit entry's previous hash, to that entry's hash
+   (a changed byte fails here); every audit entry must have its event (a deleted
+   event or a cut tail fails here); the entries must link up; the chain recomputed
+   from the first event must reach the signed head, whose HMAC must be valid (a
+   log cut short together with its audit entries fails here).
+2. Each projection, read in one consistent snapshot with its tracking position, is
+   compared row for row with the same projection rebuilt in a scratch SQLite file
+   from the same events up to that position.
+
+Projections that are merely behind the log are not a problem; verify never writes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.sqlite import SQLiteDatastore
+
+from infrastructure.database import Cursor, Database
+from infrastructure.projections.audit import (
+    GENESIS,
+    AuditLog,
+    chain_hash,
+    head_signature_ok,
+    read_head,
+)
+from infrastructure.projections.base import ReclaimProjection, Table
+from infrastructure.projections.projector import NAMES, ReplayFailed, build, context_for, feed
+
+CHUNK = 1000
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str  # "chain", "head" or a projection's name
+    position: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"position {self.position}" if self.position is not None else "the log"
+        return f"{self.check} at {where}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    events_checked: int = 0
+    head_position: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def as_dict(self) -> dict[str, Any]:
+        first = self.first_problem
+        return {
+            "ok": self.ok,
+            "events_checked": self.events_checked,
+            "head_position": self.head_position,
+            "first_problem": asdict(first) if first else None,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+@contextmanager
+def snapshot(database: Database) -> Iterator[Cursor]:
+    """A read-only transaction that sees one moment of the store throughout."""
+    with database.transaction(commit=False) as cursor:
+        if database.is_postgres:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield cursor
+
+
+def iter_rows(cursor: Cursor, table: Table, columns: str = "*") -> Iterator[dict[str, Any]]:
+    """A table's rows in its comparison order, a chunk at a time."""
+    after: Any = None
+    key = table.order_by
+    while True:
+        where = "" if after is None else f"WHERE {key} > %s"
+        rows = cursor.fetchall(
+            f"SELECT {columns} FROM {table.name} {where} ORDER BY {key} LIMIT {CHUNK}",
+            () if after is None else (after,),
+        )
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        after = rows[-1][key]
+
+
+def iter_events(app: Any) -> Iterator[Any]:
+    start = 0
+    while True:
+        notifications = app.recorder.select_notifications(
+            start=start, limit=CHUNK, inclusive_of_start=False
+        )
+        yield from notifications
+        if len(notifications) < CHUNK:
+            return
+        start = notifications[-1].id
+
+
+def verify(app: Any, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Check the chain and every projection; see the module's documentation."""
+    report = VerifyReport()
+    context = context_for(app)
+    check_chain(app, context.signing_key, report, progress)
+    check_projections(app, report)
+    return report
+
+
+# --- the chain ------------------------------------------------------------------------------
+def check_chain(
+    app: Any, key: bytes, report: VerifyReport, progress: Callable[[int], None] | None = None
+) -> None:
+    with snapshot(app.database) as cursor:
+        head = read_head(cursor)
+        report.head_position = head["position"] if head else None
+        entries = iter_rows(cursor, AuditLog.table, "position, case_id, version, prev_hash, hash")
+        recomputed = _walk_chain(iter_events(app), entries, head, report, progress)
+    _check_head(head, recomputed, key, report)
+
+
+def _walk_chain(
+    events: Iterator[Any],
+    entries: Iterator[dict[str, Any]],
+    head: dict[str, Any] | None,
+    report: VerifyReport,
+    progress: Callable[[int], None] | None,
+) -> str | None:
+    """Walk events and audit entries together, in position order; returns the chain's
+    hash recomputed from the first event up to the head's position."""
+    chained, linked = GENESIS, GENESIS
+    at_head: str | None = None
+    audited_to = head["position"] if head else 0
+    event, entry = next(events, None), next(entries, None)
+    while event is not None or entry is not None:
+        if entry is not None and (event is None or entry["position"] < event.id):
+            report.add(Problem("chain", entry["position"], _missing(entry)))
+            linked, entry = entry["hash"], next(entries, None)
+            continue
+        chained = chain_hash(chained, event)
+        report.events_checked += 1
+        if entry is not None and entry["position"] == event.id:
+            _check_entry(event, entry, linked, report)
+            linked, entry = entry["hash"], next(entries, None)
+        elif event.id <= audited_to:
+            report.add(Problem("chain", event.id, "the event is not in the audit log"))
+        if head and event.id == head["position"]:
+            at_head = chained
+        if progress is not None:
+            progress(1)
+        event = next(events, None)
+    return at_head
+
+
+def _missing(entry: dict[str, Any]) -> str:
+    return (
+        f"the audit log's event (case {entry['case_id']} version {entry['version']}) "
+        "is missing from the stored events"
+    )
+
+
+def _check_entry(event: Any, entry: dict[str, Any], linked: str, report: VerifyReport) -> None:
+    if entry["prev_hash"] != linked:
+        report.add(Problem("chain", event.id, "the audit entry does not link to the one before"))
+    if chain_hash(entry["prev_hash"], event) != entry["hash"]:
+        report.add(
+            Problem("chain", event.id, "the stored event differs from the one the chain recorded")
+        )
+
+
+def _check_head(
+    head: dict[str, Any] | None, recomputed: str | None, key: bytes, report: VerifyReport
+) -> None:
+    if head is None:
+        if report.events_checked:
+            report.add(Problem("head", None, "there is no signed head: the audit log is not built"))
+        return
+    position = head["position"]
+    if not head_signature_ok(key, head):
+        report.add(Problem("head", position, "the signed head's signature is not valid"))
+    if recomputed is None:
+        report.add(Problem("head", position, "the stored events end before the signed head"))
+    elif recomputed != head["hash"]:
+        report.add(
+            Problem("head", position, "the chain recomputed from the stored events misses the head")
+        )
+
+
+# --- the projections --------------------------------------------------------------------------
+def check_projections(app: Any, report: VerifyReport) -> None:
+    live = build(app.recorder.datastore, app.database.dialect, context_for(app))
+    with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
+        store = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))
+        try:
+            scratch = build(store, "sqlite", context_for(app))
+            for projection in scratch.values():
+                projection.create_tables()
+            targets = {name: live[name].position() for name in NAMES}
+            feed(app, list(scratch.values()), stops=targets)
+            for name in NAMES:
+                _compare_projection(app, live[name], scratch[name], report)
+        except ReplayFailed as failure:
+            report.add(Problem(failure.name, failure.position, f"a replay fails: {failure}"))
+        finally:
+            store.close()
+
+
+def _compare_projection(
+    app: Any, live: ReclaimProjection, scratch: ReclaimProjection, report: VerifyReport
+) -> None:
+    with snapshot(app.database) as cursor:
+        target = live.view.position(cursor, app.name)
+        feed(app, [scratch], stops={scratch.name: target})  # when it moved on meanwhile
+        with scratch.view.transaction(commit=False) as rebuilt:
+            for table in live.tables:
+                problem = compare_table(cursor, rebuilt, table, live.name)
+                if problem is not None:
+                    report.add(problem)
+                    return
+
+
+def compare_table(live: Cursor, rebuilt: Cursor, table: Table, check: str) -> Problem | None:
+    """The first row where the live table and the rebuilt one differ, as a problem."""
+    key = table.order_by
+    ours, theirs = iter_rows(live, table), iter_rows(rebuilt, table)
+    a, b = next(ours, None), next(theirs, None)
+    while a is not None or b is not None:
+        if a is not None and b is not None and a[key] == b[key]:
+            if a != b:
+                return Problem(check, _position(a, key), _difference(table, a, b))
+            a, b = next(ours, None), next(theirs, None)
+        elif b is None or (a is not None and a[key] < b[key]):
+            return Problem(check, _position(a, key), f"{table.name} has a row a replay does not")
+        else:
+            return Problem(check, _position(b, key), f"{table.name} lacks a row a replay has")
+    return None
+
+
+def _position(row: dict[str, Any] | None, key: str) -> int | None:
+    if row is None:
+        return None
+    return row.get("last_position") or row.get("position") or row.get(key)
+
+
+def _difference(table: Table, live: dict[str, Any], rebuilt: dict[str, Any]) -> str:
+    column = next(c for c in table.column_names if live.get(c) != rebuilt.get(c))
+    return (
+        f"{table.name}.{column} is {live.get(column)!r} where a replay gives "
+        f"{rebuilt.get(column)!r}"
+    )
