@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from api import problems
 from api.commands import IdempotentReplay
 from api.middleware import RequestContext
-from api.routers import cases, evidence, meta
+from api.routers import cases, dossier, evidence, meta, reminders, reports_page
 from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
 
 ROUTERS = [meta.router, cases.router, evidence.router]
+ROUTERS += [reminders.router, reports_page.router, dossier.router]
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
 refunds back. Every error is `application/problem+json` (RFC 9457)."""

@@ -120,8 +120,8 @@ def recovery_chart(data: Mapping[str, Any]) -> Chart:
     return Chart(
         id="chart-recovery",
         title="Claimed and recovered by platform",
-        description="For each platform and currency, the amount claimed and the amount "
-        "recovered so far.",
+        description="Resolved cases on each platform, per currency: the amount they claimed "
+        "and the amount recovered.",
         categories=[f"{r['platform']} ({r['currency']})" for r in rows],
         series=[
             Series("claimed", [_amount(r.get("claimed", 0), where) for r in rows], "#2563eb"),
@@ -142,12 +142,16 @@ def state_chart(data: Mapping[str, Any]) -> Chart:
 
 
 def outcome_chart(data: Mapping[str, Any]) -> Chart:
-    rows = _rows(data, "outcomes", ("group",))
+    rows = [
+        r
+        for r in _rows(data, "outcomes", ("group",))
+        if any(_count(r.get(o), f"outcomes.{o}") for o in OUTCOMES)
+    ]
     return Chart(
         id="chart-outcomes",
         title="Outcomes by appeal and escalation",
         description="How resolved cases ended, for cases never appealed or escalated, cases "
-        "appealed, and cases escalated to each level.",
+        "appealed, and cases escalated to each level (left out where none has ended).",
         categories=[str(r["group"]).replace("_", " ") for r in rows],
         series=[
             Series(o, [_count(r.get(o), f"outcomes.{o}") for r in rows], OUTCOME_COLORS[o])
@@ -202,7 +206,9 @@ def _tiles(data: Mapping[str, Any]) -> str:
     ]
     for currency, (claimed, recovered) in _totals_by_currency(data).items():
         rate = f"{recovered / claimed:.0%}" if claimed else "–"
-        tiles.append((f"{recovered} {currency}", f"recovered of {claimed} claimed ({rate})"))
+        tiles.append(
+            (f"{recovered} {currency}", f"recovered of {claimed} claimed when resolved ({rate})")
+        )
     tiles.append((str(len(data.get("overdue_follow_ups") or [])), "overdue follow-ups"))
     tiles.append((str(len(data.get("expiring_soon") or [])), "credits expiring soon"))
     return (
@@ -277,7 +283,7 @@ def _document(title: str, header_extra: str, body: str) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer"><title>{escape(title)}</title>'
+        f'<meta name="referrer" content="same-origin"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body><header><div><h1>{escape(title)}</h1>"
         f"{header_extra}</div></header><main>{body}</main></body></html>"
     )

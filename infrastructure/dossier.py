@@ -58,7 +58,7 @@ _PLAIN = str.maketrans(
         "\u20ac": "EUR",
     }
 )
-_AUDIT_TITLE = ("position", "version", "type", "actor")
+_AUDIT_TITLE = ("position", "version", "event_type", "actor")
 _FIXED_WIDTH = {"SHA-256", "sha256", "hash", "previous_hash", "payload", "signature", "head"}
 FACT_ORDER = (
     "id",
@@ -144,6 +144,8 @@ def _evidence_file(item: Mapping[str, Any], read: Callable[[str], bytes]) -> Evi
 
 
 def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, Mapping):
         return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):

@@ -86,8 +86,7 @@ EXPECTED_BARS: dict[str, list[tuple[str, str, str]]] = {
             ("neither", (2, 0, 1, 0)),
             ("appealed", (1, 0, 0, 0)),
             ("supervisor", (0, 1, 0, 0)),
-            ("consumer agency", (0, 0, 0, 0)),
-        ]
+        ]  # consumer_agency: none ended, left out
         for outcome, count in zip(
             ("granted", "partial", "rejected", "withdrawn"), counts, strict=True
         )

@@ -93,7 +93,7 @@ def dossier_input(blobs: BlobStore, **changes: object) -> DossierInput:
             {
                 "position": position,
                 "version": position,
-                "type": event_type,
+                "event_type": event_type,
                 "actor": "user-1",
                 "request_id": f"req-{position}",
                 "recorded_at": "2026-03-12T10:00:00+00:00",

@@ -67,8 +67,8 @@ def test_the_tiles_sum_up_the_cases_and_recovery_per_currency() -> None:
     html = render_reports_page(REPORT_DATA)
     assert "<b>14</b><span>cases</span>" in html
     assert "<b>9</b><span>open</span>" in html
-    assert "<b>180.00 USD</b><span>recovered of 605.00 claimed (30%)</span>" in html
-    assert "<b>0.00 EUR</b><span>recovered of 40.00 claimed (0%)</span>" in html
+    assert "<b>180.00 USD</b><span>recovered of 605.00 claimed when resolved (30%)</span>" in html
+    assert "<b>0.00 EUR</b><span>recovered of 40.00 claimed when resolved (0%)</span>" in html
     assert "<b>2</b><span>overdue follow-ups</span>" in html
 
 

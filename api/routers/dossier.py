@@ -1,0 +1,43 @@
+"""The case dossier: a ZIP with the PDF case report and the evidence files."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.deps import Caller, Reclaim, check_read
+from api.presenters import present_case
+from api.problems import problem_responses
+from infrastructure.dossier import MEDIA_TYPE, build_dossier, dossier_filename
+from infrastructure.report_sources import load_dossier_input, owner_scope
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+
+
+@router.get(
+    "/cases/{case_id}/dossier",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A ZIP: case-report.pdf, evidence/<sha256>-<name> files, manifest.json",
+            "content": {MEDIA_TYPE: {}},
+        },
+        **problem_responses(401, 404, 422, 503),
+    },
+    summary="The case dossier to hand to a supervisor, an agency or a card issuer",
+)
+def get_dossier(case_id: UUID, reclaim: Reclaim, caller: Caller) -> Response:
+    case = reclaim.get_case(case_id)
+    check_read(caller, case)
+    facts = present_case(case, reclaim.settings).model_dump(mode="json")
+    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(caller)))
+    return Response(
+        body,
+        media_type=MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{dossier_filename(case.id)}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
