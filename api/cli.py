@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -156,6 +157,104 @@ def keys_revoke(
         if not app.keys.revoke(key_id):
             fail(f"no active key with id {key_id}")
     typer.echo(f"revoked {key_id}")
+
+
+@keys_cli.command("calendar-token")
+def keys_calendar_token(
+    user: Annotated[str, typer.Option(help="User id the calendar shows deadlines for")],
+    workspace: Annotated[str, typer.Option(help="Workspace the user belongs to")],
+    role: Annotated[
+        str | None, typer.Option(help="Scope of the feed; default: the user's newest API key's")
+    ] = None,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Only revoke the user's tokens")] = False,
+) -> None:
+    """Issue a new calendar token (revoking the user's old ones), printed alone on the last
+    line; calendar apps subscribe to /v1/calendar.ics?token=<it>. --revoke ends them all."""
+    from infrastructure.keys import KeyError_
+
+    with open_app() as app:
+        if revoke:
+            count = app.keys.revoke_calendar_tokens(user, workspace)
+            typer.echo(f"revoked {count} calendar token(s) of {user} in {workspace}")
+            return
+        if role is None:
+            held = [
+                k
+                for k in app.keys.list(kind="api")
+                if k.user_id == user and k.workspace == workspace and k.revoked_at is None
+            ]
+            if not held:
+                fail(f"{user} has no active API key in {workspace}: create one or pass --role")
+            role = held[-1].role
+        try:
+            token = app.keys.rotate_calendar_token(user, workspace, role)
+        except KeyError_ as exc:
+            fail(str(exc))
+    typer.echo(f"calendar token for {user} in {workspace} ({role}); any earlier one is revoked.")
+    typer.echo("Subscribe to /v1/calendar.ics?token=<the token below>; store it now:")
+    typer.echo(token)
+
+
+def _projections_current(app: ReclaimApplication) -> None:
+    """Bring the read models up to the end of the log, unless another process runs them."""
+    from infrastructure.projections import Projector, ProjectorBusy
+
+    with contextlib.suppress(ProjectorBusy):  # a server or 'reclaim project' runs them
+        Projector(app).catch_up(timeout=2)
+
+
+@cli.command("dossier")
+def dossier(
+    case_id: Annotated[str, typer.Argument(help="The case's id")],
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write the ZIP (default: reclaim-case-ID.zip)")
+    ] = None,
+) -> None:
+    """Write a case's dossier: a ZIP with the PDF case report, the evidence and a manifest."""
+    from uuid import UUID
+
+    from api.presenters import present_case
+    from infrastructure.application import CaseNotFound
+    from infrastructure.dossier import dossier_filename, write_dossier
+    from infrastructure.report_sources import load_dossier_input
+
+    try:
+        uuid = UUID(case_id)
+    except ValueError:
+        fail(f"{case_id!r} is not a case id")
+    with open_app() as app:
+        try:
+            case = app.get_case(uuid)
+        except CaseNotFound:
+            fail(f"no case {case_id}")
+        _projections_current(app)
+        facts = present_case(case, app.settings).model_dump(mode="json")
+        data = load_dossier_input(app, case, facts, None)
+        target = output or Path(dossier_filename(case.id))
+        with open(target, "wb") as file:
+            write_dossier(data, file)
+    typer.echo(f"wrote {target}")
+
+
+@cli.command("report")
+def report(
+    workspace: Annotated[str, typer.Option(help="The workspace to report on")],
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's cases (default: the whole workspace)")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="The HTML file to write")] = Path(
+        "reclaim-report.html"
+    ),
+) -> None:
+    """Write the reports page as one self-contained HTML file, to send by mail."""
+    from api.pages import render_reports_page
+    from infrastructure.report_sources import load_report_data
+
+    with open_app() as app:
+        _projections_current(app)
+        html = render_reports_page(load_report_data(app, workspace, user))
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {output}")
 
 
 from api.cli_projections import register as register_projection_commands  # noqa: E402
