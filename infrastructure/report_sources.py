@@ -86,7 +86,7 @@ def outcome_rows(outcomes: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"group": name, **{o: tally.get(o, 0) for o in OUTCOMES}} for name, tally in groups]
 
 
-def _deadline_rows(
+def overdue_and_expiring(
     rows: Iterable[Mapping[str, Any]], policy: DeadlinePolicy, today: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Overdue follow-ups, and credits expiring within ``EXPIRING_SOON_DAYS``."""
@@ -130,7 +130,7 @@ def assemble_report_data(
     scope: str,
 ) -> dict[str, Any]:
     """The reports page's data (see ``api/pages.py``) from the queries' answers."""
-    overdue, expiring = _deadline_rows(rows, policy, now.astimezone(UTC).date())
+    overdue, expiring = overdue_and_expiring(rows, policy, now.astimezone(UTC).date())
     return {
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
         "scope": scope,
