@@ -47,9 +47,15 @@ _CONTACT_NOUNS = {
 _EXPIRY_STEPS = ("submit", "follow_up", "appeal", "escalate")
 
 
+#: longer than any platform's window; keeps date arithmetic far from its limits
+MAX_DAYS = 3660
+
+
 def _positive_days(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a whole number of days greater than zero, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DAYS:
+        raise ValueError(
+            f"{name} must be a whole number of days from 1 to {MAX_DAYS}, got {value!r}"
+        )
     return value
 
 

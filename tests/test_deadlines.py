@@ -236,10 +236,11 @@ def test_case_deadlines_is_the_case_bodys_summary() -> None:
         {"follow_up_days_default": -1},
         {"appeal_window_days": {"temu": 1.5}},
         {"expiry_warning_days": (30, 0)},
+        {"follow_up_days": {"temu": 10**9}},
     ],
 )
 def test_a_policy_with_impossible_numbers_is_refused(bad: dict) -> None:
-    with pytest.raises(ValueError, match="whole number of days"):
+    with pytest.raises(ValueError, match="whole number of days from 1 to 3660"):
         DeadlinePolicy(**bad)
 
 
