@@ -83,11 +83,14 @@ def serve(respond: Callable[[str, str, bytes], tuple[int, dict[str, str], bytes]
         server.server_close()
 
 
-def save_screenshot(page: Any, name: str) -> Path:
+def save_screenshot(page: Any, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Save a full-page screenshot under test-artifacts/ and print its path in the test
+    output (past pytest's capture, so a plain run shows it)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
-    print(f"\nscreenshot: {path}")
+    with capsys.disabled():
+        print(f"\nscreenshot: {path}")
     return path
 
 

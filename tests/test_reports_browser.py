@@ -9,7 +9,7 @@ from tests.report_data import EXPECTED_BARS, REPORT_DATA
 __all__ = ["browser"]  # the fixture
 
 
-def test_the_reports_page_draws_every_chart_with_the_right_numbers(browser) -> None:
+def test_the_reports_page_draws_every_chart_with_the_right_numbers(browser, capsys) -> None:
     html = render_reports_page(REPORT_DATA, signed_in_as="auditor-1 (ws-1)").encode()
 
     def respond(method: str, path: str, body: bytes):
@@ -29,5 +29,5 @@ def test_the_reports_page_draws_every_chart_with_the_right_numbers(browser) -> N
         assert page.locator("#expiring tbody tr").count() == 1
         assert page.get_by_text("Signed in as auditor-1 (ws-1)").is_visible()
         assert requested == [f"{base}/reports"]  # nothing else fetched: no CDN, no script
-        save_screenshot(page, "reports-page.png")
+        save_screenshot(page, "reports-page.png", capsys)
         page.close()

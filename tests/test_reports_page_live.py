@@ -100,7 +100,7 @@ def sign_in(page, base: str, key: str):
         page.click("form.sign-in button")
 
 
-def test_sign_in_and_see_every_chart_with_the_right_numbers(api, settings, browser) -> None:
+def test_sign_in_and_see_every_chart_with_the_right_numbers(api, settings, browser, capsys) -> None:
     ids = record_history(api, settings)
     base = api.base_url
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -130,9 +130,8 @@ def test_sign_in_and_see_every_chart_with_the_right_numbers(api, settings, brows
     )
     assert page.locator("#expiring tbody tr").count() == 1
     assert ids["c"] in page.locator("#expiring").inner_text()
-    save_screenshot(
-        page, f"reports-page-signed-in-{settings.uses_postgres and 'pg' or 'sqlite'}.png"
-    )
+    store = "postgres" if settings.uses_postgres else "sqlite"
+    save_screenshot(page, f"reports-page-signed-in-{store}.png", capsys)
 
     (cookie,) = context.cookies()
     assert cookie["name"] == "reclaim_session"
