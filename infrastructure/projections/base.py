@@ -17,6 +17,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import StoredEvent, Tracking
@@ -52,9 +53,9 @@ class Table:
     indexes: tuple[str, ...] = ()
     unique: tuple[str, ...] = ()
 
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
 
     def create_statements(self) -> list[str]:
         parts = [c.ddl() for c in self.columns]
@@ -69,15 +70,20 @@ class Table:
 
     def insert_statement(self) -> str:
         names = self.column_names
-        return (
-            f"INSERT INTO {self.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(['%s'] * len(names))})"
-        )
+        marks = ", ".join(["%s"] * len(names))
+        return f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({marks})"
 
     def upsert_statement(self) -> str:
         keys = set(self.primary_key.replace(" ", "").split(","))
         updates = ", ".join(f"{n} = excluded.{n}" for n in self.column_names if n not in keys)
         return f"{self.insert_statement()} ON CONFLICT ({self.primary_key}) DO UPDATE SET {updates}"
+
+    def write(
+        self, cursor: Cursor, rows: Sequence[dict[str, Any]], *, upsert: bool = False
+    ) -> None:
+        """Insert (or upsert) rows with one prepared statement (pipelined on PostgreSQL)."""
+        statement = self.upsert_statement() if upsert else self.insert_statement()
+        cursor.executemany(statement, [self.values(row) for row in rows])
 
     def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(row[n] for n in self.column_names)
@@ -253,7 +259,7 @@ class CaseScopes:
             }
             for r in opened
         ]
-        cursor.executemany(self.table.insert_statement(), [self.table.values(x) for x in rows])
+        self.table.write(cursor, rows)
         if len(self._cache) > self.LIMIT:
             self._cache.clear()
         self._cache.update((x["case_id"], x) for x in rows)
