@@ -147,7 +147,7 @@ class AuditLog(ReclaimProjection):
             row = self.row(recorded, previous)
             rows.append(row)
             previous = row["hash"]
-        cursor.executemany(self.table.insert_statement(), [self.table.values(r) for r in rows])
+        self.table.write(cursor, rows)
         self.write_head(cursor, batch[-1].position, previous, count + len(batch))
 
     def row(self, recorded: Recorded, previous: str) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class AuditLog(ReclaimProjection):
         signature = sign_head(self.context.signing_key, position, hash_, events)
         row = {"id": 1, "position": position, "hash": hash_, "events": events}
         row["signature"] = signature
-        cursor.execute(self.head_table.upsert_statement(), self.head_table.values(row))
+        self.head_table.write(cursor, [row], upsert=True)
 
 
 def read_head(cursor: Cursor) -> dict[str, Any] | None:

@@ -223,7 +223,7 @@ class CaseFactsProjection(ReclaimProjection):
                 raise LookupError(f"case {case_id} has events but was never opened")
             changed.add(case_id)
         final = [self.with_derived(rows[c]) for c in sorted(changed)]
-        cursor.executemany(self.table.upsert_statement(), [self.table.values(r) for r in final])
+        self.table.write(cursor, final, upsert=True)
 
     def with_derived(self, facts: Facts) -> Facts:
         return facts

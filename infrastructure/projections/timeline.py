@@ -161,7 +161,7 @@ class Timeline(ReclaimProjection):
     def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
         self.scopes.remember(cursor, batch)
         rows = [self.row(r) for r in batch]
-        cursor.executemany(self.table.insert_statement(), [self.table.values(r) for r in rows])
+        self.table.write(cursor, rows)
 
     def row(self, recorded: Recorded) -> dict[str, Any]:
         scope = self.scopes[recorded.case_id]
