@@ -137,11 +137,6 @@ class EvidenceOut(BaseModel):
     description: str
 
 
-class NoteOut(BaseModel):
-    text: str
-    by: str
-
-
 class Submission(BaseModel):
     channel: str
     reference: str
@@ -210,7 +205,7 @@ class CaseOut(BaseModel):
     resolved_at: datetime | None = None
     last_activity_at: datetime
     evidence: list[EvidenceOut]
-    notes: list[NoteOut]
+    notes_count: int = Field(description="Notes added; their texts are on the timeline")
     allowed_actions: list[str]
     missing_for_submit: list[str]
     deadlines: Deadlines = Field(default_factory=Deadlines)
@@ -267,7 +262,7 @@ def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CaseOut:
         resolved_at=case.resolved_at,
         last_activity_at=case.last_activity_at,
         evidence=[EvidenceOut(**e) for e in case.evidence],
-        notes=[NoteOut(**n) for n in case.notes],
+        notes_count=case.notes_count,
         allowed_actions=case.allowed_actions,
         missing_for_submit=case.missing_for_submit,
         deadlines=Deadlines(**(deadlines or {})),

@@ -8,7 +8,8 @@ for ``If-Match``, retries when another writer got there first) is in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
 from domain.cases import Case, Credit, Dispute
 from infrastructure.blobs import BlobStore
 from infrastructure.database import Database
+from infrastructure.group_commit import GroupCommitter
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.keys import KeyStore
 from infrastructure.settings import Settings, get_settings
@@ -83,6 +85,11 @@ class ReclaimApplication(Application[UUID]):
         self.keys = KeyStore(self.database)
         self.idempotency = IdempotencyStore(self.database)
         self.blobs = BlobStore(self.settings.evidence_dir)
+        self.committer = (
+            GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
+            if self.settings.group_commit
+            else None
+        )
         if self.settings.create_tables:
             self.create_tables()
 
@@ -111,11 +118,31 @@ class ReclaimApplication(Application[UUID]):
             if as_of is not None:
                 return self._case_as_of(case_id, as_of)
             case = self.repository.get(case_id, version=version)
+            if version is None and self.repository.cache is not None:
+                # the cache is not fast-forwarded for commands (a stale copy only costs a
+                # conflict and a retry); a read catches up with what other processes wrote
+                for newer in self.events.get(case_id, gt=case.version):
+                    case = newer.mutate(case)
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
         if not isinstance(case, Case):
             raise CaseNotFound(case_id)
         return case
+
+    def _case_for_command(self, case_id: UUID) -> Case:
+        try:
+            case = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(case_id)
+        return case
+
+    def _forget(self, case_id: UUID) -> None:
+        """Drop a cached copy that lost a race, so the retry reads the store."""
+        if self.repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(case_id, evict=True)
 
     def _case_as_of(self, case_id: UUID, as_of: datetime) -> Case:
         case: Any = None
@@ -142,8 +169,14 @@ class ReclaimApplication(Application[UUID]):
 
     def _save(self, case: Case, save_with: SaveWith | None) -> CommandResult:
         extra = save_with(case) if save_with is not None else {}
-        recordings = self.save(case, **extra)
+        if self.committer is not None:
+            return CommandResult(case, self.committer.save(case, extra))
+        recordings = self._save_batch([case], {k: [v] for k, v in extra.items()})
         return CommandResult(case, recordings[-1].notification.id if recordings else None)
+
+    def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
+        """Save cases in one transaction, with their commands' extra rows."""
+        return self.save(*cases, **extra)
 
     def submit(self, case_id: UUID, **kwargs: Any) -> CommandResult:
         return self.execute(case_id, "submit", **kwargs)
@@ -190,7 +223,7 @@ class ReclaimApplication(Application[UUID]):
         with the same idempotency key has meanwhile been recorded.
         """
         for attempt in range(CONFLICT_RETRIES + 1):
-            case = self.get_case(case_id)
+            case = self._case_for_command(case_id)
             if guard is not None:
                 guard(case)
             if expected_version is not None and case.version != expected_version:
@@ -199,6 +232,7 @@ class ReclaimApplication(Application[UUID]):
             try:
                 return self._save(case, save_with)
             except IntegrityError:
+                self._forget(case_id)
                 if guard is not None:
                     guard(self.get_case(case_id))
                 if expected_version is not None:

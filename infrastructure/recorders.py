@@ -1,7 +1,7 @@
 """The library's application recorders, extended to write Reclaim's own rows
 (an idempotency record) in the same transaction as the events they belong to.
 
-``Application.save(case, idempotency=record)`` passes its keyword arguments down
+``Application.save(*cases, idempotency=[records])`` passes its keyword arguments down
 to ``_insert_events``; the library's own process recorders use the same hook for
 tracking records. So a command's events and the response that acknowledged it
 commit together or not at all.
@@ -20,9 +20,13 @@ from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 
 
 def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> None:
-    record: IdempotencyRecord | None = kwargs.get("idempotency")
-    if record is not None:
-        cursor.execute(IDEMPOTENCY_INSERT.replace("%s", placeholder), record.as_row())
+    """The idempotency records of the commands saved in this transaction (a group commit
+    saves several)."""
+    records: list[IdempotencyRecord] = kwargs.get("idempotency") or []
+    if records:
+        cursor.executemany(
+            IDEMPOTENCY_INSERT.replace("%s", placeholder), [r.as_row() for r in records]
+        )
 
 
 class SQLiteReclaimRecorder(SQLiteApplicationRecorder):

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         default=False,
         description="Projections run in their own process (`reclaim project`), not in-process.",
     )
+    group_commit: bool = Field(
+        default=True, description="Save concurrent commands together in one transaction."
+    )
+    group_commit_max: int = Field(default=100, gt=0, description="Most commands in one batch.")
+    aggregate_cache_size: int = Field(
+        default=10_000, ge=0, description="Cases kept in memory between commands (0: off)."
+    )
     read_wait_seconds: float = Field(default=5.0, ge=0)
     sqlite_lock_timeout: int = Field(
         default=5, gt=0, description="Seconds to wait for a locked SQLite file."
@@ -114,6 +121,10 @@ class Settings(BaseSettings):
             "PERSISTENCE_MODULE": "",
             "CREATE_TABLE": "y" if self.create_tables else "",
             "IS_SNAPSHOTTING_ENABLED": "y" if self.snapshot_interval else "",
+            # Commands take the cached copy as it is; a copy made stale by another
+            # process fails its save on the version check and is evicted and retried.
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size or ""),
+            "AGGREGATE_CACHE_FASTFORWARD": "n",
         }
         if self.uses_postgres:
             parts = self.postgres_parts()

@@ -187,7 +187,7 @@ def test_every_command_route_and_its_409(api) -> None:
         assert problem["allowed_actions"] == ["submit", "resolve", "attach_evidence", "add_note"]
         assert problem["status"] == 409 and problem["type"].endswith("action-not-allowed")
     note = alice.post(f"/v1/cases/{cid}/notes", json={"text": "Called"})
-    assert note.status_code == 200 and note.json()["notes"] == [{"text": "Called", "by": "alice"}]
+    assert note.status_code == 200 and note.json()["notes_count"] == 1
     assert alice.get(f"/v1/cases/{cid}").json()["version"] == 2
 
 

@@ -31,6 +31,7 @@ def test_no_input_produces_a_server_error(api) -> None:
                 max_examples=EXAMPLES,
                 deadline=None,
                 database=None,
+                derandomize=True,  # the same examples every run: CI must not flake
                 suppress_health_check=list(HealthCheck),
             )
             def exercise(case) -> None:
@@ -47,7 +48,7 @@ def test_no_input_produces_a_server_error(api) -> None:
                         f"{case.method} {case.formatted_path} -> {response.status_code}: "
                         f"{response.text[:200]}"
                     )
-                if response.status_code >= 400:
+                if response.status_code >= 400 and case.path.startswith("/v1"):  # not HTML pages
                     assert "application/problem+json" in str(response.headers["content-type"]), (
                         case.method,
                         case.formatted_path,

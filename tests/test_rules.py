@@ -179,3 +179,11 @@ def test_evidence_needs_a_sha256_and_a_known_kind() -> None:
 
 def test_note_needs_text() -> None:
     refused(case_in("opened"), "add_note", InvalidValue, text="")
+
+
+@pytest.mark.parametrize("field", ["earned_on", "expires_on"])
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(9999, 12, 31)])
+def test_fact_dates_must_be_plausible(field: str, day: date) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        Credit.open(**credit_facts(**{"earned_on": None, field: day}), now=NOW)
+    assert refused.value.field == field
