@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api import problems
 from api.commands import IdempotentReplay
+from api.metrics import Metrics
 from api.middleware import RequestContext
 from api.routers import cases, dossier, evidence, meta, reminders, reports_page
 from infrastructure.application import ReclaimApplication
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.metrics = Metrics(lambda: getattr(app.state, "reclaim", None))
     problems.install(app)
 
     @app.exception_handler(IdempotentReplay)

@@ -6,10 +6,11 @@ rest the same way for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -159,6 +160,10 @@ class CommandRun:
 
     # --- running ---------------------------------------------------------------------
     def open(self, opener: Callable[..., CommandResult], **facts: Any) -> Response:
+        with self._counted(opener.__name__):
+            return self._open(opener, **facts)
+
+    def _open(self, opener: Callable[..., CommandResult], **facts: Any) -> Response:
         require_writer(self.principal)
         self.check_replay()
         try:
@@ -176,6 +181,28 @@ class CommandRun:
         return self._respond(result, 201)
 
     def execute(
+        self, case_id: UUID, action: str, *, status: int | None = None, **kwargs: Any
+    ) -> Response:
+        with self._counted(action):
+            return self._execute(case_id, action, status=status, **kwargs)
+
+    @contextlib.contextmanager
+    def _counted(self, action: str) -> Iterator[None]:
+        metrics = getattr(self.request.app.state, "metrics", None)
+        outcome = "ok"
+        try:
+            yield
+        except IdempotentReplay:
+            outcome = "replayed"
+            raise
+        except Exception as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            if metrics is not None:
+                metrics.commands.labels(action, outcome).inc()
+
+    def _execute(
         self, case_id: UUID, action: str, *, status: int | None = None, **kwargs: Any
     ) -> Response:
         expected = parse_if_match(self.request.headers.get("If-Match"))

@@ -110,15 +110,20 @@ class RequestContext:
 
     @staticmethod
     def _log(scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
+        seconds = time.perf_counter() - started
         # the path and status only: never headers (keys) or bodies (evidence)
         access_log.info(
             "%s %s %s %.1fms rid=%s",
             scope.get("method"),
             scope.get("path"),
             status,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
             request_id,
         )
+        metrics = getattr(scope["app"].state, "metrics", None) if "app" in scope else None
+        if metrics is not None:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.observe_request(str(scope.get("method")), route, status, seconds)
 
 
 class BodyTooLarge(Exception):

@@ -158,9 +158,9 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
 
 def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("store unavailable: %s", type(exc).__name__)
-    request.app.state.metrics_store_errors = (
-        getattr(request.app.state, "metrics_store_errors", 0) + 1
-    )
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.store_errors.inc()
     return problem_response(
         request,
         503,

@@ -279,3 +279,9 @@ class Workflow(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    max_lag: int = Field(description="How many events a projection may be behind and be ready")
+    checks: dict[str, Any]

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(
         default=10_000, ge=0, description="Cases kept in memory between commands (0: off)."
     )
+    ready_max_lag: int = Field(
+        default=1000, ge=0, description="/readyz fails when a projection is further behind."
+    )
     read_wait_seconds: float = Field(default=5.0, ge=0)
     sqlite_lock_timeout: int = Field(
         default=5, gt=0, description="Seconds to wait for a locked SQLite file."

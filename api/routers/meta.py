@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from api import schemas as s
+from api.deps import Reclaim
+from api.metrics import CONTENT_TYPE
+from api.problems import problem_responses
 from domain import lifecycle
 
 router = APIRouter(tags=["operations"])
@@ -26,3 +32,41 @@ def workflow() -> s.Workflow:
         ],
         mermaid=lifecycle.mermaid_diagram(),
     )
+
+
+@router.get(
+    "/readyz",
+    response_model=s.Readiness,
+    responses={503: {"model": s.Readiness, "description": "Not ready: see checks"}},
+    summary="The store is reachable and projections are caught up within a bound",
+)
+def readyz(reclaim: Reclaim) -> Response:
+    checks: dict[str, Any] = {}
+    try:
+        reclaim.database.fetchone("SELECT 1 AS ok")
+        checks["store"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: this is the check
+        checks["store"] = f"unreachable: {type(exc).__name__}"
+    projector = getattr(reclaim, "projector", None)
+    bound = reclaim.settings.ready_max_lag
+    if projector is not None and checks["store"] == "ok":
+        lag = projector.lag()
+        checks["projections"] = lag
+        checks["projections_ok"] = all(behind <= bound for behind in lag.values())
+    ready = checks["store"] == "ok" and checks.get("projections_ok", True)
+    body = s.Readiness(status="ready" if ready else "not ready", max_lag=bound, checks=checks)
+    headers = {} if ready else {"Retry-After": "2"}
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        **problem_responses(503),
+    },
+    summary="Prometheus metrics",
+)
+def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
