@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.deadlines import DeadlinePolicy
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
     connect_timeout: int = Field(default=5, gt=0)
+
+    @model_validator(mode="after")
+    def _check_deadline_policy(self) -> Settings:
+        # bad day counts are refused at start, not on the first request that needs them
+        self.deadline_policy()
+        return self
 
     @field_validator("database_url")
     @classmethod
