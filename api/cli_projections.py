@@ -85,7 +85,7 @@ def _events_bar(description: str, total: int | None) -> Iterator[_Bar]:
         yield _Bar(progress, progress.add_task(description, total=total))
 
 
-def project(batch_size: BatchOption = 500) -> None:
+def project(batch_size: BatchOption = 1000) -> None:
     """Run the projections as their own process until SIGTERM or SIGINT."""
     from infrastructure.projections.projector import Projector, follow_until
 
@@ -96,7 +96,7 @@ def project(batch_size: BatchOption = 500) -> None:
         follow_until(Projector(app, batch_size=batch_size), stop)
 
 
-def replay(batch_size: BatchOption = 500) -> None:
+def replay(batch_size: BatchOption = 2000) -> None:
     """Rebuild every projection from position zero, with a progress bar."""
     from infrastructure.projections import NAMES, Projector, ProjectorBusy
     from infrastructure.projections.projector import count_events

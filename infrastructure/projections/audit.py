@@ -34,7 +34,7 @@ from eventsourcing.persistence import StoredEvent
 
 from infrastructure.database import Cursor
 from infrastructure.projections.base import CaseScopes, Column, ReclaimProjection, Table
-from infrastructure.projections.events import Recorded, plain
+from infrastructure.projections.events import Recorded, as_text
 from infrastructure.settings import Settings
 
 GENESIS = "0" * 64
@@ -84,8 +84,10 @@ def signing_key(settings: Settings) -> bytes:
 
 
 def payload(event: Any) -> str:
-    fields = {k: plain(v) for k, v in vars(event).items() if k not in _NOT_PAYLOAD}
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    fields = {k: v for k, v in vars(event).items() if k not in _NOT_PAYLOAD}
+    return json.dumps(
+        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=as_text
+    )
 
 
 HEAD_TABLE = Table(

@@ -120,7 +120,7 @@ class View:
         """Drop the tracking row, so the projection starts again from position zero."""
         cursor.execute(
             f"DELETE FROM {self.tracking_table} WHERE application_name = %s",
-            (self._key(application_name),),
+            (self.tracking_key(application_name),),
         )
 
     def position(self, cursor: Cursor, application_name: str) -> int:
@@ -128,17 +128,17 @@ class View:
 
     # The library keys tracking rows by application name; several projections of one
     # application share the table, so each keys its row with its own name as well.
-    def _key(self, application_name: str) -> str:
+    def tracking_key(self, application_name: str) -> str:
         if application_name == self.table_migration_identifier:
             return application_name
         return f"{application_name}.{self.projection_name}"
 
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
-        keyed = Tracking(self._key(tracking.application_name), tracking.notification_id)
+        keyed = Tracking(self.tracking_key(tracking.application_name), tracking.notification_id)
         super()._insert_tracking(c, keyed)  # type: ignore[misc]
 
     def _max_tracking_id(self, application_name: str, c: Any) -> int | None:
-        return super()._max_tracking_id(self._key(application_name), c)  # type: ignore[misc]
+        return super()._max_tracking_id(self.tracking_key(application_name), c)  # type: ignore[misc]
 
 
 class SQLiteView(View, SQLiteTrackingRecorder):

@@ -69,17 +69,13 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
-def plain(value: Any) -> Any:
-    """An event attribute as JSON-ready data: decimals and times as text."""
-    if isinstance(value, datetime):
+def as_text(value: Any) -> str:
+    """For ``json.dumps(default=...)``: decimals, times, dates and ids as text."""
+    if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal | UUID | date):
+    if isinstance(value, Decimal | UUID):
         return str(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class Recorded:

@@ -49,7 +49,7 @@ log = logging.getLogger("reclaim.projections")
 
 PROJECTION_CLASSES: tuple[type[ReclaimProjection], ...] = (CaseList, Timeline, AuditLog, Reports)
 NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 
 Progress = Callable[[int], None]
 
@@ -93,10 +93,12 @@ def feed(
     """
     positions = {p.name: p.position() for p in projections}
     limits = {p.name: (stops or {}).get(p.name) for p in projections}
-    if not projections or (stops and all(positions[n] >= limits[n] for n in positions)):
+    behind = [n for n, at in positions.items() if limits[n] is None or at < limits[n]]
+    if not behind:
         return 0
-    start = min(positions.values())
-    stop = max(limits.values()) if stops else None  # type: ignore[type-var]
+    start = min(positions[n] for n in behind)
+    ends = [limits[n] for n in behind]
+    stop = None if None in ends else max(e for e in ends if e is not None)
     total = 0
     while not should_stop():
         notifications = app.recorder.select_notifications(
@@ -184,8 +186,8 @@ class Projector:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: holds the locks and runs the projections (else in standby, or not started)
         self.active = False
-        self.processed = 0
 
     # --- one-off runs -----------------------------------------------------------------
     def catch_up(self, *, timeout: float = 10.0, progress: Progress | None = None) -> int:
@@ -299,14 +301,13 @@ class Projector:
 
     def _committed(self, name: str, position: int) -> None:
         with self._changed:
-            self.processed += 1
             self._changed.notify_all()
 
     # --- where they are ------------------------------------------------------------------
     def positions(self) -> dict[str, int]:
         """Each projection's position in the log (0 before its first event)."""
         app_name = self.context.app_name
-        keys = {p.view._key(app_name): name for name, p in self.projections.items()}
+        keys = {p.view.tracking_key(app_name): name for name, p in self.projections.items()}
         table = next(iter(self.projections.values())).view.tracking_table
         marks = ", ".join(["%s"] * len(keys))
         rows = self.database.fetchall(

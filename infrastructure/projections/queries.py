@@ -369,3 +369,17 @@ def outcomes(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
             tally["cases"] += int(r["cases"])
             tally[r["outcome"] or "open"] += int(r["cases"])
     return result
+
+
+def timeline_with_platform(db: Database, workspace: str, owner: str | None) -> list[dict[str, Any]]:
+    """Every timeline entry in scope with its case's platform, case by case in the order
+    things happened: what the timeliness report walks."""
+    conditions, params = _scope(workspace, owner)
+    scoped = [f"t.{condition}" for condition in conditions]
+    rows = db.fetchall(
+        f"SELECT t.case_id, t.event_type, t.occurred_at, t.version, c.platform "
+        f"FROM {TIMELINE} t JOIN {CASES} c ON c.case_id = t.case_id "
+        f"WHERE {_where(scoped)} ORDER BY t.case_id, t.occurred_at, t.version",
+        params,
+    )
+    return [_typed(r) for r in rows]
