@@ -263,3 +263,20 @@ def test_audit_entries_for_a_case_and_for_the_workspace(app, history) -> None:
     assert queries.audit_events(db, "ws-1", actor="nobody").items == []
     head = queries.audit_head(db)
     assert head is not None and head["position"] == app.recorder.max_notification_id()
+
+
+def test_timeline_entries_with_their_platform_for_the_timeliness_report(app, history) -> None:
+    rows = queries.timeline_with_platform(app.database, "ws-1", "user-1")
+    assert [r["case_id"] for r in rows] == sorted(r["case_id"] for r in rows)
+    b = [(r["event_type"], r["platform"]) for r in rows if r["case_id"] == history["B"]]
+    assert b == [
+        ("opened", "tiktok"),
+        ("submitted", "tiktok"),
+        ("denied", "tiktok"),
+        ("appealed", "tiktok"),
+        ("resolved", "tiktok"),
+        ("evidence_attached", "tiktok"),
+    ]
+    assert rows[0]["occurred_at"].tzinfo is not None
+    everyone = queries.timeline_with_platform(app.database, "ws-1", None)
+    assert len(everyone) == 17 and {r["platform"] for r in everyone} == {"temu", "tiktok", "shein"}

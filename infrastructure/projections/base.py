@@ -219,7 +219,7 @@ class ReclaimProjection(Projection[Any]):
 
 
 class CaseScopes:
-    """Who may see a case and in which currency it counts: fixed when it opens.
+    """Who may see a case, its platform and currency: all fixed when it opens.
 
     A projection that needs these for every event keeps them in a small table of its
     own (projections never read each other's tables) and in memory between batches.
@@ -236,6 +236,7 @@ class CaseScopes:
                 Column("workspace", "TEXT", null=False),
                 Column("owner", "TEXT", null=False),
                 Column("currency", "TEXT", null=False),
+                Column("platform", "TEXT", null=False),
             ),
             primary_key="case_id",
             order_by="opened_position",
@@ -256,6 +257,7 @@ class CaseScopes:
                 "workspace": r.event.workspace,
                 "owner": r.event.owner,
                 "currency": r.event.currency,
+                "platform": r.event.platform,
             }
             for r in opened
         ]

@@ -201,6 +201,20 @@ def timeline(db: Database, case_id: str, workspace: str, owner: str | None) -> l
     return [_typed(r) for r in rows]
 
 
+def timeline_with_platform(db: Database, workspace: str, owner: str | None) -> list[dict[str, Any]]:
+    """Every timeline entry the caller may see, with its case's platform: by case, then
+    in the order things happened (what the timeliness report reads)."""
+    conditions, params = _scope(workspace, owner)
+    where = _where([f"t.{c}" for c in conditions])
+    rows = db.fetchall(
+        f"SELECT t.case_id, t.version, t.event_type, t.occurred_at, s.platform "
+        f"FROM {TIMELINE} t JOIN {Timeline.scopes_table} s ON s.case_id = t.case_id "
+        f"WHERE {where} ORDER BY t.case_id, t.occurred_at, t.version",
+        params,
+    )
+    return [_typed(r) for r in rows]
+
+
 def _audit_item(row: dict[str, Any]) -> dict[str, Any]:
     item = _typed(row)
     item["payload"] = json.loads(item["payload"])
@@ -369,17 +383,3 @@ def outcomes(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
             tally["cases"] += int(r["cases"])
             tally[r["outcome"] or "open"] += int(r["cases"])
     return result
-
-
-def timeline_with_platform(db: Database, workspace: str, owner: str | None) -> list[dict[str, Any]]:
-    """Every timeline entry in scope with its case's platform, case by case in the order
-    things happened: what the timeliness report walks."""
-    conditions, params = _scope(workspace, owner)
-    scoped = [f"t.{condition}" for condition in conditions]
-    rows = db.fetchall(
-        f"SELECT t.case_id, t.event_type, t.occurred_at, t.version, c.platform "
-        f"FROM {TIMELINE} t JOIN {CASES} c ON c.case_id = t.case_id "
-        f"WHERE {_where(scoped)} ORDER BY t.case_id, t.occurred_at, t.version",
-        params,
-    )
-    return [_typed(r) for r in rows]
