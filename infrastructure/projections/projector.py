@@ -170,7 +170,7 @@ class Projector:
         *,
         names: Sequence[str] = NAMES,
         batch_size: int = BATCH_SIZE,
-        poll_interval: float = 0.2,
+        poll_interval: float = 0.05,
     ) -> None:
         self.app = app
         self.names = tuple(names)
