@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 
 import pytest
 
@@ -123,3 +124,18 @@ def test_the_generated_signing_key_is_private_and_kept(settings) -> None:
     assert len(key) == 64 and signing_key(settings) == key
     configured = settings.model_copy(update={"audit_signing_key": "from the environment"})
     assert signing_key(configured) == b"from the environment"
+
+
+def test_verify_agrees_with_a_projector_running_alongside(projected) -> None:
+    projector = Projector(projected)
+    projector.start()
+    writer = threading.Thread(target=generate, args=(projected,), kwargs={"cases_": 60, "seed": 23})
+    try:
+        writer.start()
+        reports = [verify(projected) for _ in range(3)]
+        writer.join()
+        assert projector.wait_for(projected.recorder.max_notification_id(), timeout=30)
+    finally:
+        projector.stop()
+    assert all(r.ok for r in reports), [r.problems for r in reports]
+    assert verify(projected).ok
