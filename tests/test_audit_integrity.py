@@ -139,3 +139,10 @@ def test_verify_agrees_with_a_projector_running_alongside(projected) -> None:
         projector.stop()
     assert all(r.ok for r in reports), [r.problems for r in reports]
     assert verify(projected).ok
+
+
+def test_a_log_never_projected_lacks_only_its_signed_head(app) -> None:
+    generate(app, cases_=3, seed=24)
+    report = verify(app)
+    assert [(p.check, p.position) for p in report.problems] == [("head", None)]
+    assert "not built" in report.problems[0].detail

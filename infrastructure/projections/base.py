@@ -167,8 +167,9 @@ def make_view(datastore: Any, dialect: str, projection_name: str) -> View:
 class ReclaimProjection(Projection[Any]):
     """One read model. Subclasses name their tables and say how a batch changes them."""
 
-    name: ClassVar[str] = ""
-    tables: ClassVar[tuple[Table, ...]] = ()
+    name = ""
+    #: every table the projection writes (its rows are compared by ``verify``)
+    tables: tuple[Table, ...] = ()
 
     def __init__(self, view: View, context: Context) -> None:
         super().__init__(view)

@@ -268,7 +268,7 @@ class CaseList(CaseFactsProjection):
             "workspace, next_deadline",
         ),
     )
-    tables = (table,)
+    tables: tuple[Table, ...] = (table,)
 
     def with_derived(self, facts: Facts) -> Facts:
         row = {**facts, "search_text": search_text(facts)}
@@ -286,7 +286,7 @@ class Reports(CaseFactsProjection):
         unique=("opened_position",),
         indexes=("workspace, owner", "workspace, resolved_month"),
     )
-    tables = (table,)
+    tables: tuple[Table, ...] = (table,)
 
     def with_derived(self, facts: Facts) -> Facts:
         resolved_at = facts["resolved_at"]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Transcoder
+from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.projection import BaseProjectionRunner
 
 from infrastructure.database import Database
@@ -73,7 +73,7 @@ def build(
 
 def create_tables(app: ReclaimApplication) -> None:
     for projection in build(
-        app.recorder.datastore, app.database.dialect, context_for(app)
+        app.database.datastore, app.database.dialect, context_for(app)
     ).values():
         projection.create_tables()
 
@@ -93,7 +93,7 @@ def feed(
     """
     positions = {p.name: p.position() for p in projections}
     limits = {p.name: (stops or {}).get(p.name) for p in projections}
-    behind = [n for n, at in positions.items() if limits[n] is None or at < limits[n]]
+    behind = [n for n, at in positions.items() if _before(at, limits[n])]
     if not behind:
         return 0
     start = min(positions[n] for n in behind)
@@ -120,6 +120,10 @@ def feed(
         if progress is not None:
             progress(len(notifications))
     return total
+
+
+def _before(position: int, limit: int | None) -> bool:
+    return limit is None or position < limit
 
 
 class ReplayFailed(Exception):
@@ -156,7 +160,7 @@ class LogReader(Application[UUID]):
         register_legacy_topics()
         super().__init__(env)
 
-    def register_transcodings(self, transcoder: Transcoder) -> None:
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         from infrastructure.application import DateAsISO
 
         super().register_transcodings(transcoder)
@@ -177,7 +181,7 @@ class Projector:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.context = context_for(app)
-        self.projections = build(app.recorder.datastore, app.database.dialect, self.context, names)
+        self.projections = build(app.database.datastore, app.database.dialect, self.context, names)
         for projection in self.projections.values():
             projection.on_commit = self._committed
         self.locks = locks_for(app.settings, self.names)

@@ -156,6 +156,7 @@ def _walk_chain(
             report.add(Problem("chain", entry["position"], _missing(entry)))
             linked, entry = entry["hash"], next(entries, None)
             continue
+        assert event is not None
         chained = chain_hash(chained, event)
         report.events_checked += 1
         if entry is not None and entry["position"] == event.id:
@@ -207,7 +208,7 @@ def _check_head(
 
 # --- the projections --------------------------------------------------------------------------
 def check_projections(app: Any, report: VerifyReport) -> None:
-    live = build(app.recorder.datastore, app.database.dialect, context_for(app))
+    live = build(app.database.datastore, app.database.dialect, context_for(app))
     with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
         store = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))
         try:
