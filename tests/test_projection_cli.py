@@ -128,3 +128,26 @@ def test_a_projector_killed_mid_batch_restarts_and_ends_equal_to_a_rebuild(
         assert verify(app).ok
     finally:
         app.close()
+
+
+def test_while_reclaim_project_runs_no_other_runner_takes_its_projections(
+    app, settings, tmp_path: Path
+) -> None:
+    from infrastructure.projections import ProjectorBusy
+
+    total = generate(app, cases_=20, seed=53)
+    log = tmp_path / "projector.log"
+    process = _start_projector(settings, log)
+    try:
+        here = Projector(app)
+        assert here.wait_for(total, timeout=60), log.read_text()
+        with pytest.raises(ProjectorBusy):
+            here.catch_up(timeout=0.5)
+        _plain_failure(reclaim(settings, "replay"), "another projector is running")
+        more = generate(app, cases_=5, seed=54)
+        assert here.wait_for(total + more, timeout=30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    assert Projector(app).catch_up(timeout=5) == 0
+    assert verify(app).ok
