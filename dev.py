@@ -92,6 +92,7 @@ def main() -> None:
         sys.exit(result.returncode)
     elif command == "bench":
         ensure_venv("test")
+        ensure_system_packages(SYSTEM_BENCH_PACKAGES)
         os.execv(str(PYTHON), [str(PYTHON), "-m", "bench", *rest])
     else:
         print(__doc__)
@@ -100,6 +101,8 @@ def main() -> None:
 
 # binary -> Debian package, for the tests that drive them
 SYSTEM_TEST_PACKAGES: dict[str, str] = {"chromium": "chromium", "pdftoppm": "poppler-utils"}
+# binary -> Debian package, for the benchmarks (the HTTP load generator)
+SYSTEM_BENCH_PACKAGES: dict[str, str] = {"wrk": "wrk"}
 
 if __name__ == "__main__":
     main()

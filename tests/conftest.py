@@ -16,6 +16,10 @@ STORES = ["sqlite", "postgres"]
 _database_names = itertools.count(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "bench: a smoke run of the benchmark suite (bench/)")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL server for the whole run; each test gets its own database."""

@@ -1,0 +1,149 @@
+"""Reclaim's benchmark suite: this machine's limits and Reclaim, side by side, in one run.
+
+    python3 dev.py bench                      # the full run (15-25 min); writes BENCHMARKS.md
+    python3 dev.py bench --quick              # a smoke run of a few minutes (writes .bench-cache/)
+    python3 dev.py bench --sections raw,bare  # only some sections (see --help for their names)
+
+Sections (issue 6): ``raw`` (a) psycopg and sqlite3 inserts into an events-shaped
+table; ``bare`` (b) a bare FastAPI POST on Reclaim's server stack; ``http`` (c)
+Reclaim's command mix over HTTP at several client counts on both stores, driven by
+wrk; ``library`` (c) the eventsourcing library used directly; ``rebuild`` (d)
+projection rebuild against raw and decoded log reads; ``depth`` (e) command
+latency by the case's length; ``queries`` (f) list, timeline and report latency by
+log size; ``memory`` (g) peak RSS of the server under load and of a replay by log
+size. PostgreSQL is a durable (fsync on) server the run starts on a cluster kept
+in ``.bench-cache/`` with the generated logs, so a second run skips making them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import DEFAULT_CACHE, ROOT, Options, SectionResult, machine, say, write_json
+
+SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory")
+QUICK_SECTIONS = SECTIONS
+
+
+def parse(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python3 dev.py bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs, small logs")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, from: {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--duration", type=float, help="seconds per throughput run")
+    parser.add_argument("--stores", default="postgres,sqlite")
+    parser.add_argument("--replay-store", default="postgres", choices=("postgres", "sqlite"))
+    parser.add_argument(
+        "--output", type=Path, help="the report (default: BENCHMARKS.md; --quick: in the cache)"
+    )
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(unknown)}")
+    quick = args.quick
+    cache = args.cache_dir.resolve()
+    output = args.output or (cache / "BENCHMARKS-quick.md" if quick else ROOT / "BENCHMARKS.md")
+    return Options(
+        quick=quick,
+        sections=[s for s in SECTIONS if s in sections],
+        cache=cache,
+        workers=args.workers,
+        duration=args.duration or (3.0 if quick else 15.0),
+        warmup=1.0 if quick else 3.0,
+        clients=(1, 16) if quick else (1, 4, 16),
+        stores=tuple(s.strip() for s in args.stores.split(",") if s.strip()),
+        sizes={"1k": 1_000, "10k": 10_000}
+        if quick
+        else {"1k": 1_000, "100k": 100_000, "1M": 1_000_000},
+        depths=(10, 100, 1_000) if quick else (10, 100, 1_000, 10_000),
+        samples=40 if quick else 300,
+        replay_store=args.replay_store,
+        output=output,
+    )
+
+
+def _runner(key: str) -> Callable[..., SectionResult]:
+    import importlib
+
+    module = importlib.import_module(f"bench.sections.{key}")
+    return module.run  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(sys.argv[1:] if argv is None else argv)
+    from bench.wrk import ensure_wrk
+
+    if {"bare", "http"} & set(options.sections):
+        ensure_wrk()
+    started = datetime.now(UTC)
+    about = machine()
+    say(f"sections {', '.join(options.sections)}; load average {about['load_average']}")
+    results: dict[str, SectionResult] = {}
+    context: dict[str, object] = {}
+    from bench.common import postgres
+
+    needs_pg = "postgres" in options.stores
+    t_run = time.perf_counter()
+    with postgres(options) if needs_pg else _nothing() as pg:
+        context["pg"] = pg
+        for key in options.sections:
+            say(f"--- {key}")
+            t0 = time.perf_counter()
+            try:
+                results[key] = _runner(key)(options, context)
+            except Exception as error:  # noqa: BLE001 - one section failing is reported
+                traceback.print_exc()
+                results[key] = SectionResult(key, key, "", error=f"{type(error).__name__}: {error}")
+            results[key].seconds = round(time.perf_counter() - t0, 1)
+            say(f"--- {key} took {results[key].seconds:.0f}s")
+    about["load_average_after"] = os.getloadavg()
+    about["run_seconds"] = round(time.perf_counter() - t_run)
+    about["postgres"] = getattr(context.get("pg"), "version", "-")
+    from bench.report import evaluate, write_report
+
+    evaluate(results)
+    raw = {
+        "started": started.isoformat(),
+        "machine": about,
+        "argv": sys.argv[1:] if argv is None else argv,
+        "results": {k: r.as_json() for k, r in results.items()},
+    }
+    write_json(options.cache / "last-run.json", raw)
+    write_report(options, about, started, results, sys.argv[1:] if argv is None else argv)
+    say(f"wrote {options.output} (raw figures in {options.cache / 'last-run.json'})")
+    failed = [k for k, r in results.items() if r.error]
+    if failed:
+        say(f"sections that failed: {', '.join(failed)}")
+    print(json.dumps({"output": str(options.output), "failed": failed}))
+    return 1 if failed else 0
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""Turn a run's figures into BENCHMARKS.md: baselines, ratios and issue 6's targets.
+
+``evaluate`` sets each figure's baseline (measured in the same run) and, where issue
+6 sets a target, whether it is met; ``write_report`` writes the markdown. Nothing
+in the report is typed by hand: rerun the command to refresh it.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from datetime import datetime
+from typing import Any
+
+from bench.common import Figure, Options, SectionResult
+
+TARGETS_TEXT = {
+    "c-raw": "≥ 1.0× raw one-row-per-transaction inserts (PostgreSQL, 1 connection)",
+    "c-lib": "≥ 3× the library used directly (PostgreSQL, 1 thread)",
+    "c-p99": "p99 < 4× the bare endpoint's p99 (16 clients)",
+    "d": "≥ 0.5× the library's decoded log-read rate",
+    "e": "flat within 20 % from 10 to 10,000 events (p50 against p50 at 10)",
+    "f": "p99 at 1M events within 2× of p99 at 1k",
+    "g": "flat in the log's size (peak at the larger log ≤ 1.2× the smaller)",
+}
+
+
+def _find(results: dict[str, SectionResult], key: str, name: str) -> Figure | None:
+    section = results.get(key)
+    if section is None:
+        return None
+    return next((f for f in section.figures if f.name == name), None)
+
+
+def _value(results: dict[str, SectionResult], key: str, name: str) -> float | None:
+    figure = _find(results, key, name)
+    return None if figure is None else figure.value
+
+
+def _compare(
+    figure: Figure | None,
+    baseline: str,
+    value: float | None,
+    *,
+    target: str | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> None:
+    if figure is None or value is None:
+        return
+    figure.baseline, figure.baseline_value = baseline, value
+    if target is None:
+        return
+    figure.target = target
+    ratio = figure.ratio
+    if ratio is None:
+        figure.met = None
+    elif at_least is not None:
+        figure.met = ratio >= at_least
+    elif at_most is not None:
+        figure.met = ratio < at_most
+
+
+def evaluate(results: dict[str, SectionResult]) -> None:
+    raw_pg = _value(results, "raw", "PostgreSQL, one row per transaction, 1 connection(s)")
+    raw_sqlite = _value(
+        results, "raw", "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection"
+    )
+    lib = {
+        store: _value(
+            results,
+            "library",
+            f"{label}: get a 7-event aggregate, add 1 event, save; 1 thread(s)",
+        )
+        for store, label in (("postgres", "PostgreSQL"), ("sqlite", "SQLite"))
+    }
+    http = results.get("http")
+    if http is not None:
+        for figure in http.figures:
+            store = "postgres" if figure.name.startswith("PostgreSQL") else "sqlite"
+            label = "PostgreSQL" if store == "postgres" else "SQLite"
+            clients = figure.name.split(", ", 1)[1].split(" ", 1)[0]
+            if figure.name.endswith("throughput"):
+                top = store == "postgres" and clients == "16"
+                if store == "postgres":
+                    _compare(
+                        figure,
+                        "raw one-row inserts, 1 connection",
+                        raw_pg,
+                        target=TARGETS_TEXT["c-raw"] if top else None,
+                        at_least=1.0,
+                    )
+                else:
+                    _compare(figure, "SQLite raw one-row inserts (FULL)", raw_sqlite)
+                if top:  # the second target on the same figure gets its own line
+                    extra = Figure(
+                        "http",
+                        f"{label}, 16 client(s): throughput against the library",
+                        figure.value,
+                        "req/s",
+                        note=figure.note,
+                    )
+                    _compare(
+                        extra,
+                        "library used directly, 1 thread",
+                        lib["postgres"],
+                        target=TARGETS_TEXT["c-lib"],
+                        at_least=3.0,
+                    )
+                    http.figures.insert(http.figures.index(figure) + 1, extra)
+                elif lib.get(store) is not None and store == "sqlite" and clients == "16":
+                    extra = Figure(
+                        "http",
+                        f"{label}, 16 client(s): throughput against the library",
+                        figure.value,
+                        "req/s",
+                    )
+                    _compare(extra, "library used directly on SQLite, 1 thread", lib["sqlite"])
+                    http.figures.insert(http.figures.index(figure) + 1, extra)
+            elif figure.name.endswith(("p99", "p50")):
+                which = figure.name.rsplit(" ", 1)[1]
+                bare = _value(results, "bare", f"bare POST (async), {clients} client(s): {which}")
+                top = which == "p99" and clients == "16" and store == "postgres"
+                _compare(
+                    figure,
+                    f"bare POST {which}, {clients} client(s)",
+                    bare,
+                    target=TARGETS_TEXT["c-p99"] if top else None,
+                    at_most=4.0,
+                )
+    rebuild = results.get("rebuild")
+    if rebuild is not None:
+        for figure in list(rebuild.figures):
+            if "projection rebuild" not in figure.name:
+                continue
+            label = figure.name.split(":", 1)[0]
+            events = figure.name.rsplit("(", 1)[1]
+            decoded = _value(results, "rebuild", f"{label}: library decoded log read ({events}")
+            raw = _value(results, "rebuild", f"{label}: raw sequential read ({events}")
+            _compare(figure, "decoded log read", decoded, target=TARGETS_TEXT["d"], at_least=0.5)
+            against_raw = Figure(
+                "rebuild", figure.name + ", against the raw read", figure.value, figure.unit
+            )
+            _compare(against_raw, "raw sequential read", raw)
+            rebuild.figures.insert(rebuild.figures.index(figure) + 1, against_raw)
+    depth = results.get("depth")
+    if depth is not None:
+        for figure in depth.figures:
+            prefix, at = figure.name.rsplit(" at ", 1)
+            first = next((f for f in depth.figures if f.name.startswith(prefix + " at ")), None)
+            if first is None or first is figure:
+                continue
+            is_p50 = prefix.endswith("p50")
+            _compare(
+                figure,
+                first.name.rsplit(": ", 1)[1],
+                first.value,
+                target=TARGETS_TEXT["e"] if is_p50 else None,
+                at_most=1.2 + 1e-9,
+            )
+    queries = results.get("queries")
+    if queries is not None:
+        for figure in queries.figures:
+            prefix, at = figure.name.rsplit(" at ", 1)
+            first = next((f for f in queries.figures if f.name.startswith(prefix + " at ")), None)
+            if first is None or first is figure:
+                continue
+            last = at.startswith("1M")
+            _compare(
+                figure,
+                first.name.rsplit(": ", 1)[1],
+                first.value,
+                target=TARGETS_TEXT["f"] if last else None,
+                at_most=2.0,
+            )
+    memory = results.get("memory")
+    if memory is not None:
+        replays = [f for f in memory.figures if f.name.startswith("`reclaim replay`")]
+        if len(replays) >= 2:
+            _compare(
+                replays[-1],
+                replays[0].name.split(" of ", 1)[1].split(":")[0],
+                replays[0].value,
+                target=TARGETS_TEXT["g"],
+                at_most=1.2 + 1e-9,
+            )
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if unit in ("ms",):
+        text = f"{value:.2f}" if value < 10 else f"{value:,.1f}"
+    elif abs(value) >= 100:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:,.1f}"
+    return f"{text} {unit}".strip()
+
+
+def _met(figure: Figure) -> str:
+    if figure.met is None:
+        return ""
+    if figure.met:
+        return "**met**"
+    return "**missed**"
+
+
+def _gap(figure: Figure) -> str:
+    """How far from its target a missed figure is, in words."""
+    ratio = figure.ratio
+    if figure.met is not False or ratio is None or figure.target is None:
+        return ""
+    text = figure.target
+    if "≥" in text:
+        need = float(text.split("≥ ", 1)[1].split("×", 1)[0])
+        return f"{ratio:.2f}× of {need:g}× needed: {need / ratio:.1f}× short"
+    limit = 4.0 if "4×" in text else 2.0 if "2×" in text else 1.2
+    return f"{ratio:.2f}× against at most {limit:g}×: {ratio / limit:.1f}× over"
+
+
+def _table(figures: list[Figure]) -> list[str]:
+    lines = ["| figure | value | baseline (same run) | ratio | target | met | note |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for f in figures:
+        baseline = "" if f.baseline is None else f"{f.baseline}: {_num(f.baseline_value, f.unit)}"
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
+        gap = _gap(f)
+        note = "; ".join(x for x in (f.note, gap) if x)
+        lines.append(
+            f"| {f.name} | {_num(f.value, f.unit)} | {baseline} | {ratio} | {f.target or ''} | "
+            f"{_met(f)} | {note} |"
+        )
+    return lines
+
+
+def write_report(
+    options: Options,
+    about: dict[str, Any],
+    started: datetime,
+    results: dict[str, SectionResult],
+    argv: list[str],
+) -> None:
+    command = shlex.join(["python3", "dev.py", "bench", *argv])
+    out: list[str] = ["# Reclaim benchmarks", ""]
+    out.append(
+        f"Written by `{command}` on {started:%Y-%m-%d} (started {started:%H:%M} UTC, "
+        f"{about['run_seconds'] / 60:.0f} minutes). Every figure below comes from that one run; "
+        "ratios compare figures measured side by side in it. Do not edit by hand: run the "
+        "command again."
+        + (
+            " **Quick mode: short runs and small logs, for smoke-testing only.**"
+            if options.quick
+            else ""
+        )
+    )
+    out += ["", "## Machine", ""]
+    packages = ", ".join(f"{k} {v}" for k, v in about["packages"].items())
+    load = about["load_average"]
+    after = about["load_average_after"]
+    out += [
+        f"- CPU: {about['cpu']}, {about['cores']} cores; memory {about['memory_gib']} GiB; "
+        f"Linux {about['kernel']}",
+        f"- Python {about['python']}; {packages}; SQLite {about['sqlite']}; "
+        f"PostgreSQL {about['postgres']} (a local server started by the run, fsync on, "
+        "shared_buffers 128MB); load generator "
+        f"{about['wrk']}",
+        f"- Load average (1, 5, 15 min) at the start: {load[0]:.2f}, {load[1]:.2f}, "
+        f"{load[2]:.2f}; at the end: {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f}",
+        f"- Server processes: `--workers {options.workers}` for both Reclaim and the bare app",
+        f"- Code measured: commit {about['git']['commit']} ({about['git']['subject']})"
+        + (
+            "; with uncommitted changes (others' work in progress) to: "
+            + ", ".join(f"`{c}`" for c in about["git"]["changed"])
+            if about["git"]["changed"]
+            else ", clean tree"
+        ),
+    ]
+    targets = [f for r in results.values() for f in r.figures if f.target]
+    out += ["", "## Issue 6 targets", ""]
+    if targets:
+        out += [
+            "| target | figure | value | baseline | ratio | met | gap |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for f in targets:
+            out.append(
+                f"| {f.target} | {f.name} | {_num(f.value, f.unit)} | "
+                f"{f.baseline}: {_num(f.baseline_value, f.unit)} | "
+                f"{'-' if f.ratio is None else f'{f.ratio:.2f}×'} | {_met(f)} | {_gap(f)} |"
+            )
+    else:
+        out.append("No target-bearing section ran.")
+    errors = [f for r in results.values() for f in r.figures if "ERRORS" in f.note]
+    if errors:
+        out += [
+            "",
+            "**Some load runs had errors:** " + "; ".join(f"{f.name}: {f.note}" for f in errors),
+        ]
+    for key, result in results.items():
+        out += ["", f"## {result.title}", ""]
+        if result.error:
+            out += [f"**This section failed:** `{result.error}`", ""]
+        out.append(f"Command: `{result.command}` ({result.seconds:.0f} s in this run).")
+        if result.figures:
+            out += ["", *_table(result.figures)]
+        for block in result.detail:
+            out += ["", block]
+        doc = _section_doc(key)
+        if doc:
+            out += ["", "How: " + doc]
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text("\n".join(out) + "\n")
+
+
+def _section_doc(key: str) -> str:
+    import importlib
+
+    try:
+        module = importlib.import_module(f"bench.sections.{key}")
+    except ImportError:
+        return ""
+    doc = (module.__doc__ or "").strip()
+    return " ".join(doc.split())

@@ -1,0 +1,145 @@
+"""Servers under test, each a real process on a free loopback port.
+
+Reclaim runs as ``reclaim serve --workers N`` (the documented command); the bare
+endpoint runs under the same uvicorn with the same worker count and defaults
+(``loop=auto``/``http=auto``: uvloop and httptools when installed, as they are with
+``uvicorn[standard]``), with the same access logging, to a file for both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, VENV_BIN, free_port, tree_memory, wait_for_http
+from infrastructure.settings import Settings
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def memory(self) -> dict[str, Any]:
+        return tree_memory(self.process.pid)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RECLAIM_") and not k.startswith("POSTGRES_")
+    }
+    env["RECLAIM_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["RECLAIM_DATABASE_URL"] = settings.database_url
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _start(command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab")  # noqa: SIM115 - owned by the process
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    out.close()
+    server = Server(process, port, log)
+    try:
+        wait_for_http(port, process)
+    except Exception:
+        stop(server)
+        raise
+    return server
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+
+@contextlib.contextmanager
+def reclaim(settings: Settings, workers: int, log: Path) -> Iterator[Server]:
+    port = free_port()
+    command = [
+        str(VENV_BIN / "reclaim"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    server = _start(command, settings_env(settings), log, port)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+@contextlib.contextmanager
+def bare(workers: int, log: Path) -> Iterator[Server]:
+    port = free_port()
+    command = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "uvicorn",
+        "bench.bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "info",
+        "--proxy-headers",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = _start(command, env, log, port)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+@contextlib.contextmanager
+def sampling_memory(server: Server, every: float = 0.5) -> Iterator[list[float]]:
+    """Sample the server's total RSS (all its processes, MiB) while the block runs."""
+    samples: list[float] = []
+    stopping = threading.Event()
+
+    def sample() -> None:
+        while not stopping.wait(every):
+            samples.append(server.memory()["rss_sum_mib"])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stopping.set()
+        thread.join()
+        time.sleep(0)
