@@ -12,11 +12,12 @@ from api import problems
 from api.commands import IdempotentReplay
 from api.metrics import Metrics
 from api.middleware import RequestContext
-from api.routers import cases, dossier, evidence, meta, reminders, reports_page
+from api.routers import cases, dossier, evidence, meta, reads, reminders, reports, reports_page
 from infrastructure.application import ReclaimApplication
+from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
-ROUTERS = [meta.router, cases.router, evidence.router]
+ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
@@ -29,10 +30,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reclaim = ReclaimApplication(settings)
+        # Always there, to answer where the projections are (readyz, metrics, waits);
+        # run here unless a separate `reclaim project` process runs them.
+        reclaim.projector = Projector(reclaim)
+        if not settings.separate_projector:
+            reclaim.projector.start()
         app.state.reclaim = reclaim
         try:
             yield
         finally:
+            reclaim.projector.stop()
             reclaim.close()
 
     app = FastAPI(

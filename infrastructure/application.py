@@ -85,6 +85,8 @@ class ReclaimApplication(Application[UUID]):
         self.keys = KeyStore(self.database)
         self.idempotency = IdempotencyStore(self.database)
         self.blobs = BlobStore(self.settings.evidence_dir)
+        #: the projections' runner, when a server attaches one (see api/app.py)
+        self.projector: Any = None
         self.committer = (
             GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
             if self.settings.group_commit

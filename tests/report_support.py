@@ -12,10 +12,10 @@ from tests.api_data import credit_body, dispute_body
 
 
 def catch_up(settings: Settings) -> None:
-    """Run every projection to the end of the log (the server runs none of its own yet)."""
+    """Wait until the server's in-process projections hold the whole log."""
     app = ReclaimApplication(settings)
     try:
-        Projector(app).catch_up(timeout=30)
+        assert Projector(app).wait_for(app.recorder.max_notification_id(), timeout=30)
     finally:
         app.close()
 

@@ -1,0 +1,178 @@
+"""Reports over the projections: summary, recovery, outcomes, timeliness."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import Reclaim
+from api.problems import problem_responses
+from api.reads import Consistent, owner_scope
+from domain.money import format_amount
+from infrastructure.projections import queries
+from infrastructure.report_sources import EXPIRING_SOON_DAYS, overdue_and_expiring
+from infrastructure.timeliness import timeliness
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+ERRORS = problem_responses(401, 422, 503)
+
+
+class Money(BaseModel):
+    currency: str
+    claimed: str
+    recovered: str
+    rate: float | None = Field(description="Recovered / claimed over resolved cases")
+
+
+def _money(entry: dict[str, Any]) -> dict[str, Any]:
+    currency = entry["currency"]
+    rate = entry.get("rate")
+    return {
+        **entry,
+        "claimed": format_amount(Decimal(entry["claimed"]), currency),
+        "recovered": format_amount(Decimal(entry["recovered"]), currency),
+        "rate": None if rate is None else float(rate),
+    }
+
+
+class Summary(BaseModel):
+    cases: int
+    by_state: dict[str, int]
+    by_kind: dict[str, int]
+    by_platform: dict[str, int]
+    money: list[Money]
+    median_days_to_resolution: float | None
+    overdue_follow_ups: list[dict[str, Any]]
+    credits_expiring_soon: list[dict[str, Any]] = Field(
+        description=f"Credits expiring within {EXPIRING_SOON_DAYS} days"
+    )
+    today: date
+
+
+def _soon_rows(reclaim: Reclaim, workspace: str, owner: str | None, today: date) -> list[Any]:
+    """Only cases whose next deadline falls before the end of the window can have an
+    overdue follow-up or a credit expiring in it: read those, through the index."""
+    horizon = datetime.combine(today + timedelta(days=EXPIRING_SOON_DAYS + 1), time.min, UTC)
+    rows: list[Any] = []
+    cursor = None
+    while True:
+        page = queries.list_cases(
+            reclaim.database,
+            workspace,
+            owner,
+            due_before=horizon,
+            sort="opened_at",
+            limit=queries.MAX_LIMIT,
+            cursor=cursor,
+        )
+        rows += page.items
+        if page.next_cursor is None:
+            return rows
+        cursor = page.next_cursor
+
+
+@router.get(
+    "/summary", response_model=Summary, responses=ERRORS, summary="Counts, money, deadlines"
+)
+def summary(reclaim: Reclaim, caller: Consistent) -> Summary:
+    owner = owner_scope(caller)
+    figures = queries.summary(reclaim.database, caller.workspace, owner)
+    today = datetime.now(UTC).date()
+    overdue, expiring = overdue_and_expiring(
+        _soon_rows(reclaim, caller.workspace, owner, today),
+        reclaim.settings.deadline_policy(),
+        today,
+    )
+    return Summary(
+        **{**figures, "money": [_money(m) for m in figures["money"]]},
+        overdue_follow_ups=overdue,
+        credits_expiring_soon=expiring,
+        today=today,
+    )
+
+
+class RecoveryGroup(Money):
+    model_config = ConfigDict(extra="allow")
+    group: str | None
+    cases: int
+
+
+class Recovery(BaseModel):
+    group_by: str
+    groups: list[RecoveryGroup]
+
+
+@router.get(
+    "/recovery",
+    response_model=Recovery,
+    responses=ERRORS,
+    summary="Resolved cases' claimed and recovered amounts, grouped",
+)
+def recovery(
+    reclaim: Reclaim,
+    caller: Consistent,
+    group_by: Literal["platform", "kind", "reason", "month"] = "platform",
+) -> Recovery:
+    groups = queries.recovery(reclaim.database, caller.workspace, owner_scope(caller), group_by)
+    return Recovery(group_by=group_by, groups=[RecoveryGroup(**_money(g)) for g in groups])
+
+
+class Tally(BaseModel):
+    cases: int
+    granted: int
+    partial: int
+    rejected: int
+    withdrawn: int
+    open: int
+
+
+class Outcomes(BaseModel):
+    appealed: Tally
+    escalated: dict[str, Tally] = Field(description="By the highest level each case reached")
+    neither: Tally
+
+
+@router.get(
+    "/outcomes",
+    response_model=Outcomes,
+    responses=ERRORS,
+    summary="How cases ended: appealed, escalated (by level), neither",
+)
+def outcomes(reclaim: Reclaim, caller: Consistent) -> Outcomes:
+    return Outcomes(**queries.outcomes(reclaim.database, caller.workspace, owner_scope(caller)))
+
+
+class ContactFigures(BaseModel):
+    contacts: int
+    answered: int
+    answer_rate: float | None
+    median_days_to_answer: float | None
+    share_answered_within_interval: float | None
+
+
+class PlatformTimeliness(BaseModel):
+    platform: str
+    follow_up_interval_days: int
+    after: dict[str, ContactFigures] = Field(
+        description="By contact: submission, follow_up, appeal, escalation"
+    )
+    overall: ContactFigures
+
+
+class Timeliness(BaseModel):
+    platforms: list[PlatformTimeliness]
+
+
+@router.get(
+    "/timeliness",
+    response_model=Timeliness,
+    responses=ERRORS,
+    summary="Per platform: how often and how fast it answered each kind of contact",
+)
+def get_timeliness(reclaim: Reclaim, caller: Consistent) -> Timeliness:
+    rows = queries.timeline_with_platform(reclaim.database, caller.workspace, owner_scope(caller))
+    return Timeliness(platforms=timeliness(rows, reclaim.settings.deadline_policy()))
