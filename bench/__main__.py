@@ -75,7 +75,7 @@ def parse(argv: list[str]) -> Options:
         if quick
         else {"1k": 1_000, "100k": 100_000, "1M": 1_000_000},
         depths=(10, 100, 1_000) if quick else (10, 100, 1_000, 10_000),
-        samples=40 if quick else 300,
+        samples=40 if quick else 200,
         replay_store=args.replay_store,
         output=output,
     )

@@ -76,7 +76,9 @@ def evaluate(results: dict[str, SectionResult]) -> None:
     }
     http = results.get("http")
     if http is not None:
-        for figure in http.figures:
+        for figure in list(http.figures):
+            if " client(s)" not in figure.name:
+                continue
             store = "postgres" if figure.name.startswith("PostgreSQL") else "sqlite"
             label = "PostgreSQL" if store == "postgres" else "SQLite"
             clients = figure.name.split(", ", 1)[1].split(" ", 1)[0]

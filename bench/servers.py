@@ -29,6 +29,8 @@ class Server:
     port: int
     log: Path
     samples: list[float] = field(default_factory=list)
+    #: time.monotonic() when the process was started
+    started: float = 0.0
 
     @property
     def url(self) -> str:
@@ -54,11 +56,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def _start(command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - owned by the process
+    started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
     )
     out.close()
-    server = Server(process, port, log)
+    server = Server(process, port, log, started=started)
     try:
         wait_for_http(port, process)
     except Exception:
@@ -123,6 +126,35 @@ def bare(workers: int, log: Path) -> Iterator[Server]:
         yield server
     finally:
         stop(server)
+
+
+def wait_caught_up(server: Server, timeout: float = 900.0) -> tuple[int, float] | None:
+    """Wait until ``/readyz`` shows every projection at the end of the log.
+
+    Returns (events the projections were behind at first sight, seconds since the
+    server started) or None when the server reports no projections."""
+    import http.client
+    import json
+
+    started = time.monotonic()
+    first: int | None = None
+    while time.monotonic() - started < timeout:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            conn.request("GET", "/readyz")
+            body = json.loads(conn.getresponse().read() or b"{}")
+        finally:
+            conn.close()
+        lag = (body.get("checks") or {}).get("projections")
+        if not isinstance(lag, dict):
+            return None
+        behind = max(lag.values(), default=0)
+        if first is None:
+            first = behind
+        if behind == 0:
+            return first, time.monotonic() - server.started
+        time.sleep(0.2)
+    raise TimeoutError(f"the projections did not catch up within {timeout:.0f}s")
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import BenchPostgres, Options, SectionResult, latency_summary, say
 from bench.sections.http import USER, WORKSPACE, fresh_store, open_cases
-from bench.servers import reclaim
+from bench.servers import reclaim, wait_caught_up
 from infrastructure.application import ReclaimApplication
 
 TITLE = "(e) Command latency by the case's length"
@@ -103,6 +103,7 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         finally:
             app.close()
         with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
+            wait_caught_up(server)  # the cases were written before it started
             for depth, (ids, per_case) in cases.items():
                 s = latency_summary(http_latencies(server.port, key, ids, per_case))
                 figures.setdefault(f"{store}_http", {})[depth] = s

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchPostgres, Options, SectionResult, say
-from bench.servers import bare, reclaim, sampling_memory
+from bench.servers import bare, reclaim, sampling_memory, wait_caught_up
 from bench.wrk import LUA_BARE, LUA_MIX, WrkResult, run_wrk, write_script
 from domain.cases import Credit
 from infrastructure.application import ReclaimApplication
@@ -32,6 +32,8 @@ COMMAND = "python3 dev.py bench --sections http"
 #: requests of each kind, out of 100
 WEIGHTS = {"OPEN": 15, "SUBMIT": 15, "FOLLOW": 20, "NOTE": 35, "EVIDENCE": 15}
 USER, WORKSPACE = "bench", "bench"
+#: cases made before a run, per connection (the run's own opens and submits add more)
+OPENED_PER_CONNECTION, SUBMITTED_PER_CONNECTION = 40, 20
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -110,8 +112,8 @@ def prepare_pools(settings: Settings, directory: Path, clients: int) -> None:
     app = ReclaimApplication(settings)
     try:
         for tid in range(1, clients + 1):
-            opened = open_cases(app, 150, submit=False)
-            submitted = open_cases(app, 40, submit=True)
+            opened = open_cases(app, OPENED_PER_CONNECTION, submit=False)
+            submitted = open_cases(app, SUBMITTED_PER_CONNECTION, submit=True)
             (directory / f"opened-{tid}.txt").write_text("\n".join(opened) + "\n")
             (directory / f"submitted-{tid}.txt").write_text("\n".join(submitted) + "\n")
     finally:
@@ -198,12 +200,29 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         app = ReclaimApplication(settings)
         key, _ = app.keys.create(USER, WORKSPACE, "member")
         app.close()
+        # every run's cases, written before the server starts: the server's projector
+        # catches up on them first, so no run waits on another's setup
+        scripts = {
+            clients: (
+                mix_script(settings, key, clients, f"wrk-{clients}-warm-up"),
+                mix_script(settings, key, clients, f"wrk-{clients}"),
+            )
+            for clients in options.clients
+        }
         with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
+            caught_up = wait_caught_up(server)
+            if caught_up is not None:
+                events, seconds = caught_up
+                result.add(
+                    f"{label}: the server's projector catching up on {events:,} events",
+                    events / seconds if seconds else None,
+                    "events/s",
+                    note=f"{seconds:.1f} s from the server's start",
+                )
             rss: list[float] = []
             for clients in options.clients:
-                # the warm-up gets its own cases: a case it submitted cannot be submitted again
-                warm = mix_script(settings, key, clients, f"wrk-{clients}-warm-up")
-                script = mix_script(settings, key, clients, f"wrk-{clients}")
+                # the warm-up has its own cases: a case it submitted cannot be submitted again
+                warm, script = scripts[clients]
                 run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 with sampling_memory(server) as samples:
                     r = run_wrk(server.url, script, clients=clients, duration=options.duration)

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import datasets
 from bench.common import BenchPostgres, Options, SectionResult, latency_summary, say
-from bench.servers import reclaim
+from bench.servers import reclaim, wait_caught_up
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections import queries as q
 
@@ -36,7 +36,7 @@ ROUTES = {
 def routes_present() -> dict[str, bool]:
     from api.app import create_app
 
-    paths = {getattr(r, "path", None) for r in create_app().routes}
+    paths = set(create_app().openapi().get("paths", {}))
     return {name: path in paths for name, path in ROUTES.items()}
 
 
@@ -94,6 +94,7 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             if any(present.values()):
                 log = dataset.settings.data_dir / "server.log"
                 with reclaim(dataset.settings, options.workers, log) as server:
+                    wait_caught_up(server)
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
                     auth = {"Authorization": f"Bearer {key}"}
 
