@@ -61,7 +61,35 @@ def _compare(
         figure.met = ratio < at_most
 
 
+#: issue 6's reference figures (measured earlier on these machines), beside ours for context
+REFERENCES = {
+    ("raw", "PostgreSQL, one row per transaction, 1 connection(s)"): "2.6k rows/s",
+    ("raw", "PostgreSQL, one row per transaction, 4 connection(s)"): "6.0k/s (pgbench)",
+    ("raw", "PostgreSQL, 100 rows per transaction, executemany, 1 connection(s)"): "24k rows/s",
+    ("raw", "PostgreSQL, 100 rows per transaction, COPY, 1 connection(s)"): "33k rows/s",
+    (
+        "raw",
+        "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection",
+    ): "3.4k rows/s",
+    (
+        "raw",
+        "SQLite WAL, synchronous=NORMAL, one row per transaction, 1 connection",
+    ): "17k rows/s",
+    ("bare", "bare POST (async), 16 client(s): throughput"): "12k req/s (2 workers)",
+    (
+        "library",
+        "PostgreSQL: get a 7-event aggregate, add 1 event, save; 1 thread(s)",
+    ): "346/s",
+    ("library", "SQLite: get a 7-event aggregate, add 1 event, save; 1 thread(s)"): "843/s",
+}
+
+
 def evaluate(results: dict[str, SectionResult]) -> None:
+    for (key, name), reference in REFERENCES.items():
+        figure = _find(results, key, name)
+        if figure is not None:
+            parts = (figure.note, f"issue 6 reference: {reference}")
+            figure.note = "; ".join(x for x in parts if x)
     raw_pg = _value(results, "raw", "PostgreSQL, one row per transaction, 1 connection(s)")
     raw_sqlite = _value(
         results, "raw", "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection"

@@ -97,10 +97,12 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         events = f"{dataset.events:,} events"
         result.add(f"{name}: raw sequential read ({events})", raw_rate, "rows/s")
         result.add(f"{name}: library decoded log read ({events})", dec_rate, "events/s")
+        cpu = rebuilt.get("python_cpu_seconds")
         result.add(
             f"{name}: projection rebuild, 4 projections ({events})",
             rebuild_rate,
             "events/s",
+            note=f"{rebuilt['seconds']} s; Python CPU {cpu} s" if cpu is not None else "",
         )
     context["rebuild"] = rates
     return result
