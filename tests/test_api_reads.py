@@ -235,3 +235,32 @@ def test_a_read_can_wait_for_a_position(api) -> None:
     assert alice.get("/v1/cases", params={"min_position": position}).status_code == 200
     beyond = alice.get("/v1/cases", params={"min_position": position + 1000})
     assert beyond.status_code == 422
+
+
+def test_deadlines_in_the_list_and_the_summary(api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    def ago(days: float) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+
+    def ahead(days: int) -> str:
+        return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+    alice = api["owner"]
+    late = _open_credit(alice, earned_on=None, expires_on=None, occurred_at=ago(20))
+    alice.post(f"/v1/cases/{late}/submit", json={**COMMANDS["submit"][1], "occurred_at": ago(10)})
+    expiring = _open_credit(alice, earned_on=None, expires_on=ahead(3), occurred_at=ago(1))
+    calm = _open_credit(alice, earned_on=None, expires_on=ahead(90), occurred_at=ago(1))
+
+    rows = {i["id"]: i for i in alice.get("/v1/cases").json()["items"]}
+    assert rows[late]["next_deadline"].startswith(
+        (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+    )  # temu: 3 days after
+    due_soon = alice.get("/v1/cases", params={"due_before": ago(-8)}).json()["items"]
+    assert {i["id"] for i in due_soon} == {late, expiring}
+    assert calm not in {i["id"] for i in due_soon}
+
+    summary = alice.get("/v1/reports/summary").json()
+    assert [o["case_id"] for o in summary["overdue_follow_ups"]] == [late]
+    assert summary["overdue_follow_ups"][0]["days_overdue"] == 7
+    assert [e["case_id"] for e in summary["credits_expiring_soon"]] == [expiring]

@@ -147,7 +147,12 @@ def test_case_list_filters_sorts_and_scopes(app, history) -> None:
     assert ids(sort="-amount_recovered")[0] == h["B"]
     assert ids(owner="user-2") == sorted([h["C"], h["D"]], reverse=True)
     assert _ids(queries.list_cases(db, "ws-2", None)) == [h["E"]]
-    assert ids(due_before=at(1000)) == []  # no deadline policy in the list yet
+    with_deadlines = {
+        i["id"]
+        for i in queries.list_cases(db, "ws-1", None).items
+        if i["next_deadline"] is not None
+    }
+    assert with_deadlines and set(ids(due_before=at(1000))) == with_deadlines
 
     a = queries.case_row(db, h["A"], "ws-1", None)
     assert a is not None
@@ -162,7 +167,7 @@ def test_case_list_filters_sorts_and_scopes(app, history) -> None:
 def test_the_due_before_filter_reads_the_deadline_hook(app, monkeypatch) -> None:
     from infrastructure.projections import cases
 
-    monkeypatch.setattr(cases, "next_deadline_for", lambda row: row["last_outbound_at"])
+    monkeypatch.setattr(cases, "next_deadline_for", lambda row, policy: row["last_outbound_at"])
     case = app.open_credit(**credit_facts(), now=NOW).case
     app.submit(case.id, **action_args("submit", at(61)))
     Projector(app).catch_up()

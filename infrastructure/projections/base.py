@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from domain.deadlines import DeadlinePolicy
 from infrastructure.database import Cursor, Database
 from infrastructure.projections.events import Recorded
 
@@ -97,6 +98,8 @@ class Context:
     signing_key: bytes
     #: the stored record of one event (the audit chain hashes the stored bytes)
     load_stored: Callable[[Any, int], StoredEvent]
+    #: how many days each deadline allows (the case list's next_deadline); settings-made
+    deadline_policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
 
 
 class View:

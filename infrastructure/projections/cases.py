@@ -10,14 +10,16 @@ month a case was resolved in.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time
 from typing import Any, ClassVar
 
 from eventsourcing.utils import resolve_topic
 
 from domain import lifecycle
+from domain.deadlines import DeadlineFacts, DeadlinePolicy, next_deadline
 from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
-from infrastructure.projections.events import EVENT_ACTIONS, Recorded, iso_date, milli
+from infrastructure.projections.events import EVENT_ACTIONS, Recorded, iso, iso_date, milli
 
 Facts = dict[str, Any]
 
@@ -229,13 +231,17 @@ class CaseFactsProjection(ReclaimProjection):
         return facts
 
 
-def next_deadline_for(row: Facts) -> str | None:
-    """The case's next deadline (ISO 8601 UTC text), or None. Hook for the deadline policy.
+def next_deadline_for(row: Facts, policy: DeadlinePolicy) -> str | None:
+    """The case's next deadline, as the start of its day in UTC (ISO 8601 text), or None.
 
     Called with the case list row (every fact column) each time the case changes; it
-    must depend on the row alone, so that a rebuild gives the same answer.
+    depends on the row and the policy alone, so a rebuild gives the same answer. (After
+    the deadline settings change, ``reclaim replay`` brings stored values up to date.)
     """
-    return None
+    upcoming = next_deadline(DeadlineFacts.from_mapping(row), policy)
+    if upcoming is None:
+        return None
+    return iso(datetime.combine(upcoming.due, time.min, tzinfo=UTC))
 
 
 def search_text(row: Facts) -> str:
@@ -272,7 +278,7 @@ class CaseList(CaseFactsProjection):
 
     def with_derived(self, facts: Facts) -> Facts:
         row = {**facts, "search_text": search_text(facts)}
-        row["next_deadline"] = next_deadline_for(row)
+        row["next_deadline"] = next_deadline_for(row, self.context.deadline_policy)
         return row
 
 

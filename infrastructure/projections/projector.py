@@ -60,7 +60,7 @@ def context_for(app: ReclaimApplication) -> Context:
     def load_stored(originator_id: Any, version: int) -> Any:
         return recorder.select_events(originator_id, gt=version - 1, lte=version)[0]
 
-    return Context(app.name, signing_key(app.settings), load_stored)
+    return Context(app.name, signing_key(app.settings), load_stored, app.settings.deadline_policy())
 
 
 def build(
