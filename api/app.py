@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from api import problems
 from api.commands import IdempotentReplay
 from api.metrics import Metrics
-from api.middleware import RequestContext
+from api.middleware import RequestContext, StoreBreaker
 from api.routers import cases, dossier, evidence, meta, reads, reminders, reports, reports_page
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections.projector import Projector
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics(lambda: getattr(app.state, "reclaim", None))
+    app.state.breaker = StoreBreaker()
     problems.install(app)
 
     @app.exception_handler(IdempotentReplay)

@@ -58,6 +58,12 @@ class RequestContext:
                 ]
             await send(message)
 
+        breaker = getattr(scope["app"].state, "breaker", None) if "app" in scope else None
+        if breaker is not None and breaker.is_open() and scope["path"].startswith(GUARDED):
+            await self._unavailable(scope, send_with_id_raw, breaker.retry_after)
+            self._log(scope, status_holder["status"], started, request_id)
+            return
+
         limited = not scope["path"].endswith(UPLOAD_SUFFIX)
         length = headers.get("content-length", "")
         if limited and length.isdigit() and int(length) > self.max_json_bytes:
@@ -86,27 +92,28 @@ class RequestContext:
             self._log(scope, status_holder["status"], started, request_id)
 
     async def _too_large(self, scope: dict[str, Any], send: Any) -> None:
-        body = json.dumps(
-            {
-                "type": TYPE_BASE + "content-too-large",
-                "title": "Content too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self.max_json_bytes} bytes",
-                "instance": scope["path"],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        detail = f"the request body is larger than {self.max_json_bytes} bytes"
+        await _send_problem(
+            scope,
+            send,
+            413,
+            "Content too large",
+            detail,
+            "content-too-large",
+            [(b"connection", b"close")],
         )
-        await send({"type": "http.response.body", "body": body})
+
+    async def _unavailable(self, scope: dict[str, Any], send: Any, retry_after: int) -> None:
+        detail = "the event store failed moments ago; retry shortly"
+        await _send_problem(
+            scope,
+            send,
+            503,
+            "Service unavailable",
+            detail,
+            "store-unavailable",
+            [(b"retry-after", str(retry_after).encode())],
+        )
 
     @staticmethod
     def _log(scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
@@ -128,3 +135,58 @@ class RequestContext:
 
 class BodyTooLarge(Exception):
     pass
+
+
+async def _send_problem(
+    scope: dict[str, Any],
+    send: Any,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    body = json.dumps(
+        {
+            "type": TYPE_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope["path"],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+#: what the breaker answers for while the store is down (not /healthz, /readyz, /metrics)
+GUARDED = ("/v1/", "/reports")
+
+
+class StoreBreaker:
+    """After a store failure, answer 503 at once for a moment instead of letting every
+    request wait out its own connection timeouts; then let requests probe again."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self.seconds = seconds
+        self.open_until = 0.0
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, round(self.seconds))
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.seconds
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until

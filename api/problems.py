@@ -161,6 +161,9 @@ def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.store_errors.inc()
+    breaker = getattr(request.app.state, "breaker", None)
+    if breaker is not None:
+        breaker.trip()
     return problem_response(
         request,
         503,

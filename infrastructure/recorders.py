@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 
 from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 
@@ -37,7 +38,19 @@ class SQLiteReclaimRecorder(SQLiteApplicationRecorder):
         return super()._insert_events(c, stored_events, **kwargs)
 
 
+def _fewer_retries(method: Any) -> Any:
+    """The library retries a failed database call ten times; while the server is down that
+    holds a request for ~20 s. Two tries: a blip is still ridden out, an outage answers
+    503 in a few seconds (and the API's breaker answers the next requests at once)."""
+    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(method.__wrapped__)
+
+
 class PostgresReclaimRecorder(PostgresApplicationRecorder):
+    insert_events = _fewer_retries(PostgresApplicationRecorder.insert_events)
+    select_events = _fewer_retries(PostgresApplicationRecorder.select_events)
+    select_notifications = _fewer_retries(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _fewer_retries(PostgresApplicationRecorder.max_notification_id)
+
     # The library sends these statements in a psycopg pipeline and syncs after the
     # events' INSERT. Our row goes after that INSERT in the same pipeline, so a
     # duplicate key surfaces at the sync as an IntegrityError; sent before it, the

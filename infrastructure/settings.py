@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     )
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
-    connect_timeout: int = Field(default=5, gt=0)
+    connect_timeout: int = Field(default=2, gt=0, description="Seconds to connect to PostgreSQL.")
 
     @model_validator(mode="after")
     def _check_deadline_policy(self) -> Settings:

@@ -250,8 +250,13 @@ class Projector:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if not acquire(self.locks, timeout=1.0):
-                continue  # standby: another runner holds the projections
+            try:
+                if not acquire(self.locks, timeout=1.0):
+                    continue  # standby: another runner holds the projections
+            except Exception:  # noqa: BLE001 - the store is down: keep trying, never die
+                log.warning("cannot reach the store for the projection locks; trying again")
+                self._stopping.wait(1.0)
+                continue
             self.active = True
             try:
                 self._feed()

@@ -1,0 +1,242 @@
+"""Faults on real processes: the server SIGKILLed under load, PostgreSQL restarted under
+load, the SQLite file locked by another process, a projector killed during a rebuild.
+Each is bounded in time and count."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+import time
+from collections import Counter
+from uuid import UUID
+
+import httpx
+import pytest
+
+from infrastructure.application import ReclaimApplication
+from infrastructure.projections import Projector
+from infrastructure.projections.verify import verify
+from tests.api_data import credit_body
+from tests.pgserver import PostgresServer
+from tests.processes import RECLAIM, ServerProcess
+from tests.projection_support import cli_env, dump
+
+pytestmark = pytest.mark.slow
+
+
+def _key(settings) -> str:
+    app = ReclaimApplication(settings)
+    try:
+        return app.keys.create("alice", "home", "member")[0]
+    finally:
+        app.close()
+
+
+def _open_cases(url: str, key: str, n: int) -> list[str]:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
+        return [client.post("/v1/credits", json=credit_body()).json()["id"] for _ in range(n)]
+
+
+class Load:
+    """Clients adding notes, each note's text unique; what got a 2xx is remembered."""
+
+    def __init__(self, url: str, key: str, cases: list[str], *, seconds: float) -> None:
+        self.url, self.key, self.cases, self.seconds = url, key, cases, seconds
+        self.acknowledged: list[tuple[str, str]] = []
+        self.statuses: Counter[int] = Counter()
+        self.retry_after_ok = True
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(c,)) for c in cases]
+
+    def _run(self, case_id: str) -> None:
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        with httpx.Client(
+            base_url=self.url, timeout=15, headers={"Authorization": f"Bearer {self.key}"}
+        ) as client:
+            while time.monotonic() < deadline and n < 5000:
+                n += 1
+                text = f"{case_id[:8]}-{n}"
+                try:
+                    response = client.post(f"/v1/cases/{case_id}/notes", json={"text": text})
+                except httpx.HTTPError:
+                    with self.lock:
+                        self.statuses[0] += 1  # no answer: the server was gone
+                    time.sleep(0.05)
+                    continue
+                with self.lock:
+                    self.statuses[response.status_code] += 1
+                    if response.status_code == 200:
+                        self.acknowledged.append((case_id, text))
+                    if response.status_code == 503 and "Retry-After" not in response.headers:
+                        self.retry_after_ok = False
+                if response.status_code == 503:
+                    time.sleep(0.1)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for t in self.threads:
+            t.join(self.seconds + 60)
+
+
+def _notes_by_case(settings, cases: list[str]) -> dict[str, list[str]]:
+    app = ReclaimApplication(settings)
+    try:
+        return {
+            c: [e.text for e in app.case_events(UUID(c)) if type(e).__name__ == "NoteAdded"]
+            for c in cases
+        }
+    finally:
+        app.close()
+
+
+def _projections_equal_a_rebuild(settings) -> None:
+    app = ReclaimApplication(settings)
+    try:
+        projector = Projector(app)
+        assert projector.wait_for(app.recorder.max_notification_id(), timeout=60)
+        report = verify(app)
+        assert report.ok, report.as_dict()
+    finally:
+        app.close()
+
+
+def test_server_killed_under_load_loses_nothing_it_acknowledged(settings) -> None:
+    key = _key(settings)
+    server = ServerProcess(settings).start()
+    try:
+        cases = _open_cases(server.url, key, 6)
+        with Load(server.url, key, cases, seconds=4) as load:
+            time.sleep(1.5)
+            server.kill()
+            server.start()
+        assert load.statuses[200] > 20, load.statuses
+        assert load.statuses[500] == 0
+        notes = _notes_by_case(settings, cases)
+        for case_id, text in load.acknowledged:
+            assert text in notes[case_id], f"acknowledged note {text} was lost"
+        for case_id, texts in notes.items():
+            assert len(texts) == len(set(texts)), f"a note was recorded twice on {case_id}"
+        _projections_equal_a_rebuild(settings)
+    finally:
+        server.stop()
+
+
+def test_postgres_restarted_under_load_is_503_then_recovers(settings_for, tmp_path) -> None:
+    own = PostgresServer().start()  # its own server, so the restart disturbs no other test
+    try:
+        from infrastructure.settings import Settings
+
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            database_url=own.create_database("faults"),
+            connect_timeout=2,
+        )
+        key = _key(settings)
+        server = ServerProcess(settings).start()
+        try:
+            cases = _open_cases(server.url, key, 4)
+            with Load(server.url, key, cases, seconds=20) as load:
+                time.sleep(1.5)
+                own.stop()
+                time.sleep(8)
+                own.start()
+            assert load.statuses[500] == 0, load.statuses
+            assert load.statuses[503] > 0, load.statuses
+            assert load.retry_after_ok
+            # recovered by itself: it answers again after the restart
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {key}"}
+            ) as client:
+                again = client.post(f"/v1/cases/{cases[0]}/notes", json={"text": "after"})
+                assert again.status_code == 200, again.text
+            notes = _notes_by_case(settings, cases)
+            for case_id, text in load.acknowledged:
+                assert text in notes[case_id]
+        finally:
+            server.stop()
+    finally:
+        own.cleanup()
+
+
+def test_sqlite_locked_longer_than_the_busy_timeout_is_503(settings_for) -> None:
+    settings = settings_for("sqlite", sqlite_lock_timeout=1)
+    key = _key(settings)
+    server = ServerProcess(settings, RECLAIM_SQLITE_LOCK_TIMEOUT="1").start()
+    try:
+        case_id = _open_cases(server.url, key, 1)[0]
+        locker = subprocess.Popen(
+            [
+                "python3",
+                "-c",
+                "import sqlite3, sys, time\n"
+                f"c = sqlite3.connect({str(settings.sqlite_path)!r}, isolation_level=None)\n"
+                "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(4)\n"
+                "c.execute('ROLLBACK')\n",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+            with httpx.Client(
+                base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+            ) as client:
+                refused = client.post(f"/v1/cases/{case_id}/notes", json={"text": "blocked"})
+                assert refused.status_code == 503, refused.text
+                assert refused.headers["Retry-After"]
+                assert refused.headers["content-type"] == "application/problem+json"
+                locker.wait(20)
+                done = client.post(f"/v1/cases/{case_id}/notes", json={"text": "after"})
+                assert done.status_code == 200, done.text
+        finally:
+            locker.kill()
+        assert _notes_by_case(settings, [case_id])[case_id] == ["after"]  # nothing half-written
+        with sqlite3.connect(settings.sqlite_path) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        server.stop()
+
+
+def test_a_projector_killed_during_a_rebuild_is_finished_by_the_next_run(app, settings) -> None:
+    from bench.history import generate
+
+    generate(app, cases_=150, seed=7)
+    Projector(app).catch_up()
+    expected = dump(app)
+    end = app.recorder.max_notification_id()
+    replay = subprocess.Popen(
+        [RECLAIM, "replay", "--batch-size", "5"],
+        env=cli_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    observer = Projector(app)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the rebuild has cleared and is under way
+        at = min(observer.positions().values())
+        if 0 < at < end:
+            break
+        time.sleep(0.005)
+    replay.kill()
+    replay.wait(10)
+    assert min(observer.positions().values()) < end, "the rebuild finished before the kill"
+    assert dump(app) != expected  # half rebuilt
+
+    project = subprocess.Popen(
+        [RECLAIM, "project"],
+        env=cli_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert observer.wait_for(end, timeout=120)
+    finally:
+        project.terminate()
+        project.wait(30)
+    assert dump(app) == expected
