@@ -111,6 +111,9 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        # Reclaim logs each request itself, by path only: uvicorn's own access log
+        # would print query strings, and a calendar token travels in one
+        access_log=False,
         proxy_headers=True,
     )
 

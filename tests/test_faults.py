@@ -240,3 +240,26 @@ def test_a_projector_killed_during_a_rebuild_is_finished_by_the_next_run(app, se
         project.terminate()
         project.wait(30)
     assert dump(app) == expected
+
+
+def test_keys_and_tokens_never_reach_the_log(settings) -> None:
+    app = ReclaimApplication(settings)
+    try:
+        key = app.keys.create("alice", "home", "member")[0]
+        token = app.keys.rotate_calendar_token("alice", "home", "member")
+    finally:
+        app.close()
+    server = ServerProcess(settings).start()
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
+            assert c.post("/v1/credits", json=credit_body()).status_code == 201
+            assert c.get("/v1/calendar.ics", params={"token": token}).status_code == 200
+            assert (
+                c.get("/v1/cases", headers={"Authorization": "Bearer rk_wrong"}).status_code == 401
+            )
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "/v1/calendar.ics" in log and "/v1/credits" in log  # the requests were logged
+    for secret in (key, token, "rk_wrong"):
+        assert secret not in log
