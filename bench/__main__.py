@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         context["pg"] = pg
         for key in options.sections:
             say(f"--- {key}")
+            load = os.getloadavg()[0]
             t0 = time.perf_counter()
             try:
                 results[key] = _runner(key)(options, context)
@@ -114,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 results[key] = SectionResult(key, key, "", error=f"{type(error).__name__}: {error}")
             results[key].seconds = round(time.perf_counter() - t0, 1)
+            results[key].detail.append(
+                f"1-minute load average at the start of this section: {load:.2f}, at its end: "
+                f"{os.getloadavg()[0]:.2f} (2 cores; other engineers' work shares the machine)."
+            )
             say(f"--- {key} took {results[key].seconds:.0f}s")
     about["load_average_after"] = os.getloadavg()
     about["run_seconds"] = round(time.perf_counter() - t_run)
