@@ -114,3 +114,34 @@ def test_a_second_runner_waits_or_refuses_and_never_doubles_an_event(app) -> Non
     finally:
         second.stop()
     assert verify(app).ok
+
+
+def test_a_projector_whose_lock_session_dies_stops_and_takes_the_locks_again(
+    settings_for, monkeypatch
+) -> None:
+    from infrastructure.application import ReclaimApplication
+    from infrastructure.projections import projector as projector_module
+
+    monkeypatch.setattr(projector_module, "LOCK_CHECK_SECONDS", 0.2)
+    app = ReclaimApplication(settings_for("postgres"))
+    projector = Projector(app)
+    projector.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not projector.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session = projector.locks._conn.info.backend_pid  # type: ignore[attr-defined]
+        app.database.execute("SELECT pg_terminate_backend(%s)", (session,))
+        while time.monotonic() < deadline + 20:
+            conn = projector.locks._conn  # type: ignore[attr-defined]
+            if projector.active and conn is not None and conn.info.backend_pid != session:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the projector did not take its locks again")
+        generate(app, cases_=5, seed=13)
+        _caught_up(app, projector)
+        assert verify(app).ok
+    finally:
+        projector.stop()
+        app.close()

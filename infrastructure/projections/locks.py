@@ -33,6 +33,9 @@ class Locks(Protocol):
 
     def release(self) -> None: ...
 
+    def check(self) -> None:
+        """Raise if locks taken earlier may have been lost."""
+
 
 def acquire(locks: Locks, timeout: float | None) -> bool:
     """Take the locks, waiting up to ``timeout`` seconds (None: for ever)."""
@@ -70,6 +73,9 @@ class FileLocks:
             os.close(fd)
         self._held = []
 
+    def check(self) -> None:
+        """A file lock lasts as long as this process holds the file open."""
+
 
 def advisory_key(name: str) -> int:
     digest = hashlib.sha256(f"reclaim-projection:{name}".encode()).digest()
@@ -104,6 +110,12 @@ class AdvisoryLocks:
             self._conn.close()  # the server releases a session's advisory locks with it
         self._conn = None
         self._held = False
+
+    def check(self) -> None:
+        """The locks last as long as their session: raise if it is gone."""
+        if self._conn is None or self._conn.closed:
+            raise ProjectorBusy("the projection locks' connection is closed")
+        self._conn.execute("SELECT 1")
 
 
 def locks_for(settings: Settings, names: Sequence[str]) -> Locks:

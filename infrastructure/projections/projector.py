@@ -50,6 +50,8 @@ log = logging.getLogger("reclaim.projections")
 PROJECTION_CLASSES: tuple[type[ReclaimProjection], ...] = (CaseList, Timeline, AuditLog, Reports)
 NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
 BATCH_SIZE = 1000
+#: how often a running projector makes sure it still holds its locks
+LOCK_CHECK_SECONDS = 5.0
 
 Progress = Callable[[int], None]
 
@@ -302,11 +304,15 @@ class Projector:
                 )
                 for projection in self.projections.values()
             ]
+            checked = time.monotonic()
             while not self._stopping.wait(0.2):
                 for runner in runners:
                     if runner.is_interrupted.is_set():
                         runner.run_forever(0)  # raises the runner's error, if any
                         raise RuntimeError("a projection runner stopped")
+                if time.monotonic() - checked > LOCK_CHECK_SECONDS:
+                    self.locks.check()  # a lost lock session: stop, and take them again
+                    checked = time.monotonic()
 
     def _committed(self, name: str, position: int) -> None:
         with self._changed:
