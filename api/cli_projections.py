@@ -12,41 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from infrastructure.application import ReclaimApplication
+from api.cli_support import fail, open_app
 
 BatchOption = Annotated[
     int, typer.Option("--batch-size", min=1, max=10_000, help="Events per transaction")
 ]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"reclaim: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _application() -> Iterator[ReclaimApplication]:
-    from eventsourcing.persistence import PersistenceError
-    from pydantic import ValidationError
-
-    from infrastructure.application import ReclaimApplication
-    from infrastructure.settings import Settings
-
-    try:
-        app = ReclaimApplication(Settings())
-    except ValidationError as error:
-        _fail(f"bad configuration: {error.errors()[0]['msg']}")
-    except (PersistenceError, OSError) as error:
-        _fail(f"cannot open the store: {error}")
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 class _Bar:
@@ -92,7 +66,7 @@ def project(batch_size: BatchOption = 1000) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with _application() as app:
+    with open_app() as app:
         follow_until(Projector(app, batch_size=batch_size), stop)
 
 
@@ -101,7 +75,7 @@ def replay(batch_size: BatchOption = 2000) -> None:
     from infrastructure.projections import NAMES, Projector, ProjectorBusy
     from infrastructure.projections.projector import count_events
 
-    with _application() as app:
+    with open_app() as app:
         started = time.monotonic()
         with _events_bar("replaying", count_events(app)) as bar:
             try:
@@ -109,7 +83,7 @@ def replay(batch_size: BatchOption = 2000) -> None:
                     timeout=3, progress=bar.advance
                 )
             except ProjectorBusy:
-                _fail("another projector is running (reclaim project or a server): stop it first")
+                fail("another projector is running (reclaim project or a server): stop it first")
     seconds = time.monotonic() - started
     typer.echo(
         f"replayed {replayed} events into {len(NAMES)} projections in {seconds:.1f}s "
@@ -124,7 +98,7 @@ def verify() -> None:
     row for row with a replay of the log."""
     from infrastructure.projections.verify import verify as verify_log
 
-    with _application() as app:
+    with open_app() as app:
         report = verify_log(app)
     if report.ok:
         typer.echo(
@@ -147,9 +121,9 @@ def export(
     from infrastructure.projections.transfer import export_log
 
     if file.exists() and not force:
-        _fail(f"{file} exists (use --force to overwrite it)")
+        fail(f"{file} exists (use --force to overwrite it)")
     partial = file.with_name(file.name + ".partial")
-    with _application() as app:
+    with open_app() as app:
         try:
             with (
                 _events_bar("exporting", count_events(app)) as bar,
@@ -159,7 +133,7 @@ def export(
             partial.replace(file)
         except OSError as error:
             partial.unlink(missing_ok=True)
-            _fail(f"cannot write {file}: {error.strerror or error}")
+            fail(f"cannot write {file}: {error.strerror or error}")
     typer.echo(f"exported {written} events to {file}")
 
 
@@ -171,13 +145,13 @@ def import_(
     from infrastructure.projections.transfer import TransferError, import_log
 
     if not file.is_file():
-        _fail(f"{file}: no such file")
-    with _application() as app:
+        fail(f"{file}: no such file")
+    with open_app() as app:
         with _events_bar("importing", None) as bar:
             try:
                 imported = import_log(app, file, bar.advance, on_checked=bar.total)
             except TransferError as error:
-                _fail(f"cannot import {file}: {error}")
+                fail(f"cannot import {file}: {error}")
         typer.echo(f"imported {imported} events from {file}")
         try:
             with _events_bar("projecting", imported) as bar:

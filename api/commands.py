@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from api.deps import check_write, require_writer
-from api.problems import ProblemError
+from api.problems import ProblemError, invalid
 from domain.cases import Case
 from infrastructure.application import CommandResult, ReclaimApplication
 from infrastructure.idempotency import IdempotencyRecord
@@ -89,12 +89,10 @@ class CommandRun:
         self.principal = principal
         self.key = request.headers.get("Idempotency-Key")
         if self.key is not None and not _IDEMPOTENCY_KEY.match(self.key):
-            raise ProblemError(
-                422,
-                "Invalid request",
+            raise invalid(
+                "Idempotency-Key",
+                "1-255 printable characters",
                 "Idempotency-Key must be 1-255 printable characters",
-                code="invalid-request",
-                errors=[{"field": "Idempotency-Key", "message": "1-255 printable characters"}],
             )
         self.request_hash = fingerprint(request, payload)
         self.render = render or self._render_case

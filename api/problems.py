@@ -66,6 +66,17 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+def invalid(field: str, message: str, detail: str | None = None) -> ProblemError:
+    """A 422 about one input field."""
+    return ProblemError(
+        422,
+        "Invalid request",
+        detail or f"{field}: {message}",
+        code="invalid-request",
+        errors=[{"field": field, "message": message}],
+    )
+
+
 def problem_response(
     request: Request | None,
     status: int,

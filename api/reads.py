@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from api.deps import Caller, Reclaim
-from api.problems import ProblemError
+from api.problems import ProblemError, invalid
 from infrastructure.keys import Principal
 from infrastructure.projections.queries import InvalidQuery
 from infrastructure.report_sources import owner_scope
@@ -37,12 +37,10 @@ def wait_for_position(
     if position is not None and projector is not None:
         end = reclaim.recorder.max_notification_id() or 0
         if position > end:
-            raise ProblemError(
-                422,
-                "Invalid request",
+            raise invalid(
+                "min_position",
+                "beyond the end of the log",
                 f"position {position} is beyond the end of the log ({end})",
-                code="invalid-request",
-                errors=[{"field": "min_position", "message": "beyond the end of the log"}],
             )
         if not projector.wait_for(position, reclaim.settings.read_wait_seconds):
             raise ProblemError(
@@ -60,10 +58,4 @@ Consistent = Annotated[Principal, Depends(wait_for_position)]
 
 
 def invalid_query(exc: InvalidQuery, field: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "Invalid request",
-        str(exc),
-        code="invalid-request",
-        errors=[{"field": field, "message": str(exc)}],
-    )
+    return invalid(field, str(exc), str(exc))

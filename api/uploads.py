@@ -14,21 +14,14 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.problems import ProblemError
+from api.problems import ProblemError, invalid
 from infrastructure.blobs import BlobStore, BlobWriter, StoredBlob, TooLarge
 
 MAX_FIELD_BYTES = 10_000
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _invalid(field_name: str, message: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "Invalid request",
-        f"{field_name}: {message}",
-        code="invalid-request",
-        errors=[{"field": field_name, "message": message}],
-    )
+_invalid = invalid
 
 
 @dataclass

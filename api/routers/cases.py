@@ -13,7 +13,7 @@ from api import schemas as s
 from api.commands import CommandRun, case_headers
 from api.deps import Caller, Reclaim, check_read
 from api.presenters import present_case
-from api.problems import ProblemError, problem_responses
+from api.problems import ProblemError, invalid, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -68,13 +68,7 @@ def get_case(
     ] = None,
 ) -> Response:
     if version is not None and as_of is not None:
-        raise ProblemError(
-            422,
-            "Invalid request",
-            "ask for version or as_of, not both",
-            code="invalid-request",
-            errors=[{"field": "as_of", "message": "not with version"}],
-        )
+        raise invalid("as_of", "not with version", "ask for version or as_of, not both")
     current = reclaim.get_case(case_id)
     check_read(caller, current)
     case = current
@@ -92,87 +86,38 @@ def get_case(
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _command(path: str, summary: str, action: str):
-    """Declare one lifecycle command route: POST /v1/cases/{id}/<path>."""
-
-    def register(func):
-        return router.post(
-            f"/cases/{{case_id}}/{path}",
-            response_model=s.CaseOut,
-            responses={200: CASE_RESPONSE, **COMMAND_ERRORS},
-            summary=summary,
-            name=action,
-        )(func)
-
-    return register
+#: the lifecycle commands: path, action, body, summary. One route each, made alike.
+COMMANDS: list[tuple[str, str, type[s.Strict], str]] = [
+    ("submit", "submit", s.Submit, "Submit the claim to the platform"),
+    ("follow-up", "follow_up", s.FollowUp, "Follow up on an unanswered contact"),
+    ("responses", "record_response", s.ResponseIn, "Record a platform reply that decides nothing"),
+    ("deny", "deny", s.Deny, "Record the platform's denial"),
+    ("appeal", "appeal", s.Appeal, "Appeal a denial"),
+    ("escalate", "escalate", s.Escalate, "Escalate to a named level"),
+    ("resolve", "resolve", s.Resolve, "Resolve the case with its outcome"),
+    ("notes", "add_note", s.NoteIn, "Add a note"),
+]
 
 
-@_command("submit", "Submit the claim to the platform", "submit")
-def submit(
-    case_id: UUID, body: s.Submit, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "submit", body, request, reclaim, caller)
+def _command_route(path: str, action: str, body_model: type[s.Strict], summary: str) -> None:
+    def command(
+        case_id: UUID, body: s.Strict, request: Request, reclaim: Reclaim, caller: Caller
+    ) -> Response:
+        arguments = body.model_dump()
+        run = CommandRun(request, reclaim, caller, {"case": str(case_id), **arguments})
+        return run.execute(case_id, action, **arguments)
+
+    # FastAPI reads the body's model from the annotation: give each route its own
+    command.__annotations__ = {**command.__annotations__, "body": body_model}
+    command.__name__ = command.__qualname__ = action
+    router.post(
+        f"/cases/{{case_id}}/{path}",
+        response_model=s.CaseOut,
+        responses={200: CASE_RESPONSE, **COMMAND_ERRORS},
+        summary=summary,
+        name=action,
+    )(command)
 
 
-@_command("follow-up", "Follow up on an unanswered contact", "follow_up")
-def follow_up(
-    case_id: UUID, body: s.FollowUp, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "follow_up", body, request, reclaim, caller)
-
-
-@_command("responses", "Record a platform reply that decides nothing", "record_response")
-def record_response(
-    case_id: UUID, body: s.ResponseIn, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "record_response", body, request, reclaim, caller)
-
-
-@_command("deny", "Record the platform's denial", "deny")
-def deny(
-    case_id: UUID, body: s.Deny, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "deny", body, request, reclaim, caller)
-
-
-@_command("appeal", "Appeal a denial", "appeal")
-def appeal(
-    case_id: UUID, body: s.Appeal, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "appeal", body, request, reclaim, caller)
-
-
-@_command("escalate", "Escalate to a named level", "escalate")
-def escalate(
-    case_id: UUID, body: s.Escalate, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "escalate", body, request, reclaim, caller)
-
-
-@_command("resolve", "Resolve the case with its outcome", "resolve")
-def resolve(
-    case_id: UUID, body: s.Resolve, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "resolve", body, request, reclaim, caller)
-
-
-@_command("notes", "Add a note", "add_note")
-def add_note(
-    case_id: UUID, body: s.NoteIn, request: Request, reclaim: Reclaim, caller: Caller
-) -> Response:
-    return _run(case_id, "add_note", body, request, reclaim, caller)
-
-
-def _run(
-    case_id: UUID,
-    action: str,
-    body: s.Strict,
-    request: Request,
-    reclaim: Reclaim,
-    caller: Caller,
-    *,
-    status: int | None = None,
-) -> Response:
-    arguments = body.model_dump()
-    run = CommandRun(request, reclaim, caller, {"case": str(case_id), **arguments})
-    return run.execute(case_id, action, status=status, **arguments)
+for _path, _action, _model, _summary in COMMANDS:
+    _command_route(_path, _action, _model, _summary)

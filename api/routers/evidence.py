@@ -16,7 +16,7 @@ from api.commands import CommandRun
 from api.deps import Caller, Reclaim, check_read, check_write
 from api.problems import ProblemError, problem_responses
 from api.uploads import read_upload
-from domain.cases import Case
+from domain.cases import EVIDENCE_KINDS, Case
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
@@ -49,14 +49,7 @@ UPLOAD_BODY: dict[str, Any] = {
                         },
                         "kind": {
                             "type": "string",
-                            "enum": [
-                                "screenshot",
-                                "email",
-                                "receipt",
-                                "transaction_record",
-                                "chat_transcript",
-                                "other",
-                            ],
+                            "enum": list(EVIDENCE_KINDS),
                         },
                         "description": {"type": "string", "maxLength": 2000},
                     },
