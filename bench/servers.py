@@ -3,7 +3,9 @@
 Reclaim runs as ``reclaim serve --workers N`` (the documented command); the bare
 endpoint runs under the same uvicorn with the same worker count and defaults
 (``loop=auto``/``http=auto``: uvloop and httptools when installed, as they are with
-``uvicorn[standard]``), with the same access logging, to a file for both.
+``uvicorn[standard]``) and uvicorn's access log off, as ``reclaim serve`` has it
+(Reclaim logs each request itself; that is part of what it costs). Their output
+goes to a file.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def bare(workers: int, log: Path) -> Iterator[Server]:
         str(workers),
         "--log-level",
         "info",
+        "--no-access-log",
         "--proxy-headers",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -98,18 +98,22 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         key, _ = app.keys.create(USER, WORKSPACE, "member")
         cases: dict[int, tuple[list[str], int]] = {}
         try:
+            #: a few cases to warm up on (connections, prepared statements, code paths)
+            warm = build_cases(app, 10, 5)
             for depth, count, per_case in plan(options):
                 cases[depth] = (build_cases(app, depth, count), per_case)
         finally:
             app.close()
         with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
             wait_caught_up(server)  # the cases were written before it started
+            http_latencies(server.port, key, warm, 6)
             for depth, (ids, per_case) in cases.items():
                 s = latency_summary(http_latencies(server.port, key, ids, per_case))
                 figures.setdefault(f"{store}_http", {})[depth] = s
         cold_settings = settings.model_copy(update={"aggregate_cache_size": 0})
         app = ReclaimApplication(cold_settings)
         try:
+            cold_latencies(app, warm, 6)
             for depth, (ids, per_case) in cases.items():
                 s = latency_summary(cold_latencies(app, ids, per_case))
                 figures.setdefault(f"{store}_cold", {})[depth] = s

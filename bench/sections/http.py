@@ -180,7 +180,7 @@ def run_bare(options: Options, context: dict[str, Any]) -> SectionResult:
         memory = server.memory()
     result.detail.append(
         f"Server: `uvicorn bench.bare_app:app --workers {options.workers}` (uvicorn defaults: "
-        f"uvloop and httptools), access log on as in `reclaim serve`; peak memory "
+        f"uvloop and httptools), uvicorn's access log off as in `reclaim serve`; peak memory "
         f"{memory['peak_sum_mib']:.0f} MiB over {memory['processes']} processes."
     )
     context["bare"] = runs
