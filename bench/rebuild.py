@@ -61,16 +61,21 @@ def measure(app: ReclaimApplication, *, batch_size: int = BATCH_SIZE) -> dict[st
 
 @contextmanager
 def store_settings(store: str, args: argparse.Namespace) -> Iterator[Settings]:
-    data_dir = Path(tempfile.mkdtemp(prefix="reclaim-bench-"))
-    if store == "sqlite":
-        yield Settings(data_dir=data_dir, database_url=None)
-        return
-    if args.database_url:
-        yield Settings(data_dir=data_dir, database_url=args.database_url)
-        return
+    """Settings for a fresh store of the kind asked for; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="reclaim-bench-") as directory:
+        data_dir = Path(directory)
+        if store == "sqlite":
+            yield Settings(data_dir=data_dir, database_url=None)
+        elif args.database_url:
+            yield Settings(data_dir=data_dir, database_url=args.database_url)
+        else:
+            yield from _throwaway_postgres(data_dir, durable=not args.fast_pg)
+
+
+def _throwaway_postgres(data_dir: Path, *, durable: bool) -> Iterator[Settings]:
     from tests.pgserver import PostgresServer
 
-    server = PostgresServer(durable=not args.fast_pg).start()
+    server = PostgresServer(durable=durable).start()
     try:
         yield Settings(data_dir=data_dir, database_url=server.create_database("bench_rebuild"))
     finally:
