@@ -128,8 +128,8 @@ class Settings(BaseSettings):
         """This configuration translated into the ``eventsourcing`` library's settings."""
         env = {
             "PERSISTENCE_MODULE": "",
-            "CREATE_TABLE": "y" if self.create_tables else "",
-            "IS_SNAPSHOTTING_ENABLED": "y" if self.snapshot_interval else "",
+            "CREATE_TABLE": "y" if self.create_tables else "n",
+            "IS_SNAPSHOTTING_ENABLED": "y" if self.snapshot_interval else "n",
             # Commands take the cached copy as it is; a copy made stale by another
             # process fails its save on the version check and is evicted and retried.
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size or ""),

@@ -276,3 +276,26 @@ def test_a_stale_cached_case_is_retried_not_lost(settings) -> None:
     finally:
         one.close()
         two.close()
+
+
+def test_snapshots_and_the_cache_can_be_turned_off(settings_for, store: str) -> None:
+    app = ReclaimApplication(settings_for(store, snapshot_interval=0, aggregate_cache_size=0))
+    try:
+        cid = app.open_credit(**credit_facts()).case.id
+        for n in range(5):
+            app.add_note(cid, text=f"n{n}", **WHO)
+        assert app.snapshots is None and app.repository.cache is None
+        assert app.get_case(cid).version == 6
+    finally:
+        app.close()
+
+
+def test_workers_start_with_table_creation_off_after_an_init_step(settings) -> None:
+    ReclaimApplication(settings).close()  # the init step
+    worker = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+    try:
+        assert worker.env.get("CREATE_TABLE") == "n"
+        cid = worker.open_credit(**credit_facts()).case.id
+        assert worker.get_case(cid).version == 1
+    finally:
+        worker.close()
