@@ -250,11 +250,16 @@ def _git() -> dict[str, Any]:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
         return out.stdout.strip()
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+        if line[3:] != "BENCHMARKS.md"
+    ]
     return {
         "commit": git("rev-parse", "--short", "HEAD"),
         "subject": git("log", "-1", "--format=%s"),
-        "changed": [c for c in changed if not c.startswith(("bench/", "BENCHMARKS.md"))],
+        "changed": [c for c in changed if not c.startswith("bench/")],
+        "bench_changed": [c for c in changed if c.startswith("bench/")],
     }
 
 

@@ -304,6 +304,12 @@ def write_report(
             + ", ".join(f"`{c}`" for c in about["git"]["changed"])
             if about["git"]["changed"]
             else ", clean tree"
+        )
+        + (
+            "; the benchmark suite's own files differ from that commit: "
+            + ", ".join(f"`{c}`" for c in about["git"]["bench_changed"])
+            if about["git"].get("bench_changed")
+            else ""
         ),
     ]
     targets = [f for r in results.values() for f in r.figures if f.target]
