@@ -59,6 +59,8 @@ class Figure:
     unit: str
     baseline: str | None = None
     baseline_value: float | None = None
+    #: the baseline's own unit, when it differs (rows/s against req/s)
+    baseline_unit: str = ""
     target: str | None = None
     #: True / False when a target applies, None when it does not
     met: bool | None = None

@@ -37,6 +37,11 @@ def _value(results: dict[str, SectionResult], key: str, name: str) -> float | No
     return None if figure is None else figure.value
 
 
+def _unit(results: dict[str, SectionResult], key: str, name: str) -> str:
+    figure = _find(results, key, name)
+    return "" if figure is None else figure.unit
+
+
 def _compare(
     figure: Figure | None,
     baseline: str,
@@ -45,10 +50,12 @@ def _compare(
     target: str | None = None,
     at_least: float | None = None,
     at_most: float | None = None,
+    unit: str = "",
 ) -> None:
     if figure is None or value is None:
         return
     figure.baseline, figure.baseline_value = baseline, value
+    figure.baseline_unit = unit if unit and unit != figure.unit else ""
     if target is None:
         return
     figure.target = target
@@ -119,9 +126,10 @@ def evaluate(results: dict[str, SectionResult]) -> None:
                         raw_pg,
                         target=TARGETS_TEXT["c-raw"] if top else None,
                         at_least=1.0,
+                        unit="rows/s",
                     )
                 else:
-                    _compare(figure, "SQLite raw one-row inserts (FULL)", raw_sqlite)
+                    _compare(figure, "SQLite raw one-row inserts (FULL)", raw_sqlite, unit="rows/s")
                 if top:  # the second target on the same figure gets its own line
                     extra = Figure(
                         "http",
@@ -136,6 +144,7 @@ def evaluate(results: dict[str, SectionResult]) -> None:
                         lib["postgres"],
                         target=TARGETS_TEXT["c-lib"],
                         at_least=3.0,
+                        unit="commands/s",
                     )
                     http.figures.insert(http.figures.index(figure) + 1, extra)
                 elif lib.get(store) is not None and store == "sqlite" and clients == "16":
@@ -145,7 +154,12 @@ def evaluate(results: dict[str, SectionResult]) -> None:
                         figure.value,
                         "req/s",
                     )
-                    _compare(extra, "library used directly on SQLite, 1 thread", lib["sqlite"])
+                    _compare(
+                        extra,
+                        "library used directly on SQLite, 1 thread",
+                        lib["sqlite"],
+                        unit="commands/s",
+                    )
                     http.figures.insert(http.figures.index(figure) + 1, extra)
             elif figure.name.endswith(("p99", "p50")):
                 which = figure.name.rsplit(" ", 1)[1]
@@ -171,7 +185,7 @@ def evaluate(results: dict[str, SectionResult]) -> None:
             against_raw = Figure(
                 "rebuild", figure.name + ", against the raw read", figure.value, figure.unit
             )
-            _compare(against_raw, "raw sequential read", raw)
+            _compare(against_raw, "raw sequential read", raw, unit="rows/s")
             rebuild.figures.insert(rebuild.figures.index(figure) + 1, against_raw)
     depth = results.get("depth")
     if depth is not None:
@@ -228,6 +242,10 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _baseline_unit(figure: Figure) -> str:
+    return getattr(figure, "baseline_unit", "") or figure.unit
+
+
 def _met(figure: Figure) -> str:
     if figure.met is None:
         return ""
@@ -253,7 +271,11 @@ def _table(figures: list[Figure]) -> list[str]:
     lines = ["| figure | value | baseline (same run) | ratio | target | met | note |"]
     lines.append("|---|---|---|---|---|---|---|")
     for f in figures:
-        baseline = "" if f.baseline is None else f"{f.baseline}: {_num(f.baseline_value, f.unit)}"
+        baseline = (
+            ""
+            if f.baseline is None
+            else f"{f.baseline}: {_num(f.baseline_value, _baseline_unit(f))}"
+        )
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
         gap = _gap(f)
         note = "; ".join(x for x in (f.note, gap) if x)
@@ -322,7 +344,7 @@ def write_report(
         for f in targets:
             out.append(
                 f"| {f.target} | {f.name} | {_num(f.value, f.unit)} | "
-                f"{f.baseline}: {_num(f.baseline_value, f.unit)} | "
+                f"{f.baseline}: {_num(f.baseline_value, _baseline_unit(f))} | "
                 f"{'-' if f.ratio is None else f'{f.ratio:.2f}×'} | {_met(f)} | {_gap(f)} |"
             )
     else:
