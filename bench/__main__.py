@@ -27,7 +27,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import DEFAULT_CACHE, ROOT, Options, SectionResult, machine, say, write_json
+from bench.common import (
+    DEFAULT_CACHE,
+    ROOT,
+    Options,
+    SectionResult,
+    machine,
+    say,
+    write_json,
+)
 
 SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory")
 QUICK_SECTIONS = SECTIONS
@@ -54,6 +62,12 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument(
         "--output", type=Path, help="the report (default: BENCHMARKS.md; --quick: in the cache)"
     )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="measure nothing: write the report again from a run's raw figures "
+        "(.bench-cache/last-run.json), e.g. after changing the report's layout",
+    )
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -78,6 +92,7 @@ def parse(argv: list[str]) -> Options:
         samples=40 if quick else 200,
         replay_store=args.replay_store,
         output=output,
+        from_json=args.from_json,
     )
 
 
@@ -90,6 +105,8 @@ def _runner(key: str) -> Callable[..., SectionResult]:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse(sys.argv[1:] if argv is None else argv)
+    if options.from_json is not None:
+        return rewrite(options)
     from bench.wrk import ensure_wrk
 
     if {"bare", "http"} & set(options.sections):
@@ -125,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     about["postgres"] = getattr(context.get("pg"), "version", "-")
     from bench.report import evaluate, write_report
 
-    evaluate(results)
     raw = {
         "started": started.isoformat(),
         "machine": about,
         "argv": sys.argv[1:] if argv is None else argv,
-        "results": {k: r.as_json() for k, r in results.items()},
+        "measured": {k: r.as_json() for k, r in results.items()},
     }
+    evaluate(results)
+    raw["results"] = {k: r.as_json() for k, r in results.items()}
     write_json(options.cache / "last-run.json", raw)
     write_report(options, about, started, results, sys.argv[1:] if argv is None else argv)
     say(f"wrote {options.output} (raw figures in {options.cache / 'last-run.json'})")
@@ -140,6 +158,48 @@ def main(argv: list[str] | None = None) -> int:
         say(f"sections that failed: {', '.join(failed)}")
     print(json.dumps({"output": str(options.output), "failed": failed}))
     return 1 if failed else 0
+
+
+def rewrite(options: Options) -> int:
+    """The report again from a run's raw figures: the same numbers, today's layout."""
+    from bench.common import Figure
+    from bench.report import evaluate, write_report
+
+    assert options.from_json is not None
+    raw = json.loads(options.from_json.read_text())
+    measured = raw.get("measured")
+    legacy = measured is None  # a run from before the raw figures were kept apart
+    results: dict[str, SectionResult] = {}
+    for key, section in (measured or raw["results"]).items():
+        figures = []
+        for f in section["figures"]:
+            if legacy and (
+                " against the library" in f["name"] or "against the raw read" in f["name"]
+            ):
+                continue
+            note = f["note"].split("issue 6 reference:")[0].rstrip("; ") if legacy else f["note"]
+            fields = ("section", "name", "value", "unit")
+            figures.append(Figure(**{x: f[x] for x in fields}, note=note))
+        results[key] = SectionResult(
+            section["key"],
+            section["title"],
+            section["command"],
+            figures,
+            section["detail"],
+            section["seconds"],
+            section["error"],
+        )
+    evaluate(results)
+    raw["machine"]["rendered_from"] = str(options.from_json)
+    write_report(
+        options,
+        raw["machine"],
+        datetime.fromisoformat(raw["started"]),
+        results,
+        raw["argv"],
+    )
+    say(f"wrote {options.output} from {options.from_json}")
+    return 0
 
 
 class _nothing:

@@ -44,6 +44,8 @@ class Options:
     samples: int
     replay_store: str
     output: Path
+    #: only write the report again, from this run's raw figures
+    from_json: Path | None = None
 
     def store_label(self, store: str) -> str:
         return {"postgres": "PostgreSQL", "sqlite": "SQLite"}[store]

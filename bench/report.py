@@ -301,6 +301,13 @@ def write_report(
         "ratios compare figures measured side by side in it. Do not edit by hand: run the "
         "command again."
         + (
+            " This file was written again from that run's raw figures "
+            "(`python3 dev.py bench --from-json .bench-cache/last-run.json`): the same "
+            "numbers in the report's current layout."
+            if about.get("rendered_from")
+            else ""
+        )
+        + (
             " **Quick mode: short runs and small logs, for smoke-testing only.**"
             if options.quick
             else ""
