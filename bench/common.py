@@ -66,6 +66,8 @@ class Figure:
     target: str | None = None
     #: True / False when a target applies, None when it does not
     met: bool | None = None
+    #: the target's ratio bound (at least, or less than)
+    limit: float | None = None
     note: str = ""
 
     @property

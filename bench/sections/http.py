@@ -249,7 +249,8 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             memories[store] = memory
         if store == "postgres" and pg is not None:
             pg.drop(settings.database_url.rsplit("/", 1)[1])  # type: ignore[union-attr]
-    mix = ", ".join(f"{k.lower()} {v}%" for k, v in WEIGHTS.items())
+    names = {"FOLLOW": "follow-up", "EVIDENCE": "evidence upload"}
+    mix = ", ".join(f"{names.get(k, k.lower())} {v}%" for k, v in WEIGHTS.items())
     result.detail.append(
         f"Mix (share of requests): {mix}; evidence is a multipart upload of a "
         f"{len(png())}-byte PNG. `reclaim serve --workers {options.workers}`; wrk with one "
