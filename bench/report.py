@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -152,6 +153,27 @@ REFERENCES = {
 }
 
 
+def _against_first_of_series(
+    figures: list[Any],
+    is_target: Callable[[str, str], bool],
+    target: str,
+    at_most: float,
+) -> None:
+    """Compare each "<series> at <size>" figure with the first size of its series."""
+    for figure in figures:
+        prefix, at = figure.name.rsplit(" at ", 1)
+        first = next((f for f in figures if f.name.startswith(prefix + " at ")), None)
+        if first is None or first is figure:
+            continue
+        _compare(
+            figure,
+            first.name.rsplit(": ", 1)[1],
+            first.value,
+            target=target if is_target(prefix, at) else None,
+            at_most=at_most,
+        )
+
+
 def evaluate(results: dict[str, SectionResult]) -> None:
     for (key, name), reference in REFERENCES.items():
         figure = _find(results, key, name)
@@ -250,34 +272,14 @@ def evaluate(results: dict[str, SectionResult]) -> None:
             rebuild.figures.insert(rebuild.figures.index(figure) + 1, against_raw)
     depth = results.get("depth")
     if depth is not None:
-        for figure in depth.figures:
-            prefix, at = figure.name.rsplit(" at ", 1)
-            first = next((f for f in depth.figures if f.name.startswith(prefix + " at ")), None)
-            if first is None or first is figure:
-                continue
-            is_p50 = prefix.endswith("p50")
-            _compare(
-                figure,
-                first.name.rsplit(": ", 1)[1],
-                first.value,
-                target=TARGETS_TEXT["e"] if is_p50 else None,
-                at_most=1.2 + 1e-9,
-            )
+        _against_first_of_series(
+            depth.figures, lambda prefix, at: prefix.endswith("p50"), TARGETS_TEXT["e"], 1.2 + 1e-9
+        )
     queries = results.get("queries")
     if queries is not None:
-        for figure in queries.figures:
-            prefix, at = figure.name.rsplit(" at ", 1)
-            first = next((f for f in queries.figures if f.name.startswith(prefix + " at ")), None)
-            if first is None or first is figure:
-                continue
-            last = at.startswith("1M")
-            _compare(
-                figure,
-                first.name.rsplit(": ", 1)[1],
-                first.value,
-                target=TARGETS_TEXT["f"] if last else None,
-                at_most=2.0,
-            )
+        _against_first_of_series(
+            queries.figures, lambda prefix, at: at.startswith("1M"), TARGETS_TEXT["f"], 2.0
+        )
     memory = results.get("memory")
     if memory is not None:
         replays = [f for f in memory.figures if f.name.startswith("`reclaim replay`")]
