@@ -52,13 +52,21 @@ class PostgresReclaimRecorder(PostgresApplicationRecorder):
     max_notification_id = _fewer_retries(PostgresApplicationRecorder.max_notification_id)
 
     # The library sends these statements in a psycopg pipeline and syncs after the
-    # events' INSERT. Our row goes after that INSERT in the same pipeline, so a
-    # duplicate key surfaces at the sync as an IntegrityError; sent before it, the
-    # failure would only abort the pipeline and read as an OperationalError.
+    # events' INSERT. A statement queued behind a failed one leaves an aborted result
+    # that psycopg raises as PipelineAborted when the pipeline closes, after the library
+    # has already caught the real error: a version conflict on the events (two commands
+    # racing on one case) would then read as an OperationalError, a 503 that trips the
+    # breaker. So the events go in a nested pipeline block, whose exit syncs and raises
+    # their IntegrityError before our row is queued; our row is then the last statement
+    # before the library's own sync, and its duplicate key is an IntegrityError too.
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        if not kwargs.get("idempotency"):
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        with curs.connection.pipeline():
+            super()._insert_stored_events(curs, stored_events, **kwargs)
         # its own cursor: the library reads the events' RETURNING from ``curs``
         with curs.connection.cursor() as side:
             _write_side_rows(side, "%s", kwargs)
