@@ -218,8 +218,10 @@ class CommandRun:
         expected = parse_if_match(self.request.headers.get("If-Match"))
 
         def guard(case: Case) -> None:
-            self.check_replay()
+            # access first: a key reused on a case outside the caller's reach must get the
+            # same 404 as a case that does not exist, not say that it does
             check_write(self.principal, case)
+            self.check_replay()
 
         result = self.reclaim.execute(
             case_id,

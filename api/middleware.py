@@ -6,7 +6,13 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from api.deps import valid_request_id
 from api.problems import PROBLEM_JSON, TYPE_BASE
@@ -61,6 +67,22 @@ class RequestContext:
         breaker = getattr(scope["app"].state, "breaker", None) if "app" in scope else None
         if breaker is not None and breaker.is_open() and scope["path"].startswith(GUARDED):
             await self._unavailable(scope, send_with_id_raw, breaker.retry_after)
+            self._log(scope, status_holder["status"], started, request_id)
+            return
+
+        unstorable = _nul_in_query(scope.get("query_string", b""))
+        if unstorable is not None or "\x00" in scope["path"]:
+            field = unstorable or "path"
+            await _send_problem(
+                scope,
+                send_with_id_raw,
+                422,
+                "Invalid request",
+                f"{field}: contains a NUL character (U+0000), which nothing here can hold",
+                "invalid-request",
+                [],
+                errors=[{"field": field, "message": "contains a NUL character (U+0000)"}],
+            )
             self._log(scope, status_holder["status"], started, request_id)
             return
 
@@ -137,6 +159,49 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            # a JSONDecodeError, so FastAPI answers it as the malformed JSON it is (422)
+            raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
+        seen[key] = value
+    return seen
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body may not name a key twice: a proxy or a log may read the
+    first value where Python's json module keeps the last."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), object_pairs_hook=_no_duplicate_keys)
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """Every route of Reclaim's API reads its JSON body with ``StrictJSONRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+def _nul_in_query(query_string: bytes) -> str | None:
+    """The first query parameter holding a NUL (``%00``), which no store can keep: one bad
+    request must get its own 4xx, never reach the store as a data error."""
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return "query"
+
+
 async def _send_problem(
     scope: dict[str, Any],
     send: Any,
@@ -145,6 +210,7 @@ async def _send_problem(
     detail: str,
     code: str,
     headers: list[tuple[bytes, bytes]],
+    **extra: Any,
 ) -> None:
     body = json.dumps(
         {
@@ -153,6 +219,7 @@ async def _send_problem(
             "status": status,
             "detail": detail,
             "instance": scope["path"],
+            **extra,
         }
     ).encode()
     await send(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from api.schemas import CaseOut, case_out
+from api.schemas import CreditOut, DisputeOut, case_out
 from domain.cases import Case
 from domain.deadlines import case_deadlines
 from infrastructure.settings import Settings
 
 
-def present_case(case: Case, settings: Settings) -> CaseOut:
+def present_case(case: Case, settings: Settings) -> CreditOut | DisputeOut:
     return case_out(case, case_deadlines(case, settings.deadline_policy()))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import DataError as StoreDataError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
-from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -168,7 +169,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
 
 
 def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("store unavailable: %s", type(exc).__name__)
+    log.warning("store unavailable: %s: %s", type(exc).__name__, exc)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.store_errors.inc()
@@ -182,6 +183,19 @@ def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         "the event store is unavailable or busy; retry shortly",
         code="store-unavailable",
         headers={"Retry-After": "2"},
+    )
+
+
+def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """The store refused one request's data (a NUL in a text, say): that request's own
+    4xx. It says nothing about the store's health, so the breaker stays shut."""
+    log.warning("store refused a request's data: %s", type(exc).__name__)
+    return problem_response(
+        request,
+        422,
+        "Invalid request",
+        "the request holds a value the store cannot keep",
+        code="invalid-request",
     )
 
 
@@ -236,11 +250,17 @@ def install(app: FastAPI) -> None:
             request, 415, "Unsupported media type", str(exc), code="unsupported-media-type"
         )
 
+    # Only a store that cannot be reached or is too busy opens the breaker: a data error
+    # caused by one request is that request's 4xx, and any other database error is a bug
+    # (500), neither of which says the store is down for everyone else.
+    app.add_exception_handler(StoreDataError, _unstorable)  # type: ignore[arg-type]
     app.add_exception_handler(StoreOperationalError, _store_unavailable)  # type: ignore[arg-type]
-    app.add_exception_handler(PersistenceError, _store_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreInterfaceError, _store_unavailable)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _is_data_error(exc):
+            return _unstorable(request, exc)
         if _is_store_error(exc):
             return _store_unavailable(request, exc)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -262,6 +282,12 @@ def _is_store_error(exc: BaseException) -> bool:
     return isinstance(
         exc, sqlite3.OperationalError | psycopg.OperationalError | psycopg_pool.PoolTimeout
     )
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(exc, psycopg.DataError | UnicodeEncodeError)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -5,14 +5,40 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain import cases as c
 from domain.cases import Case
 from domain.money import format_amount
 
-Text = Annotated[str, StringConstraints(max_length=10_000)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+def _storable(value: str) -> str:
+    found = c.UNSTORABLE.search(value)
+    if found:
+        raise ValueError(f"contains a character that cannot be stored (U+{ord(found.group()):04X})")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        return c.aware_time(value, "time")
+    except c.InvalidValue as exc:
+        raise ValueError(exc.message) from None
+
+
+Storable = AfterValidator(_storable)
+#: a date-time with an offset, between 1970 and 2200 (the domain's bound for every time)
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Text = Annotated[str, StringConstraints(max_length=10_000), Storable]
+ShortText = Annotated[str, StringConstraints(max_length=200), Storable]
+OccurredAt = Annotated[
+    Moment | None,
+    Field(
+        default=None,
+        description="When it happened in the world, between 1970 and 2200; "
+        "left out, the time it is recorded",
+    ),
+]
 DecimalString = Annotated[
     str,
     StringConstraints(pattern=r"^\d{1,13}(\.\d{1,4})?$"),
@@ -59,9 +85,7 @@ class OpenCredit(Strict):
     earned_on: date | None = None
     expires_on: date | None = None
     restrictions: Restrictions | None = None
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="When the problem was noticed; defaults to now"
-    )
+    occurred_at: OccurredAt = None
 
 
 class OpenDispute(Strict):
@@ -77,42 +101,42 @@ class OpenDispute(Strict):
     currency: Currency
     reason: Literal[c.DISPUTE_REASONS]  # type: ignore[valid-type]
     charged_on: date | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: OccurredAt = None
 
 
 class Submit(Strict):
     channel: Channel
     reference: ShortText | None = None
     message: Text | None = None
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class FollowUp(Strict):
     channel: Channel
     message: Text | None = None
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class ResponseIn(Strict):
     message: Annotated[Text, StringConstraints(min_length=1)]
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class Deny(Strict):
     reason: Text | None = None
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class Appeal(Strict):
     grounds: Annotated[Text, StringConstraints(min_length=1)]
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class Escalate(Strict):
     level: EscalationLevel
     contact: ShortText | None = None
     message: Text | None = None
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class Resolve(Strict):
@@ -120,7 +144,7 @@ class Resolve(Strict):
     recovered_amount: DecimalString | None = None
     recovered_form: RecoveredForm | None = None
     note: Text | None = None
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt = None
 
 
 class NoteIn(Strict):
@@ -163,11 +187,10 @@ class Deadlines(BaseModel):
     items: list[DeadlineOut] = Field(default_factory=list)
 
 
-class CaseOut(BaseModel):
-    """A case as it is now (or at the version or time asked for)."""
+class CaseCommon(BaseModel):
+    """What every case carries, whichever its kind."""
 
     id: str
-    kind: Literal["credit", "dispute"]
     platform: str
     state: str
     version: int
@@ -178,20 +201,6 @@ class CaseOut(BaseModel):
     currency: str
     amount_claimed: str
     amount_recovered: str
-    # credit facts
-    credit_type: str | None = None
-    amount: str | None = None
-    problem: str | None = None
-    remedy: str | None = None
-    earned_on: date | None = None
-    expires_on: date | None = None
-    restrictions: dict[str, Any] | None = None
-    # dispute facts
-    charge_reference: str | None = None
-    charged_amount: str | None = None
-    refund_amount: str | None = None
-    reason: str | None = None
-    charged_on: date | None = None
     # progress
     submission: Submission | None = None
     follow_ups: int
@@ -211,62 +220,91 @@ class CaseOut(BaseModel):
     deadlines: Deadlines = Field(default_factory=Deadlines)
 
 
-def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CaseOut:
+class CreditOut(CaseCommon):
+    """A credit case as it is now (or at the version or time asked for)."""
+
+    kind: Literal["credit"]
+    credit_type: str
+    amount: str
+    problem: str
+    remedy: str
+    earned_on: date | None = None
+    expires_on: date | None = None
+    restrictions: dict[str, Any]
+
+
+class DisputeOut(CaseCommon):
+    """A dispute case as it is now (or at the version or time asked for)."""
+
+    kind: Literal["dispute"]
+    charge_reference: str
+    charged_amount: str
+    refund_amount: str
+    reason: str
+    charged_on: date | None = None
+
+
+#: a case, shaped by its kind (as Stripe returns one object per type): a credit carries no
+#: dispute fields and a dispute no credit fields, not even as nulls
+CaseOut = Annotated[CreditOut | DisputeOut, Field(discriminator="kind")]
+
+
+def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CreditOut | DisputeOut:
     def money(amount: Any) -> str:
         return format_amount(amount, case.currency)
 
-    facts: dict[str, Any] = {}
+    common: dict[str, Any] = {
+        "id": str(case.id),
+        "platform": case.platform,
+        "state": case.state,
+        "version": case.version,
+        "owner": case.owner,
+        "workspace": case.workspace,
+        "opened_at": case.opened_at,
+        "account_reference": case.account_reference,
+        "currency": case.currency,
+        "amount_claimed": money(case.amount_claimed),
+        "amount_recovered": money(case.amount_recovered),
+        "submission": Submission(**case.submission) if case.submission else None,
+        "follow_ups": case.follow_ups,
+        "responses": case.responses,
+        "denials": case.denials,
+        "appeals": case.appeals,
+        "escalation_level": case.escalation_level,
+        "escalations": list(case.escalations),
+        "outcome": case.outcome,
+        "recovered_form": case.recovered_form,
+        "resolved_at": case.resolved_at,
+        "last_activity_at": case.last_activity_at,
+        "evidence": [EvidenceOut(**e) for e in case.evidence],
+        "notes_count": case.notes_count,
+        "allowed_actions": case.allowed_actions,
+        "missing_for_submit": case.missing_for_submit,
+        "deadlines": Deadlines(**(deadlines or {})),
+    }
     if case.kind == "credit":
-        facts = {
-            "credit_type": case.credit_type,
-            "amount": money(case.amount),
-            "problem": case.problem,
-            "remedy": case.remedy,
-            "earned_on": case.earned_on,
-            "expires_on": case.expires_on,
-            "restrictions": {
+        return CreditOut(
+            kind="credit",
+            credit_type=case.credit_type,
+            amount=money(case.amount),
+            problem=case.problem,
+            remedy=case.remedy,
+            earned_on=case.earned_on,
+            expires_on=case.expires_on,
+            restrictions={
                 k: (money(v) if k == "minimum_purchase" else v)
                 for k, v in case.restrictions.items()
             },
-        }
-    else:
-        facts = {
-            "charge_reference": case.charge_reference,
-            "charged_amount": money(case.charged_amount),
-            "refund_amount": money(case.refund_amount),
-            "reason": case.reason,
-            "charged_on": case.charged_on,
-        }
-    return CaseOut(
-        id=str(case.id),
-        kind=case.kind,  # type: ignore[arg-type]
-        platform=case.platform,
-        state=case.state,
-        version=case.version,
-        owner=case.owner,
-        workspace=case.workspace,
-        opened_at=case.opened_at,
-        account_reference=case.account_reference,
-        currency=case.currency,
-        amount_claimed=money(case.amount_claimed),
-        amount_recovered=money(case.amount_recovered),
-        submission=Submission(**case.submission) if case.submission else None,
-        follow_ups=case.follow_ups,
-        responses=case.responses,
-        denials=case.denials,
-        appeals=case.appeals,
-        escalation_level=case.escalation_level,
-        escalations=list(case.escalations),
-        outcome=case.outcome,
-        recovered_form=case.recovered_form,
-        resolved_at=case.resolved_at,
-        last_activity_at=case.last_activity_at,
-        evidence=[EvidenceOut(**e) for e in case.evidence],
-        notes_count=case.notes_count,
-        allowed_actions=case.allowed_actions,
-        missing_for_submit=case.missing_for_submit,
-        deadlines=Deadlines(**(deadlines or {})),
-        **facts,
+            **common,
+        )
+    return DisputeOut(
+        kind="dispute",
+        charge_reference=case.charge_reference,
+        charged_amount=money(case.charged_amount),
+        refund_amount=money(case.refund_amount),
+        reason=case.reason,
+        charged_on=case.charged_on,
+        **common,
     )
 
 

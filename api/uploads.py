@@ -126,9 +126,9 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise TooLarge(limit)
     reader = _Reader(blobs, limit)
-    parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
+        parser = MultipartParser(boundary, reader.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit + MULTIPART_OVERHEAD:

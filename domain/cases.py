@@ -76,6 +76,14 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_TEXT = 10_000
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: characters no store can keep: NUL (PostgreSQL text refuses it) and lone UTF-16 surrogates
+#: (not encodable as UTF-8). Refused in every text, so one request can never write an event
+#: that a store or a projection then fails on.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: every time, like every fact date, must fall in this range: outside it is a typing mistake,
+#: skews statistics for good, and overflows date arithmetic
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -89,15 +97,12 @@ def _choice(value: object, choices: tuple[str, ...], field: str) -> str:
     return value
 
 
-def _optional_choice(value: object, choices: tuple[str, ...], field: str) -> str | None:
-    return None if value is None else _choice(value, choices, field)
-
-
 def _text(value: object, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise InvalidValue(field, "must be text")
+    check_storable(value, field)
     value = value.strip()
     if required and not value:
         raise InvalidValue(field, "is required")
@@ -112,12 +117,42 @@ def _platform(value: object) -> str:
     return value
 
 
-def _aware(value: object, field: str) -> datetime:
+#: bidirectional-text controls: in a filename they make "photo\u202egnp.exe" show as
+#: "photoexe.png", so they are taken out of every filename
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_filename(name: str) -> str:
+    """A filename as it may be shown and downloaded: no bidi controls."""
+    return BIDI_CONTROLS.sub("", name).strip()
+
+
+def check_storable(value: str, field: str) -> str:
+    """Refuse text that holds a character no store can keep (see ``UNSTORABLE``)."""
+    found = UNSTORABLE.search(value)
+    if found:
+        raise InvalidValue(
+            field, f"contains a character that cannot be stored (U+{ord(found.group()):04X})"
+        )
+    return value
+
+
+def aware_time(value: object, field: str) -> datetime:
+    """A date-time with a UTC offset, in UTC, between 1970 and 2200."""
     if not isinstance(value, datetime):
         raise InvalidValue(field, "must be a date-time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(field, "must carry a UTC offset")
-    return value.astimezone(UTC)
+    out_of_range = InvalidValue(
+        field, f"must be between {EARLIEST_TIME.date()} and {LATEST_TIME.date()}"
+    )
+    try:
+        when = value.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00, or year 9999 at -14:00
+        raise out_of_range from None
+    if not EARLIEST_TIME <= when <= LATEST_TIME:
+        raise out_of_range
+    return when
 
 
 def _start_of(day: date) -> datetime:
@@ -178,9 +213,6 @@ class Case(Aggregate):
     def amount_claimed(self) -> Decimal:
         raise NotImplementedError
 
-    def earliest_fact(self) -> datetime:
-        raise NotImplementedError
-
     def _missing_kind_facts(self) -> list[str]:
         return []
 
@@ -200,16 +232,19 @@ class Case(Aggregate):
     def check_can(self, action: str) -> None:
         lifecycle.check_can(self.state, action)
 
-    def check_occurred_at(self, occurred_at: object, now: datetime | None = None) -> datetime:
-        when = _aware(occurred_at, "occurred_at")
+    def check_occurred_at(
+        self, occurred_at: datetime | None, now: datetime | None = None
+    ) -> datetime:
+        """When it happened: as given, or now when left out; never in the future and
+        never before the case was opened (a timeline reads in causal order)."""
         now = now or utcnow()
+        when = now if occurred_at is None else aware_time(occurred_at, "occurred_at")
         if when > now + CLOCK_SKEW:
             raise OccurredInFuture(f"occurred_at {when.isoformat()} is in the future")
-        earliest = self.earliest_fact()
-        if when < earliest:
+        if when < self.opened_at:
             raise OccurredBeforeCase(
-                f"occurred_at {when.isoformat()} is before the case's earliest fact "
-                f"({earliest.isoformat()})"
+                f"occurred_at {when.isoformat()} is before the case was opened "
+                f"({self.opened_at.isoformat()}); record when it happened, after the opening"
             )
         return when
 
@@ -220,7 +255,7 @@ class Case(Aggregate):
         channel: str,
         reference: str | None,
         message: str | None,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -261,7 +296,7 @@ class Case(Aggregate):
         *,
         channel: str,
         message: str | None,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -286,7 +321,7 @@ class Case(Aggregate):
         self,
         *,
         message: str,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -309,7 +344,7 @@ class Case(Aggregate):
         self,
         *,
         reason: str | None,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -330,7 +365,7 @@ class Case(Aggregate):
         self,
         *,
         grounds: str,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -352,7 +387,7 @@ class Case(Aggregate):
         level: str,
         contact: str | None,
         message: str | None,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -401,7 +436,7 @@ class Case(Aggregate):
         recovered_amount: object = None,
         recovered_form: str | None = None,
         note: str | None = None,
-        occurred_at: datetime,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
         now: datetime | None = None,
@@ -485,8 +520,10 @@ class Case(Aggregate):
         kind = _choice(kind, EVIDENCE_KINDS, "kind")
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
             raise InvalidValue("sha256", "must be 64 lower-case hex digits")
-        if not isinstance(size, int) or size < 0:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidValue("size", "must be a whole number of bytes")
+        if size == 0:
+            raise InvalidValue("file", "is empty: an empty file proves nothing")
         if any(e["id"] == evidence_id for e in self.evidence):
             raise InvalidValue("evidence_id", f"{evidence_id} is already attached")
         self._evidence_attached(
@@ -495,7 +532,7 @@ class Case(Aggregate):
             sha256=sha256,
             size=size,
             media_type=_text(media_type, "media_type", required=True, limit=100),
-            filename=_text(filename, "filename", limit=255),
+            filename=clean_filename(_text(filename, "filename", limit=255)),
             description=_text(description, "description", limit=2000),
             actor=actor,
             request_id=request_id,
@@ -545,7 +582,7 @@ def _check_opening(
 ) -> tuple[str, str, datetime]:
     platform = _platform(platform)
     currency = validate_currency(currency)
-    when = _aware(occurred_at, "occurred_at")
+    when = aware_time(occurred_at, "occurred_at")
     if when > (now or utcnow()) + CLOCK_SKEW:
         raise OccurredInFuture(f"occurred_at {when.isoformat()} is in the future")
     return platform, currency, when
@@ -668,11 +705,6 @@ class Credit(Case):
     def amount_claimed(self) -> Decimal:
         return self.amount
 
-    def earliest_fact(self) -> datetime:
-        if self.earned_on is not None:
-            return min(_start_of(self.earned_on), self.opened_at)
-        return self.opened_at
-
 
 def _restrictions(value: dict[str, Any] | None, currency: str) -> dict[str, Any]:
     if value is None:
@@ -793,11 +825,6 @@ class Dispute(Case):
     @property
     def amount_claimed(self) -> Decimal:
         return self.refund_amount
-
-    def earliest_fact(self) -> datetime:
-        if self.charged_on is not None:
-            return min(_start_of(self.charged_on), self.opened_at)
-        return self.opened_at
 
     def _missing_kind_facts(self) -> list[str]:
         missing = []

@@ -193,7 +193,9 @@ def test_every_command_route_and_its_409(api) -> None:
 
 def test_workflow_and_health(api) -> None:
     assert api["anonymous"].get("/healthz").json() == {"status": "ok"}
-    flow = api["anonymous"].get("/v1/workflow").json()
+    # like every /v1 route, the lifecycle needs a key (any role)
+    assert api["anonymous"].get("/v1/workflow").status_code == 401
+    flow = api["auditor"].get("/v1/workflow").json()
     assert flow["states"][0] == "opened" and "stateDiagram-v2" in flow["mermaid"]
 
 

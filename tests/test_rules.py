@@ -159,6 +159,65 @@ def test_occurred_at_not_before_the_earliest_fact() -> None:
     refused(case_in("opened"), "submit", OccurredBeforeCase, occurred_at=at(-1))
 
 
+@pytest.mark.parametrize("action", ["submit", "follow_up", "deny", "escalate", "resolve"])
+def test_nothing_happens_before_the_case_was_opened(action: str) -> None:
+    """The credit was earned at day 0 and the case opened at day 60: a step at day 59 would
+    list before the opening on the timeline, so it is refused, naming the opening time."""
+    state = {"submit": "opened", "follow_up": "submitted", "deny": "submitted"}.get(
+        action, "submitted"
+    )
+    case = case_in(state)
+    error = refused(case, action, OccurredBeforeCase, occurred_at=at(59))
+    assert case.opened_at.isoformat() in str(error)
+
+
+@pytest.mark.parametrize("action", ["submit", "follow_up", "record_response", "deny"])
+def test_occurred_at_left_out_is_the_time_it_is_recorded(action: str) -> None:
+    case = case_in("opened" if action == "submit" else "submitted")
+    args = action_args(action)
+    del args["occurred_at"]
+    getattr(case, action)(**args)
+    assert case.last_activity_at == NOW
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1969-12-31T23:00:00Z"]
+)
+def test_times_outside_1970_to_2200_are_refused_not_overflowed(when: str) -> None:
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(when)
+    error = refused(case_in("opened"), "submit", InvalidValue, occurred_at=moment)
+    assert error.field == "occurred_at" and "1970" in error.message
+    with pytest.raises(InvalidValue):
+        Credit.open(**credit_facts(earned_on=None, expires_on=None, occurred_at=moment), now=NOW)
+
+
+@pytest.mark.parametrize("bad", ["nul\x00byte", "lone \ud800 surrogate"])
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [
+        ("submit", "reference"),
+        ("submit", "message"),
+        ("add_note", "text"),
+        ("attach_evidence", "filename"),
+        ("attach_evidence", "description"),
+    ],
+)
+def test_text_no_store_can_keep_is_refused(action: str, field: str, bad: str) -> None:
+    error = refused(case_in("opened"), action, InvalidValue, **{field: bad})
+    assert error.field == field and "cannot be stored" in error.message
+
+
+@pytest.mark.parametrize("bad", ["nul\x00byte", "\udfff"])
+def test_opening_facts_no_store_can_keep_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidValue) as info:
+        Credit.open(**credit_facts(account_reference=bad), now=NOW)
+    assert info.value.field == "account_reference"
+    with pytest.raises(InvalidValue):
+        Dispute.open(**dispute_facts(charge_reference=bad), now=NOW)
+
+
 def test_occurred_at_needs_an_offset() -> None:
     refused(case_in("opened"), "submit", InvalidValue, occurred_at=at(70).replace(tzinfo=None))
 

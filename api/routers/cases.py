@@ -7,15 +7,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from api import schemas as s
 from api.commands import CommandRun, case_headers
 from api.deps import Caller, Reclaim, check_read
+from api.middleware import StrictJSONRoute
 from api.presenters import present_case
 from api.problems import ProblemError, invalid, problem_responses
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
 
 READ_ERRORS = problem_responses(401, 404, 422, 503)
 OPEN_ERRORS = problem_responses(401, 403, 409, 413, 422, 503)
@@ -64,7 +64,7 @@ def get_case(
         int | None, Query(ge=1, le=10**9, description="The case at this version")
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None, Query(description="The case as Reclaim knew it at this time")
+        s.Moment | None, Query(description="The case as Reclaim knew it at this time")
     ] = None,
 ) -> Response:
     if version is not None and as_of is not None:

@@ -8,12 +8,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import Caller, Reclaim, check_read
+from api.middleware import StrictJSONRoute
 from api.presenters import present_case
 from api.problems import problem_responses
 from infrastructure.dossier import MEDIA_TYPE, build_dossier, dossier_filename
 from infrastructure.report_sources import load_dossier_input, owner_scope
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
 
 
 @router.get(

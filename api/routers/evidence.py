@@ -14,12 +14,13 @@ from pydantic import BaseModel
 
 from api.commands import CommandRun
 from api.deps import Caller, Reclaim, check_read, check_write
+from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
 from api.uploads import read_upload
-from domain.cases import EVIDENCE_KINDS, Case
+from domain.cases import EVIDENCE_KINDS, Case, clean_filename
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES
 
-router = APIRouter(prefix="/v1", tags=["evidence"])
+router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
 
 
 class EvidenceCreated(BaseModel):
@@ -140,7 +141,7 @@ def download_evidence(
     etag = f'"{item["sha256"]}"'
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    download_name = item["filename"] or f"{evidence_id}"
+    download_name = clean_filename(item["filename"]) or f"{evidence_id}"
     return FileResponse(
         reclaim.blobs.path_for(item["sha256"]),
         media_type=item["media_type"],

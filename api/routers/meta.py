@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api import schemas as s
-from api.deps import Reclaim
+from api.deps import Caller, Reclaim
 from api.metrics import CONTENT_TYPE
 from api.problems import problem_responses
 from domain import lifecycle
@@ -21,8 +21,15 @@ def healthz() -> s.Health:
     return s.Health(status="ok")
 
 
-@router.get("/v1/workflow", response_model=s.Workflow, tags=["cases"], summary="The lifecycle")
-def workflow() -> s.Workflow:
+@router.get(
+    "/v1/workflow",
+    response_model=s.Workflow,
+    responses=problem_responses(401),
+    tags=["cases"],
+    summary="The lifecycle",
+)
+def workflow(caller: Caller) -> s.Workflow:
+    """Like every ``/v1`` route, it needs a key (any role)."""
     return s.Workflow(
         states=lifecycle.STATES,
         actions=lifecycle.ACTIONS,
@@ -53,6 +60,10 @@ def readyz(reclaim: Reclaim) -> Response:
         lag = projector.lag()
         checks["projections"] = lag
         checks["projections_ok"] = all(behind <= bound for behind in lag.values())
+        if projector.failure is not None:
+            # stuck on one event is a lag of one, but nothing after it is projected
+            checks["projections_failing"] = projector.failure
+            checks["projections_ok"] = False
     ready = checks["store"] == "ok" and checks.get("projections_ok", True)
     body = s.Readiness(status="ready" if ready else "not ready", max_lag=bound, checks=checks)
     headers = {} if ready else {"Retry-After": "2"}

@@ -13,16 +13,18 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api import schemas as s
 from api.deps import Reclaim, forbidden
+from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
 from api.reads import Consistent, invalid_query, owner_scope
 from domain.lifecycle import STATES
 from domain.money import format_amount
 from infrastructure.projections import queries
 
-router = APIRouter(prefix="/v1", tags=["reads"])
+router = APIRouter(prefix="/v1", tags=["reads"], route_class=StrictJSONRoute)
 READ_ERRORS = problem_responses(401, 404, 422, 503)
 
 Sort = Literal[tuple(f"{sign}{name}" for name in queries.SORTS for sign in ("", "-"))]  # type: ignore[valid-type]
@@ -79,9 +81,9 @@ def list_cases(
     kind: Literal["credit", "dispute"] | None = None,
     state: Literal[tuple(STATES)] | None = None,  # type: ignore[valid-type]
     platform: Annotated[str | None, Query(max_length=40)] = None,
-    opened_after: AwareDatetime | None = None,
-    opened_before: AwareDatetime | None = None,
-    due_before: AwareDatetime | None = None,
+    opened_after: s.Moment | None = None,
+    opened_before: s.Moment | None = None,
+    due_before: s.Moment | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Search ids and references")] = None,
     sort: Sort = "-opened_at",
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = queries.DEFAULT_LIMIT,
@@ -285,7 +287,12 @@ def audit_events(
 
 class VerifyResult(BaseModel):
     ok: bool
-    events_checked: int
+    scope: Literal["whole_log"] = Field(
+        description="What was checked: the whole log, every workspace's events. The hash "
+        "chain links each event to the one before it, whoever's it is, so no part of it can "
+        "be checked alone; the counts below are the whole log's"
+    )
+    events_checked: int = Field(description="Events of every workspace whose links were checked")
     first_problem: dict[str, Any] | None
     problems: int
 
@@ -306,6 +313,7 @@ async def audit_verify(reclaim: Reclaim, caller: Consistent) -> VerifyResult:
     first = summary.get("first_problem")
     return VerifyResult(
         ok=report.ok,
+        scope="whole_log",
         events_checked=int(summary.get("events_checked", 0)),
         first_problem=first,
         problems=len(summary.get("problems", [])),

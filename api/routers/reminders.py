@@ -10,12 +10,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, Reclaim
+from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
 from infrastructure.calendar import MEDIA_TYPE, calendar_feed
 from infrastructure.reminders import open_deadlines, reminders
 from infrastructure.report_sources import case_rows, owner_scope
 
-router = APIRouter(prefix="/v1", tags=["reminders"])
+router = APIRouter(prefix="/v1", tags=["reminders"], route_class=StrictJSONRoute)
 
 
 class ReminderCase(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Reclaim
+from api.middleware import StrictJSONRoute
 from api.problems import problem_responses
 from api.reads import Consistent, owner_scope
 from domain.money import format_amount
@@ -17,7 +18,7 @@ from infrastructure.projections import queries
 from infrastructure.report_sources import EXPIRING_SOON_DAYS, overdue_and_expiring
 from infrastructure.timeliness import timeliness
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StrictJSONRoute)
 ERRORS = problem_responses(401, 422, 503)
 
 

@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from domain.cases import UNSTORABLE
 from domain.deadlines import DeadlinePolicy
 from infrastructure.database import Cursor, Database
 from infrastructure.projections.events import Recorded
@@ -87,7 +88,16 @@ class Table:
         cursor.executemany(statement, [self.values(row) for row in rows])
 
     def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[n] for n in self.column_names)
+        return tuple(_storable(row[n]) for n in self.column_names)
+
+
+def _storable(value: Any) -> Any:
+    """A text the store can keep. Commands refuse NUL and lone surrogates, but a log written
+    before they did may hold them: shown as U+FFFD, so one old event can never stall a
+    projection for everyone (the audit chain hashes the stored bytes, not these rows)."""
+    if isinstance(value, str) and UNSTORABLE.search(value):
+        return UNSTORABLE.sub("\ufffd", value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,9 @@ class Projector:
         self._thread: threading.Thread | None = None
         #: holds the locks and runs the projections (else in standby, or not started)
         self.active = False
+        #: why the projections last failed, until they next get through the log: /readyz
+        #: reports it, and nobody waits for projections that are failing
+        self.failure: str | None = None
 
     # --- one-off runs -----------------------------------------------------------------
     def catch_up(self, *, timeout: float = 10.0, progress: Progress | None = None) -> int:
@@ -274,8 +277,11 @@ class Projector:
             self.active = True
             try:
                 self._feed()
+                self.failure = None
                 self._follow()
-            except Exception:
+            except Exception as error:
+                self.failure = f"{type(error).__name__}: {error}"[:1000]
+                self.active = False  # while it waits to start again, nobody waits for it
                 log.exception("projections failed; starting again in a second")
                 self._stopping.wait(1.0)
             finally:
@@ -291,7 +297,9 @@ class Projector:
     def _follow_by_polling(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
-            if self._feed() == 0:
+            read = self._feed()
+            self.failure = None
+            if read == 0:
                 self._wake.wait(self.poll_interval)
 
     def _follow_with_runners(self) -> None:
@@ -368,7 +376,9 @@ class Projector:
         delay = 0.005
         while min(self._where().values()) < position:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            # failing and waiting to start again: nobody waits for projections that are
+            # stuck (a command answers, /readyz says why); once they run again, wait
+            if remaining <= 0 or (self.failure is not None and not self.active):
                 return False
             with self._changed:
                 self._changed.wait(min(delay, remaining))
