@@ -149,12 +149,15 @@ def import_(
     with open_app() as app:
         with _events_bar("importing", None) as bar:
             try:
-                imported = import_log(app, file, bar.advance, on_checked=bar.total)
+                result = import_log(app, file, bar.advance, on_checked=bar.total)
             except TransferError as error:
                 fail(f"cannot import {file}: {error}")
-        typer.echo(f"imported {imported} events from {file}")
+        typer.echo(f"imported {result.events} events from {file}")
+        for table, count in result.rows.items():
+            typer.echo(f"carried {count} rows of {table}")
+        typer.echo("idempotency records stay behind: a retried request is new to this store")
         try:
-            with _events_bar("projecting", imported) as bar:
+            with _events_bar("projecting", result.events) as bar:
                 Projector(app).catch_up(progress=bar.advance)
         except ProjectorBusy:
             typer.echo("a running projector will bring the projections up to date")

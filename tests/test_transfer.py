@@ -12,6 +12,8 @@ from infrastructure.application import ReclaimApplication
 from infrastructure.projections import Projector, queries
 from infrastructure.projections.transfer import TransferError, export_log, import_log
 from infrastructure.projections.verify import verify
+from tests.api_data import credit_body
+from tests.live import Client, live_server
 
 
 def _case_ids(app) -> list[str]:
@@ -56,7 +58,7 @@ def test_a_log_moved_to_the_other_store_reads_the_same_and_verifies(
 
     destination = ReclaimApplication(settings_for(target))
     try:
-        assert import_log(destination, path) == recorded
+        assert import_log(destination, path).events == recorded
         Projector(destination).catch_up()
         assert _what_users_see(destination) == before
         report = verify(destination)
@@ -117,5 +119,119 @@ def test_import_refuses_a_malformed_file_and_records_nothing(
         with pytest.raises(TransferError, match=message):
             import_log(target, bad)
         assert not target.recorder.max_notification_id()
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize(("source", "target"), [("sqlite", "postgres"), ("postgres", "sqlite")])
+def test_moving_a_store_moves_its_users(
+    settings_for, tmp_path: Path, source: str, target: str
+) -> None:
+    """Keys (as hashes), their revocations and calendar tokens travel with the log: the same
+    key works on the new store and sees the same cases; a revoked key stays revoked."""
+    path = tmp_path / "log.jsonl"
+    old = settings_for(source)
+    setup = ReclaimApplication(old)
+    alice, _ = setup.keys.create("alice", "home", "member")
+    carol, _ = setup.keys.create("carol", "home", "auditor")
+    gone, gone_info = setup.keys.create("gina", "home", "member")
+    setup.keys.revoke(gone_info.key_id)
+    calendar = setup.keys.rotate_calendar_token("alice", "home", "member")
+    setup.close()
+    with live_server(old) as base, Client(base, alice) as client:
+        opened = client.post("/v1/credits", json=credit_body())
+        assert opened.status_code == 201
+        cases_before = client.get("/v1/cases").json()
+    origin = ReclaimApplication(old)
+    try:
+        with path.open("w") as out:
+            export_log(origin, out)
+    finally:
+        origin.close()
+    text = path.read_text()
+    assert alice not in text and calendar not in text, "keys travel as hashes only"
+
+    destination = ReclaimApplication(settings_for(target))
+    new = destination.settings
+    try:
+        result = import_log(destination, path)
+        assert result.events == 1 and result.rows == {"reclaim_api_keys": 4}
+        Projector(destination).catch_up()
+    finally:
+        destination.close()
+    with live_server(new) as base:
+        with Client(base, alice) as client:
+            assert client.get("/v1/cases").json() == cases_before
+        with Client(base, carol) as auditor:
+            assert [c["id"] for c in auditor.get("/v1/cases").json()["items"]] == [
+                opened.json()["id"]
+            ]
+        with Client(base, gone) as revoked:
+            assert revoked.get("/v1/cases").status_code == 401
+        with Client(base, None) as anonymous:
+            feed = anonymous.get("/v1/calendar.ics", params={"token": calendar})
+            assert feed.status_code == 200 and "BEGIN:VCALENDAR" in feed.text
+
+
+def test_a_file_of_events_only_still_imports(app, settings_for, store: str, tmp_path) -> None:
+    """The format before rows were carried: events only."""
+    generate(app, cases_=3, seed=7)
+    app.keys.create("alice", "ws-1", "member")
+    path = tmp_path / "log.jsonl"
+    with path.open("w") as out:
+        written = export_log(app, out)
+    events_only = tmp_path / "old.jsonl"
+    lines = path.read_text().splitlines()
+    events_only.write_text("\n".join(line for line in lines if '"table"' not in line) + "\n")
+    target = ReclaimApplication(settings_for(store))
+    try:
+        result = import_log(target, events_only)
+        assert result.events == written and result.rows == {}
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"table": "reclaim_sessions", "row": {}}', "not a table that is carried"),
+        ('{"table": "reclaim_api_keys", "row": {"key_id": "k"}}', "row has the columns"),
+        (
+            '{"table": "reclaim_api_keys", "row": {"key_id": 1, "key_hash": "h", "user_id": "u", '
+            '"workspace": "w", "role": "member", "kind": "api", "created_at": "t", '
+            '"revoked_at": null}}',
+            "text or null",
+        ),
+    ],
+)
+def test_import_refuses_a_bad_carried_row_and_records_nothing(
+    exported: Path, settings_for, store: str, line: str, message: str
+) -> None:
+    bad = exported.with_name("bad.jsonl")
+    bad.write_text(exported.read_text() + line + "\n")
+    target = ReclaimApplication(settings_for(store))
+    try:
+        with pytest.raises(TransferError, match=message):
+            import_log(target, bad)
+        assert not target.recorder.max_notification_id()
+        assert target.keys.list() == []
+    finally:
+        target.close()
+
+
+def test_import_refuses_an_event_after_the_rows(app, settings_for, tmp_path) -> None:
+    generate(app, cases_=2, seed=9)
+    app.keys.create("alice", "ws-1", "member")
+    path = tmp_path / "log.jsonl"
+    with path.open("w") as out:
+        export_log(app, out)
+    lines = path.read_text().splitlines()
+    last_event = max(i for i, line in enumerate(lines) if '"table"' not in line)
+    moved = [*lines[:last_event], *lines[last_event + 1 :], lines[last_event]]
+    path.write_text("\n".join(moved) + "\n")
+    target = ReclaimApplication(settings_for("sqlite"))
+    try:
+        with pytest.raises(TransferError, match="an event after the carried rows"):
+            import_log(target, path)
     finally:
         target.close()
