@@ -4,10 +4,13 @@
     python3 dev.py serve [reclaim serve options]   start Reclaim on its embedded SQLite default
     python3 dev.py test  [pytest options]          run every test, PostgreSQL included
     python3 dev.py bench [bench options]           run the benchmarks, write BENCHMARKS.md
+    python3 dev.py lock                            update uv.lock to the newest allowed versions
 
-Each creates ``.venv`` (once; again when pyproject.toml changes) with the project
-and what that command needs, then runs it. ``test`` starts a throwaway
-PostgreSQL server itself (see tests/pgserver.py) and stops it afterwards.
+Each creates ``.venv`` (once; again when uv.lock or pyproject.toml changes) with
+exactly the versions in ``uv.lock``, then runs the command. The installer is uv,
+at a pinned version, bootstrapped from PyPI into ``.tools/`` with the pip of this
+Python. ``test`` starts a throwaway PostgreSQL server itself (see
+tests/pgserver.py) and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -30,33 +33,64 @@ def say(message: str) -> None:
     print(f"[dev] {message}", file=sys.stderr, flush=True)
 
 
-def ensure_venv(extras: str) -> None:
+#: the installer, pinned: it installs exactly what uv.lock says (``--locked`` also fails when
+#: pyproject.toml has changed without the lock being updated)
+UV_VERSION = "0.13.9"
+TOOLS = ROOT / ".tools"
+UV = TOOLS / ("Scripts" if os.name == "nt" else "bin") / "uv"
+
+
+def check_python() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - say so plainly on an old Python
         sys.exit("Reclaim needs Python 3.11 or newer")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+
+
+def ensure_uv() -> Path:
+    stamp = TOOLS / ".uv-version"
+    if UV.exists() and stamp.exists() and stamp.read_text() == UV_VERSION:
+        return UV
+    say(f"bootstrapping uv {UV_VERSION} into {TOOLS}")
+    venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+    tools_python = UV.parent / "python"
+    pip = [str(tools_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, f"uv=={UV_VERSION}"], check=True)
+    stamp.write_text(UV_VERSION)
+    return UV
+
+
+def uv_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(VENV),
+        "UV_PYTHON": sys.executable,
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+
+
+def ensure_venv(extras: str) -> None:
+    """Make ``.venv`` hold exactly the locked versions (with the extras the command needs)."""
+    check_python()
+    lock = ROOT / "uv.lock"
+    digest = hashlib.sha256(
+        lock.read_bytes() + (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    ).hexdigest()
     stamp = VENV / f".installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
         return
-    if not PYTHON.exists():
-        say(f"creating {VENV}")
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    target = f".[{extras}]" if extras else "."
-    say(f"installing {target} into {VENV} (first run only)")
-    subprocess.run(
-        [
-            str(PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            target,
-        ],
-        cwd=ROOT,
-        check=True,
-    )
+    uv = ensure_uv()
+    say(f"installing the locked versions{f' with [{extras}]' if extras else ''} into {VENV}")
+    command = [str(uv), "sync", "--locked", "--quiet"]
+    # without extras (serve) keep what a test run installed; with them, exactly the lock
+    command += ["--extra", extras] if extras else ["--inexact"]
+    subprocess.run(command, cwd=ROOT, env=uv_env(), check=True)
     stamp.write_text(digest)
+
+
+def update_lock() -> None:
+    check_python()
+    uv = ensure_uv()
+    subprocess.run([str(uv), "lock", "--upgrade"], cwd=ROOT, env=uv_env(), check=True)
+    say("uv.lock updated: run python3 dev.py test, then commit it")
 
 
 def ensure_system_packages(packages: dict[str, str]) -> None:
@@ -90,6 +124,8 @@ def main() -> None:
         ensure_system_packages(SYSTEM_TEST_PACKAGES)
         result = subprocess.run([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT)
         sys.exit(result.returncode)
+    elif command == "lock":
+        update_lock()
     elif command == "bench":
         ensure_venv("test")
         ensure_system_packages(SYSTEM_BENCH_PACKAGES)
