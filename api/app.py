@@ -4,21 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 
 from api import problems
 from api.commands import IdempotentReplay
 from api.metrics import Metrics
 from api.middleware import RequestContext, StoreBreaker
-from api.routers import cases, dossier, evidence, meta, reads, reminders, reports, reports_page
+from api.routers import (
+    casebook,
+    casebook_session,
+    cases,
+    dossier,
+    evidence,
+    meta,
+    reads,
+    reminders,
+    reports,
+    reports_page,
+)
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
+# the case book: server-rendered pages under /app, and their own stylesheet under /static
+ROUTERS += [casebook_session.router, casebook.router]
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
 refunds back. Every error is `application/problem+json` (RFC 9457)."""
@@ -58,5 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContext, max_json_bytes=settings.max_json_bytes)
     return app

@@ -37,6 +37,13 @@ OUTCOME_COLORS = {
 }
 SIGN_IN_PATH = "/reports/sign-in"
 SIGN_OUT_PATH = "/reports/sign-out"
+#: the site's one navigation, shared with the case book (api/templates/casebook/base.html)
+NAV = [
+    ("/app/cases", "My cases"),
+    ("/app/cases/new", "Open a case"),
+    ("/app/workflow", "Workflow"),
+    ("/reports", "Reports"),
+]
 
 STYLE = """
 :root { color-scheme: light; --ink: #0f172a; --muted: #475569; --line: #e2e8f0; }
@@ -67,6 +74,10 @@ form.sign-out button, form.sign-in button { font: inherit; padding: .4rem .9rem;
   border-radius: 6px; border: 1px solid #94a3b8; background: #fff; cursor: pointer; }
 form.sign-in { display: grid; gap: .75rem; max-width: 420px; }
 form.sign-in input { font: inherit; padding: .5rem; border: 1px solid #94a3b8; border-radius: 6px; }
+nav.site ul { display: flex; flex-wrap: wrap; gap: 1rem; list-style: none; margin: .25rem 0 0;
+  padding: 0; }
+nav.site a { color: #f8fafc; }
+nav.site a[aria-current] { font-weight: 700; }
 .error { color: #b91c1c; }
 """
 
@@ -289,16 +300,30 @@ def _document(title: str, header_extra: str, body: str) -> str:
     )
 
 
-def render_reports_page(data: Mapping[str, Any], *, signed_in_as: str | None = None) -> str:
-    """The whole page. ``signed_in_as`` adds a sign-out button (the served page); without it
-    the page stands alone (the file ``reclaim report`` writes)."""
+def site_nav(current: str) -> str:
+    """The site's navigation, ``current`` marked for assistive technology."""
+    items = "".join(
+        f'<li><a href="{href}"{" aria-current=page" if href == current else ""}>'
+        f"{escape(label)}</a></li>"
+        for href, label in NAV
+    )
+    return f'<nav class="site" aria-label="Reclaim"><ul>{items}</ul></nav>'
+
+
+def render_reports_page(
+    data: Mapping[str, Any], *, signed_in_as: str | None = None, csrf_token: str | None = None
+) -> str:
+    """The whole page. ``signed_in_as`` adds the site's navigation and a sign-out button
+    (the served page; ``csrf_token`` goes in its form); without it the page stands alone
+    (the file ``reclaim report`` writes)."""
     if not isinstance(data, Mapping):
         raise ReportDataError("the report data must be an object")
     about = f"{data.get('scope') or 'Reclaim'} · as of {data.get('generated_at') or 'now'}"
     header = f"<p>{escape(about)}</p>"
     if signed_in_as:
-        header += (
+        header += site_nav("/reports") + (
             f'<form class="sign-out" method="post" action="{SIGN_OUT_PATH}">'
+            f'<input type="hidden" name="csrf_token" value="{escape(csrf_token or "")}">'
             f"<p>Signed in as {escape(signed_in_as)} <button type=submit>Sign out</button></p>"
             "</form>"
         )
@@ -317,8 +342,9 @@ def render_sign_in_page(error: str | None = None) -> str:
     """The form that posts an API key (never in the URL) to be kept in a session cookie."""
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     body = (
-        "<section><h2>Sign in</h2><p class=note>Paste an API key. It is kept in a signed, "
-        "HttpOnly cookie for this browser and never put in a URL.</p>"
+        "<section><h2>Sign in</h2><p class=note>Paste an API key. It opens a session for "
+        "this browser (the reports and the case book); the key itself is never kept in the "
+        "browser or put in a URL.</p>"
         f'{message}<form class="sign-in" method="post" action="{SIGN_IN_PATH}">'
         '<label for="api_key">API key</label><input id="api_key" name="api_key" type="password" '
         'autocomplete="off" required spellcheck="false"><button type="submit">Sign in</button>'

@@ -58,9 +58,18 @@ def test_the_page_is_self_contained() -> None:
     assert "url(" not in html and "@import" not in html
 
 
-def test_the_served_page_has_a_sign_out_form() -> None:
-    page = read(render_reports_page(REPORT_DATA, signed_in_as="auditor-1 (ws-1)"))
-    assert page.urls == ["/reports/sign-out"]
+def test_the_served_page_has_the_sites_navigation_and_a_sign_out_form() -> None:
+    html = render_reports_page(REPORT_DATA, signed_in_as="auditor-1 (ws-1)", csrf_token="t0k")
+    page = read(html)
+    assert page.urls == [
+        "/app/cases",
+        "/app/cases/new",
+        "/app/workflow",
+        "/reports",
+        "/reports/sign-out",
+    ]
+    assert '<a href="/reports" aria-current=page>' in html
+    assert '<input type="hidden" name="csrf_token" value="t0k">' in html
 
 
 def test_the_tiles_sum_up_the_cases_and_recovery_per_currency() -> None:

@@ -15,6 +15,7 @@ from domain.lifecycle import STATES
 from infrastructure.application import ReclaimApplication
 from tests.api_data import PNG, upload
 from tests.browser import browser, check_charts_drawn, save_screenshot
+from tests.live import Client
 from tests.report_support import catch_up, ok, today
 
 __all__ = ["browser"]  # the fixture
@@ -135,7 +136,9 @@ def test_sign_in_and_see_every_chart_with_the_right_numbers(api, settings, brows
 
     (cookie,) = context.cookies()
     assert cookie["name"] == "reclaim_session"
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/reports"
+    # one sign-in for the whole site (the case book and the reports), never the key itself
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert api.keys["auditor"] not in cookie["value"]
     assert not any(api.keys["auditor"] in url for url in requested)
     assert all(url.startswith(f"{base}/reports") for url in requested)  # nothing from elsewhere
 
@@ -188,5 +191,15 @@ def test_a_sign_in_posted_from_another_site_is_refused(api, settings) -> None:
     )
     assert signed_in.status_code == 303 and signed_in.headers["location"] == "/reports"
     cookie = signed_in.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/reports" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/;" in cookie
     assert api.keys["owner"] not in cookie
+    session = cookie.split(";")[0].split("=", 1)[1]
+    with Client(api.base_url, None) as holder:
+        holder.cookies.set("reclaim_session", session)
+        signed_out = holder.post(
+            "/reports/sign-out",
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+    assert signed_out.status_code == 403  # a sign-out posted from another site is refused too
+    assert "set-cookie" not in signed_out.headers

@@ -1,45 +1,199 @@
-"""The reports page's signed session cookie."""
+"""Browser sessions: server-side, stored hashed, ended by sign-out, expiry and key revocation,
+and never accepted by the JSON API. On both stores."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 
-from infrastructure.sessions import SessionCookie, derive_secret
-
-
-def test_a_sealed_key_comes_back_only_with_the_same_secret() -> None:
-    cookie = SessionCookie("secret-one")
-    sealed = cookie.seal("rk_abc")
-    assert cookie.unseal(sealed) == "rk_abc"
-    assert SessionCookie("secret-two").unseal(sealed) is None
+from infrastructure.sessions import TABLE, SessionStore, hash_session_id
+from tests.api_data import credit_body
 
 
-def test_an_edited_forged_or_empty_cookie_is_nothing() -> None:
-    cookie = SessionCookie("secret-one")
-    sealed = cookie.seal("rk_abc")
-    assert cookie.unseal(sealed[:-2] + ("AA" if not sealed.endswith("AA") else "BB")) is None
-    forged = URLSafeTimedSerializer("secret-one", salt="another-purpose").dumps("rk_abc")
-    assert cookie.unseal(forged) is None
-    assert cookie.unseal("") is None
-    assert cookie.unseal(None) is None
-    assert cookie.unseal("not-a-cookie") is None
+@pytest.fixture
+def sessions(app) -> SessionStore:
+    store = SessionStore(app.database)
+    store.create_tables()
+    return store
 
 
-def test_an_old_cookie_has_expired(monkeypatch: pytest.MonkeyPatch) -> None:
-    cookie = SessionCookie("secret-one", max_age=60)
-    sealed = cookie.seal("rk_abc")
-    import itsdangerous.timed
-
-    real = itsdangerous.timed.time.time
-    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real() + 61)
-    assert cookie.unseal(sealed) is None
+def _principal(app, user: str = "alice", role: str = "member"):
+    key, _ = app.keys.create(user, "home", role)
+    return key, app.keys.authenticate(key)
 
 
-def test_bad_setup_is_refused() -> None:
-    with pytest.raises(ValueError, match="secret"):
-        SessionCookie("")
-    with pytest.raises(ValueError, match="nothing"):
-        SessionCookie("s").seal("")
-    assert derive_secret(b"a") != derive_secret(b"b")
-    assert derive_secret(b"a") == derive_secret(b"a")
+def test_a_session_is_found_by_its_id_and_stored_only_as_a_hash(app, sessions) -> None:
+    _, alice = _principal(app)
+    started = sessions.start(alice)
+    found = sessions.find(started.session_id)
+    assert found is not None and found.principal == alice
+    assert found.csrf_ok(started.session.csrf_token) and not found.csrf_ok("guess")
+    assert not found.csrf_ok(None)
+    (row,) = app.database.fetchall(f"SELECT * FROM {TABLE}")
+    assert row["session_hash"] == hash_session_id(started.session_id)
+    assert started.session_id not in str(row.values())
+    assert row["key_id"] == alice.key_id
+    assert datetime.fromisoformat(row["expires_at"]) > datetime.now(UTC) + timedelta(hours=11)
+
+
+def test_unknown_forged_or_empty_ids_are_nobody(app, sessions) -> None:
+    _, alice = _principal(app)
+    started = sessions.start(alice)
+    assert sessions.find(started.session_id[:-1] + "x") is None
+    assert sessions.find(hash_session_id(started.session_id)) is None  # the stored hash
+    assert sessions.find("") is None
+    assert sessions.find(None) is None
+    assert sessions.find("x" * 500) is None
+
+
+def test_signing_out_deletes_the_session(app, sessions) -> None:
+    _, alice = _principal(app)
+    started = sessions.start(alice)
+    other = sessions.start(alice)
+    assert sessions.end(started.session_id) is True
+    assert sessions.find(started.session_id) is None
+    assert sessions.end(started.session_id) is False
+    assert sessions.find(other.session_id) is not None  # another browser stays signed in
+
+
+def test_a_session_ends_when_it_expires(app, sessions) -> None:
+    _, alice = _principal(app)
+    started = sessions.start(alice, now=datetime.now(UTC) - timedelta(hours=13))
+    assert sessions.find(started.session_id) is None
+    assert sessions.count() == 0  # and is deleted
+    short = SessionStore(app.database, max_age=60)
+    live = short.start(alice)
+    assert short.find(live.session_id, now=datetime.now(UTC) + timedelta(seconds=59))
+    assert short.find(live.session_id, now=datetime.now(UTC) + timedelta(seconds=61)) is None
+
+
+def test_revoking_a_key_ends_every_session_it_opened(app, sessions) -> None:
+    _, alice = _principal(app)
+    _, bob = _principal(app, "bob")
+    first, second = sessions.start(alice), sessions.start(alice)
+    bobs = sessions.start(bob)
+    app.keys.revoke(alice.key_id)
+    assert sessions.find(first.session_id) is None
+    assert sessions.count(alice.key_id) == 0  # the second is gone too, unused
+    assert sessions.find(second.session_id) is None
+    assert sessions.find(bobs.session_id) is not None
+    assert sessions.end_for_key(bob.key_id) == 1
+
+
+def test_bad_setup_is_refused(app) -> None:
+    with pytest.raises(ValueError, match="max_age"):
+        SessionStore(app.database, max_age=0)
+
+
+# --- over HTTP: one sign-in for the pages, never for /v1 -----------------------------------
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _signed_in(base_url: str, key: str) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    response = client.post("/app/sign-in", data={"api_key": key})
+    assert response.status_code == 303 and response.headers["location"] == "/app/cases"
+    return client
+
+
+def test_the_cookie_holds_a_random_id_for_the_whole_site(api) -> None:
+    response = api["anonymous"].post(
+        "/app/sign-in", data={"api_key": api.keys["owner"]}, follow_redirects=False
+    )
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/;" in cookie
+    value = re.match(r"reclaim_session=([^;]+);", cookie).group(1)
+    assert api.keys["owner"] not in cookie and len(value) >= 40
+    again = api["anonymous"].post(
+        "/reports/sign-in", data={"api_key": api.keys["owner"]}, follow_redirects=False
+    )
+    assert again.headers["location"] == "/reports"
+    assert re.match(r"reclaim_session=([^;]+);", again.headers["set-cookie"]).group(1) != value
+
+
+def test_a_session_never_authorises_the_json_api(api) -> None:
+    client = _signed_in(api.base_url, api.keys["owner"])
+    try:
+        assert client.get("/app/cases").status_code == 200
+        assert client.get("/reports").status_code == 200
+        listed = client.get("/v1/cases")
+        assert listed.status_code == 401
+        assert listed.headers["content-type"].startswith("application/problem+json")
+        assert client.post("/v1/credits", json=credit_body()).status_code == 401
+        assert client.get("/v1/workflow").status_code == 401
+        # and the API's own answer with a key is unchanged
+        assert api["owner"].get("/v1/cases").status_code == 200
+    finally:
+        client.close()
+
+
+def test_sign_out_needs_the_forms_token_and_this_site(api) -> None:
+    client = _signed_in(api.base_url, api.keys["owner"])
+    try:
+        token = _csrf(client.get("/app/cases").text)
+        for path in ("/app/sign-out", "/reports/sign-out"):
+            assert client.post(path).status_code == 403  # no token
+            assert client.post(path, data={"csrf_token": "forged"}).status_code == 403
+            cross_site = client.post(
+                path, data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+            )
+            assert cross_site.status_code == 403
+            assert "set-cookie" not in cross_site.headers
+        assert client.get("/app/cases").status_code == 200  # still signed in
+        cookie = client.cookies["reclaim_session"]
+        out = client.post("/app/sign-out", data={"csrf_token": token})
+        assert out.status_code == 303 and out.headers["location"] == "/app/sign-in"
+        assert 'reclaim_session=""' in out.headers["set-cookie"]
+        # the old cookie, copied before signing out, is worth nothing now
+        replay = httpx.Client(base_url=api.base_url, follow_redirects=False, timeout=30)
+        replay.cookies.set("reclaim_session", cookie)
+        assert replay.get("/app/cases").headers["location"] == "/app/sign-in"
+        assert "Sign in" in replay.get("/reports").text
+        replay.close()
+    finally:
+        client.close()
+
+
+def test_the_reports_page_signs_out_the_same_session(api) -> None:
+    client = _signed_in(api.base_url, api.keys["owner"])
+    try:
+        token = _csrf(client.get("/reports").text)
+        out = client.post("/reports/sign-out", data={"csrf_token": token})
+        assert out.status_code == 303 and out.headers["location"] == "/reports"
+        assert client.get("/app/cases").status_code == 303  # signed out of the case book too
+    finally:
+        client.close()
+
+
+def test_revoking_the_key_ends_the_browser_session(api, settings) -> None:
+    from infrastructure.application import ReclaimApplication
+
+    client = _signed_in(api.base_url, api.keys["owner"])
+    try:
+        assert client.get("/app/cases").status_code == 200
+        setup = ReclaimApplication(settings)
+        try:
+            key_id = next(k.key_id for k in setup.keys.list() if k.user_id == "alice")
+            setup.keys.revoke(key_id)
+            ended = client.get("/app/cases")
+            assert ended.status_code == 303 and ended.headers["location"] == "/app/sign-in"
+            assert SessionStore(setup.database).count(key_id) == 0
+        finally:
+            setup.close()
+        assert "Your session has ended" in client.get("/app/sign-in").text
+    finally:
+        client.close()
+
+
+def test_a_revoked_or_unknown_key_cannot_sign_in(api) -> None:
+    for key in (api.keys["revoked"], "rk_not-a-key", ""):
+        response = api["anonymous"].post(
+            "/app/sign-in", data={"api_key": key}, follow_redirects=False
+        )
+        assert response.status_code == 401
+        assert "set-cookie" not in response.headers
+        assert "That key is unknown or revoked." in response.text

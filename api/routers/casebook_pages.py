@@ -1,0 +1,111 @@
+"""Rendering the case book's pages: the Jinja2 templates, the site's navigation, and the
+pages every route may answer with (not found, not allowed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from api.pages import NAV
+from api.routers.casebook_forms import words
+from api.routers.casebook_session import PAGE_HEADERS
+from infrastructure.sessions import Session
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "casebook"
+templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+
+
+def _when(value: Any) -> str:
+    """A time as people read it, in UTC; a date as a date."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _money(value: Any, currency: str = "") -> str:
+    if value is None or value == "":
+        return "—"
+    text = str(value) if not isinstance(value, Decimal) else f"{value:f}"
+    return f"{text} {currency}".strip()
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["money"] = _money
+templates.env.filters["words"] = words
+templates.env.filters["size"] = _size
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
+    *,
+    current: str | None = None,
+) -> Response:
+    session: Session | None = context.get("session")
+    who = None
+    if session is not None:
+        p = session.principal
+        who = f"{p.user_id} ({p.role} in {p.workspace})"
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"nav": NAV, "current": current, "who": who, **context},
+        status_code=status,
+        headers=dict(PAGE_HEADERS),
+    )
+
+
+def not_found_page(request: Request, session: Session | None) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "session": session,
+            "title": "No such case",
+            "message": "There is no case at this address that you may see. It may belong to "
+            "another workspace, or the address may be mistyped.",
+        },
+        404,
+    )
+
+
+def forbidden_page(
+    request: Request, session: Session | None, message: str | None = None
+) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "session": session,
+            "title": "Not done",
+            "message": message
+            or "This form did not come from this site's own pages, or it has expired. "
+            "Nothing was recorded. Go back, reload the page and try again.",
+        },
+        403,
+    )

@@ -1,0 +1,166 @@
+"""One sign-in for the whole site (the case book under ``/app`` and the reports page).
+
+Signing in with an API key opens a server-side session (``infrastructure/sessions.py``);
+the browser keeps only its random id, in an HttpOnly, SameSite=Strict cookie for path
+``/``. The JSON API never reads that cookie: ``/v1`` takes only ``Authorization``
+headers (``api/deps.py``), so a session can drive the pages and nothing else.
+
+Every form that changes something carries the session's CSRF token, and every post must
+come from this site's own pages (Origin or Referer naming this host), sign-in and
+sign-out included.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import Reclaim
+from infrastructure.application import ReclaimApplication
+from infrastructure.sessions import COOKIE_NAME, Session, SessionStore
+
+router = APIRouter(tags=["case book"], include_in_schema=False)
+
+HOME = "/app/cases"
+SIGN_IN = "/app/sign-in"
+SIGN_OUT = "/app/sign-out"
+COOKIE_PATH = "/"
+#: the pages' own CSS is the only thing they load; no script, no other host
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CSP,
+    # not no-referrer: with it, browsers send "Origin: null" on the page's own forms
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def session_store(request: Request, reclaim: ReclaimApplication) -> SessionStore:
+    store = getattr(request.app.state, "sessions", None)
+    if store is None or store.database is not reclaim.database:
+        store = SessionStore(reclaim.database)
+        # CREATE TABLE IF NOT EXISTS: also where an init step made the other tables
+        store.create_tables()
+        request.app.state.sessions = store
+    return store  # type: ignore[no-any-return]
+
+
+def current_session(request: Request, reclaim: ReclaimApplication) -> Session | None:
+    """The signed-in session, checked against the key store on every request."""
+    return session_store(request, reclaim).find(request.cookies.get(COOKIE_NAME))
+
+
+def same_origin(request: Request) -> bool:
+    """A form posted from another site is refused (SameSite covers the cookie, not sign-in)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+def csrf_ok(request: Request, session: Session, token: str | None) -> bool:
+    return same_origin(request) and session.csrf_ok(token)
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def set_session_cookie(request: Request, response: Response, session_id: str, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        session_id,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, httponly=True, samesite="strict")
+
+
+def sign_in_with_key(
+    request: Request, reclaim: ReclaimApplication, api_key: str, to: str
+) -> Response | None:
+    """A redirect to ``to`` with a new session's cookie, or None when the key is not good."""
+    principal = reclaim.keys.authenticate(api_key.strip())
+    if principal is None:
+        return None
+    store = session_store(request, reclaim)
+    started = store.start(principal)
+    response = redirect(to)
+    set_session_cookie(request, response, started.session_id, store.max_age)
+    return response
+
+
+def sign_out_session(request: Request, reclaim: ReclaimApplication, to: str) -> Response:
+    session_store(request, reclaim).end(request.cookies.get(COOKIE_NAME))
+    response = redirect(to)
+    clear_session_cookie(response)
+    return response
+
+
+def html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=dict(PAGE_HEADERS))
+
+
+# --- the case book's own sign-in and sign-out ---------------------------------------------
+def _sign_in_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    from api.routers.casebook_pages import render
+
+    return render(request, "sign_in.html", {"error": error, "session": None}, status)
+
+
+@router.get("/", summary="A browser's way in: the case book")
+def root(request: Request, reclaim: Reclaim) -> Response:
+    return redirect(HOME if current_session(request, reclaim) else SIGN_IN)
+
+
+@router.get(SIGN_IN, response_class=HTMLResponse, summary="The sign-in form")
+def sign_in_form(request: Request, reclaim: Reclaim) -> Response:
+    if current_session(request, reclaim) is not None:
+        return redirect(HOME)
+    ended = COOKIE_NAME in request.cookies
+    response = _sign_in_page(request, "Your session has ended. Sign in again." if ended else None)
+    if ended:
+        clear_session_cookie(response)
+    return response
+
+
+@router.post(SIGN_IN, response_class=HTMLResponse, summary="Sign in with an API key")
+def sign_in(
+    request: Request, reclaim: Reclaim, api_key: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    if not same_origin(request):
+        return _sign_in_page(request, "Sign in from this site's own form.", 403)
+    response = sign_in_with_key(request, reclaim, api_key, HOME)
+    if response is None:
+        return _sign_in_page(request, "That key is unknown or revoked.", 401)
+    return response
+
+
+@router.post(SIGN_OUT, summary="Sign out: the session ends on the server")
+def sign_out(
+    request: Request, reclaim: Reclaim, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    session = current_session(request, reclaim)
+    if session is None:
+        response = redirect(SIGN_IN)
+        clear_session_cookie(response)
+        return response
+    if not csrf_ok(request, session, csrf_token):
+        from api.routers.casebook_pages import forbidden_page
+
+        return forbidden_page(request, session)
+    return sign_out_session(request, reclaim, SIGN_IN)
