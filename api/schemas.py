@@ -149,6 +149,7 @@ class Resolve(Strict):
 
 class NoteIn(Strict):
     text: Annotated[Text, StringConstraints(min_length=1)]
+    occurred_at: OccurredAt = None
 
 
 class EvidenceOut(BaseModel):

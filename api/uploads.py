@@ -9,12 +9,15 @@ passed (or at once, when Content-Length already says so).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from api.problems import ProblemError, invalid
+from api.schemas import Moment
 from infrastructure.blobs import BlobStore, BlobWriter, StoredBlob, TooLarge
 
 MAX_FIELD_BYTES = 10_000
@@ -144,3 +147,17 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
     if reader.blob is None:
         raise _invalid("file", "a file part named 'file' is required")
     return Upload(blob=reader.blob, filename=reader.filename, fields=reader.fields)
+
+
+_MOMENT: TypeAdapter[datetime] = TypeAdapter(Moment)
+
+
+def occurred_at_field(value: str | None) -> datetime | None:
+    """A form field's ``occurred_at``, read as the JSON bodies read it (same rules, same
+    messages); left out or empty, None (the time it is recorded)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return _MOMENT.validate_python(value.strip())
+    except ValidationError as error:
+        raise _invalid("occurred_at", error.errors()[0]["msg"]) from None

@@ -494,13 +494,26 @@ class Case(Aggregate):
         self.resolved_at = occurred_at
         self._touch(occurred_at)
 
-    def add_note(self, *, text: str, actor: str, request_id: str) -> None:
+    def add_note(
+        self,
+        *,
+        text: str,
+        occurred_at: datetime | None = None,
+        actor: str,
+        request_id: str,
+        now: datetime | None = None,
+    ) -> None:
         self.check_can("add_note")
         text = _text(text, "text", required=True)
-        self._note_added(text=text, actor=actor, request_id=request_id)
+        when = self.check_occurred_at(occurred_at, now)
+        self._note_added(text=text, occurred_at=when, actor=actor, request_id=request_id)
 
+    # occurred_at: when what the note tells happened (a phone call, say); notes recorded
+    # before it was asked for have none, and their timeline row is dated when recorded
     @event("NoteAdded")
-    def _note_added(self, text: str, actor: str, request_id: str) -> None:
+    def _note_added(
+        self, text: str, actor: str, request_id: str, occurred_at: datetime | None = None
+    ) -> None:
         self.notes_count += 1
 
     def attach_evidence(
@@ -513,10 +526,13 @@ class Case(Aggregate):
         media_type: str,
         filename: str | None,
         description: str | None,
+        occurred_at: datetime | None = None,
         actor: str,
         request_id: str,
+        now: datetime | None = None,
     ) -> None:
         self.check_can("attach_evidence")
+        when = self.check_occurred_at(occurred_at, now)
         kind = _choice(kind, EVIDENCE_KINDS, "kind")
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
             raise InvalidValue("sha256", "must be 64 lower-case hex digits")
@@ -534,10 +550,13 @@ class Case(Aggregate):
             media_type=_text(media_type, "media_type", required=True, limit=100),
             filename=clean_filename(_text(filename, "filename", limit=255)),
             description=_text(description, "description", limit=2000),
+            occurred_at=when,
             actor=actor,
             request_id=request_id,
         )
 
+    # occurred_at: when the file was made or received (a screenshot taken in February);
+    # evidence attached before it was asked for has none (dated when recorded)
     @event("EvidenceAttached")
     def _evidence_attached(
         self,
@@ -550,6 +569,7 @@ class Case(Aggregate):
         description: str,
         actor: str,
         request_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
         self.evidence.append(
             {

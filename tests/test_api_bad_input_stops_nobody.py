@@ -272,6 +272,53 @@ def test_occurred_at_left_out_is_the_time_it_is_recorded(api) -> None:
         assert occurred >= before.replace(microsecond=0) or entry["event_type"] == "opened"
 
 
+def test_notes_and_evidence_take_when_they_happened(api) -> None:
+    """A note of a phone call, or a screenshot taken weeks ago, dates itself on the timeline;
+    left out, it is dated when recorded."""
+    owner = api["owner"]
+    cid = owner.post("/v1/disputes", json=dispute_body(occurred_at=when(3))).json()["id"]
+    noted = owner.post(
+        f"/v1/cases/{cid}/notes", json={"text": "Phoned support", "occurred_at": when(5)}
+    )
+    assert noted.status_code == 200, noted.text
+    screenshot = owner.post(
+        f"/v1/cases/{cid}/evidence",
+        files={"file": ("ads.png", PNG, "image/png")},
+        data={"kind": "screenshot", "occurred_at": when(4)},
+    )
+    assert screenshot.status_code == 201, screenshot.text
+    owner.post(f"/v1/cases/{cid}/notes", json={"text": "written today"})
+    entries = owner.get(f"/v1/cases/{cid}/timeline").json()["items"]
+    assert [e["event_type"] for e in entries] == [
+        "opened",
+        "evidence_attached",
+        "note_added",
+        "note_added",
+    ]
+    assert [e["occurred_at"][:10] for e in entries[:3]] == [
+        "2026-03-03",
+        "2026-03-04",
+        "2026-03-05",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("yesterday", "date"), ("2026-03-04T10:00:00", "timezone"), ("2026-03-01T00:00:00Z", "")],
+)
+def test_an_evidence_time_that_cannot_be_is_refused(api, value: str, message: str) -> None:
+    owner = api["owner"]
+    cid = owner.post("/v1/disputes", json=dispute_body(occurred_at=when(3))).json()["id"]
+    refused = owner.post(
+        f"/v1/cases/{cid}/evidence",
+        files={"file": ("ads.png", PNG, "image/png")},
+        data={"kind": "screenshot", "occurred_at": value},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "occurred_at" in refused.text and message in refused.text.lower()
+    assert owner.get(f"/v1/cases/{cid}").json()["evidence"] == []
+
+
 # --- 8. nothing happens before the case was opened -------------------------------------------
 def test_a_step_before_the_opening_is_refused_naming_the_opening(api, settings) -> None:
     owner = api["owner"]

@@ -16,7 +16,7 @@ from api.commands import CommandRun
 from api.deps import Caller, Reclaim, check_read, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
-from api.uploads import read_upload
+from api.uploads import occurred_at_field, read_upload
 from domain.cases import EVIDENCE_KINDS, Case, clean_filename
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES
 
@@ -53,6 +53,12 @@ UPLOAD_BODY: dict[str, Any] = {
                             "enum": list(EVIDENCE_KINDS),
                         },
                         "description": {"type": "string", "maxLength": 2000},
+                        "occurred_at": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "When the file was made or received, with a UTC "
+                            "offset (left out: when it is attached)",
+                        },
                     },
                 }
             }
@@ -109,6 +115,7 @@ async def upload_evidence(
         media_type=upload.blob.media_type,
         filename=upload.filename,
         description=upload.fields.get("description"),
+        occurred_at=occurred_at_field(upload.fields.get("occurred_at")),
     )
 
 
