@@ -18,8 +18,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.datastructures import UploadFile
 from fastapi.responses import FileResponse, Response
+from starlette.datastructures import UploadFile
 
 from api.deps import Reclaim, can_read, check_write
 from api.presenters import present_case
@@ -310,6 +310,14 @@ def _case_page(
         {**d, "overdue": date.fromisoformat(d["due"]) < today}
         for d in body["deadlines"].get("items", [])
     ]
+    shown = {f.action for f in lifecycle_forms} | {"add_note", "attach_evidence"} & set(allowed)
+    # a problem with a form the page no longer shows is said at the top instead
+    elsewhere = [
+        f"{forms.ACTION_FORMS[a].title if a in forms.ACTION_FORMS else a}: {message}"
+        for a, problems in (errors or {}).items()
+        if a not in shown
+        for message in problems.values()
+    ]
     default = {"occurred_at": forms.now_default()}
     form_values = {a: {**default, **((values or {}).get(a) or {})} for a in forms.ACTION_FORMS}
     return render(
@@ -335,6 +343,7 @@ def _case_page(
             "values": form_values,
             "stale": stale,
             "notice": notice,
+            "elsewhere": elsewhere,
             "read_only_reason": None if writable else _why_read_only(principal, case),
             "max_upload_mb": reclaim.settings.max_upload_bytes / (1024 * 1024),
             "drafts": None,

@@ -259,7 +259,7 @@ def _field_name(location: tuple[Any, ...]) -> str:
 
 def _message(name: str, error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
-    if kind == "missing" or (kind == "string_too_short" and error.get("input") == ""):
+    if kind == "missing" or error.get("input") == "":
         return "is required"
     if kind == "string_pattern_mismatch":
         if name in _AMOUNTS:

@@ -86,7 +86,7 @@ def lifecycle_svg(current: str | None = None) -> str:
         control = y - rise if forward else y + rise
         parts.append(
             f'<path d="M{x1:.0f},{y:.0f} C{x1:.0f},{control:.0f} {x2:.0f},{control:.0f} '
-            f'{x2:.0f},{y:.0f}" fill="none" stroke="#334155" stroke-width="1.4" '
+            f'{x2:.0f},{y:.0f}" fill="none" {_stroke(STATES[a] == current)} '
             f'marker-end="url(#arrow)" data-from="{STATES[a]}" data-to="{STATES[b]}"/>'
         )
         apex = y - 0.75 * rise - 4 if forward else y + 0.75 * rise + 13
@@ -96,7 +96,7 @@ def lifecycle_svg(current: str | None = None) -> str:
         parts.append(
             f'<path d="M{x - 18:.0f},{row_bottom:.0f} C{x - 30:.0f},{row_bottom + LOOP_H:.0f} '
             f'{x + 30:.0f},{row_bottom + LOOP_H:.0f} {x + 18:.0f},{row_bottom:.0f}" fill="none" '
-            f'stroke="#334155" stroke-width="1.4" marker-end="url(#arrow)" '
+            f'{_stroke(STATES[i] == current)} marker-end="url(#arrow)" '
             f'data-from="{STATES[i]}" data-to="{STATES[i]}"/>'
         )
         labels.append(_label(x, row_bottom + LOOP_H + 12, actions))
@@ -122,6 +122,13 @@ def lifecycle_svg(current: str | None = None) -> str:
     parts.extend(labels)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _stroke(from_current: bool) -> str:
+    """The ways out of the case's own state are drawn stronger."""
+    if from_current:
+        return 'stroke="#1d4ed8" stroke-width="2.6"'
+    return 'stroke="#334155" stroke-width="1.4"'
 
 
 def _label(x: float, y: float, actions: list[str]) -> str:
