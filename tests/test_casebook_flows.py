@@ -150,7 +150,17 @@ def test_a_temu_store_credit_that_expired_from_opening_to_reinstated(
             assert "Supervisor" not in levels.inner_text()
             assert "Consumer agency" in levels.inner_text()
     assert action_forms(page) == ["Attach evidence", "Add note"]  # nothing left to do but record
-    act(page, "Add note", {"Note": "Credit visible in the wallet again"})
+    act(
+        page,
+        "Add note",
+        {
+            "Note": "Credit visible in the wallet again",
+            "When it happened (UTC)": "2026-04-03T08:00",
+        },
+    )
+    notes = page.get_by_role("region", name="Notes").get_by_role("listitem")
+    assert notes.count() == 1
+    assert notes.first.inner_text().startswith("Credit visible in the wallet again")
     check_accessible(page, "the resolved credit")
     shot(page, "temu-credit-resolved", settings, capsys)
 
@@ -225,6 +235,7 @@ def test_a_tiktok_promotion_dispute_from_refused_submit_to_partial_refund(
             "Files": {"name": "campaign-stats.png", "mimeType": "image/png", "buffer": PNG},
             "Kind of evidence": "Screenshot",
             "Description": "Ads Manager: 0 impressions delivered",
+            "When it was taken or received (UTC)": "2026-02-03T12:00",
         },
     )
     evidence = page.get_by_role("region", name="Evidence")

@@ -248,7 +248,12 @@ def test_several_files_in_one_upload_each_become_evidence(api, alice) -> None:
     text = b"Order 1234: credit 25.00 USD expired on 2026-03-10\n"
     upload = alice.client.post(
         f"/app/cases/{case_id}/evidence",
-        data={"csrf_token": alice.token(), "version": "1", "kind": "screenshot"},
+        data={
+            "csrf_token": alice.token(),
+            "version": "1",
+            "kind": "screenshot",
+            "occurred_at": "2026-03-12T10:30",
+        },
         files=[
             ("file", ("wallet.png", PNG, "image/png")),
             ("file", ("chat.txt", text, "text/plain")),
@@ -261,6 +266,9 @@ def test_several_files_in_one_upload_each_become_evidence(api, alice) -> None:
         ("wallet.png", hashlib.sha256(PNG).hexdigest()),
         ("chat.txt", hashlib.sha256(text).hexdigest()),
     ]
+    timeline = ok(api["owner"].get(f"/v1/cases/{case_id}/timeline"))["items"]
+    dated = [e["occurred_at"] for e in timeline if e["event_type"] == "evidence_attached"]
+    assert dated == ["2026-03-12T10:30:00Z"] * 2  # when the screenshot was taken
     page = alice.get(f"/app/cases/{case_id}").text
     for item in evidence:
         assert item["sha256"] in page
@@ -295,6 +303,28 @@ def test_a_bad_file_records_nothing(api, alice, files, problem) -> None:
     )
     assert response.status_code == 422
     assert problem in _problem_beside(response.text, "attach_evidence-file")
+    assert _version(api, case_id) == 1
+
+
+def test_a_bad_time_on_an_upload_records_nothing(api, alice) -> None:
+    case_id = _open(alice)
+    for when, problem in (
+        ("whenever", "must be a date and time"),
+        ("2026-03-01T00:00", "before the case was opened"),
+    ):
+        response = alice.client.post(
+            f"/app/cases/{case_id}/evidence",
+            data={
+                "csrf_token": alice.token(),
+                "version": "1",
+                "kind": "screenshot",
+                "occurred_at": when,
+            },
+            files={"file": ("wallet.png", PNG, "image/png")},
+            headers=alice.origin,
+        )
+        assert response.status_code == 422
+        assert problem in _problem_beside(response.text, "attach_evidence-occurred_at")
     assert _version(api, case_id) == 1
 
 

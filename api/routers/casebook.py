@@ -330,7 +330,7 @@ def _case_page(
             "facts": _facts(body),
             "progress": _progress(body),
             "timeline": timeline,
-            "notes": [t for t in timeline if t["event_type"] == "NoteAdded"],
+            "notes": [t for t in timeline if t["event_type"] == "note_added"],
             "deadlines": deadlines,
             "writable": writable,
             "lifecycle_forms": lifecycle_forms,
@@ -605,6 +605,11 @@ def _attach(
         errors["description"] = "contains a character that cannot be stored"
     if version is None:
         errors[forms.FORM] = "This form has no case version: reload the page."
+    occurred_at = None
+    try:
+        occurred_at = forms.moment(_str(form.get("occurred_at")) or "")
+    except forms.FormInvalid as exc:
+        errors.update(exc.errors)
     if errors:
         return _case_page(
             request, reclaim, session, case, errors={action: errors}, values=values, status=422
@@ -650,6 +655,7 @@ def _attach(
                 media_type=blob.media_type,
                 filename=filename,
                 description=description,
+                occurred_at=occurred_at,
             )
             expected = result.case.version
     except VersionMismatch:

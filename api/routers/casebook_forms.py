@@ -150,7 +150,7 @@ ACTION_FORMS: dict[str, ActionForm] = {
         ActionForm(
             "add_note",
             "Add note",
-            [Field("text", "Note", "textarea", required=True)],
+            [Field("text", "Note", "textarea", required=True), occurred_at_field()],
             s.NoteIn,
         ),
         ActionForm(
@@ -166,6 +166,12 @@ ACTION_FORMS: dict[str, ActionForm] = {
                 ),
                 Field("kind", "Kind of evidence", "select", choices(c.EVIDENCE_KINDS), True),
                 Field("description", "Description"),
+                Field(
+                    "occurred_at",
+                    "When it was taken or received (UTC)",
+                    "datetime",
+                    hint="Defaults to now. A screenshot taken earlier: say when.",
+                ),
             ],
             None,
         ),
@@ -250,6 +256,14 @@ def _moment(text: str) -> datetime | str | None:
     except ValueError:
         return text  # the model says what is wrong with it
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def moment(text: str) -> datetime | None:
+    """A datetime-local value (UTC) as an aware time; empty is None (now)."""
+    value = _moment(text)
+    if isinstance(value, str):
+        raise FormInvalid({"occurred_at": "must be a date and time, such as 2026-03-13T10:00"})
+    return value
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
