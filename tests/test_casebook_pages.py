@@ -279,6 +279,8 @@ def test_one_sign_in_for_the_case_book_and_the_reports(api, settings, browser, c
     page.wait_for_load_state()
     assert page.url == f"{api.base_url}/reports"
     assert page.get_by_text("Signed in as alice (member in home)").is_visible()
+    check_accessible(page, "the reports page")
+    shot(page, "reports", settings, capsys)
     page.get_by_role("navigation", name="Reclaim").get_by_role("link", name="My cases").click()
     page.wait_for_load_state()
     assert page.url == f"{api.base_url}/app/cases"
@@ -330,4 +332,54 @@ def test_an_opened_case_page_passes_the_accessibility_check(api, settings, brows
     assert form.get_by_label("Amount recovered").get_attribute("aria-invalid") == "true"
     check_accessible(page, "a case page with problems")
     assert ok(api["owner"].get(f"/v1/cases/{case_id}"))["version"] == 1
+    page.close()
+
+
+def _tab_to(page, accessible_name: str, limit: int = 600) -> None:
+    """Press Tab until the focused element has this accessible name (its label or text)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " const label = e.labels && e.labels[0] ? e.labels[0].textContent : '';"
+            " return (label || e.textContent || '').replace(/\\s+/g, ' ').trim(); }"
+        )
+        if focused == accessible_name:
+            return
+    raise AssertionError(f"Tab never reached {accessible_name!r}")
+
+
+def test_everything_on_a_case_page_is_reachable_by_keyboard(api, settings, browser) -> None:
+    case_id = _opened(api)
+    ok(upload(api["owner"], case_id, PNG))
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    sign_in(page, api.base_url, api.keys["owner"])
+    page.goto(f"{api.base_url}/app/cases/{case_id}")
+    page.evaluate(
+        "() => { window.reached = new Set();"
+        " document.addEventListener('focusin', e => window.reached.add(e.target)); }"
+    )
+    controls = page.evaluate(
+        "() => document.querySelectorAll("
+        "'a[href], button, input:not([type=hidden]), select, textarea').length"
+    )
+    for _ in range(controls * 10):  # a date-time field takes a Tab per part
+        page.keyboard.press("Tab")
+    missed = page.evaluate(
+        "() => [...document.querySelectorAll("
+        "'a[href], button, input:not([type=hidden]), select, textarea')]"
+        ".filter(e => !window.reached.has(e)).map(e => e.outerHTML.slice(0, 120))"
+    )
+    assert missed == []
+
+    # and a step can be recorded with the keyboard alone
+    page.goto(f"{api.base_url}/app/cases/{case_id}")
+    _tab_to(page, "Note (required)")  # the Add note form's (Resolve has a Note too)
+    page.keyboard.type("Typed without a mouse")
+    _tab_to(page, "Add note")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.get_by_role("status").inner_text() == "Recorded: Add note."
+    notes = page.get_by_role("region", name="Notes").get_by_role("listitem")
+    assert notes.first.inner_text().startswith("Typed without a mouse")
     page.close()
