@@ -16,6 +16,7 @@ from api.metrics import Metrics
 from api.middleware import RequestContext, StoreBreaker
 from api.routers import (
     casebook,
+    casebook_case,
     casebook_session,
     cases,
     dossier,
@@ -33,7 +34,7 @@ from infrastructure.settings import Settings
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
-ROUTERS += [casebook_session.router, casebook.router]
+ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and

@@ -391,6 +391,10 @@ def test_who_may_post_what(api, alice) -> None:
             assert posted.status_code == 404
             assert "No such case" in posted.text
         assert erin.get(f"/app/cases/{case_id}/dossier").status_code == 404
+        unknown = erin.get("/app/no/such/page")
+        assert unknown.status_code == 404 and unknown.headers["content-type"].startswith(
+            "text/html"
+        )
     finally:
         for browser in (auditor, bob, erin):
             browser.close()

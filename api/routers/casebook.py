@@ -1,5 +1,8 @@
 """The case book: a claimant's cases as server-rendered pages under ``/app``.
 
+This module: My cases, opening a case, the workflow; ``casebook_case.py``: a case's own
+page, its actions and files; ``casebook_session.py``: sign-in and sign-out.
+
 Pages call the application service directly (the same ``ReclaimApplication`` the JSON
 API runs), never Reclaim's own HTTP API. Forms are checked by the API's request models
 and refused by the same domain rules (``casebook_forms.py``). Every action form carries
@@ -10,34 +13,37 @@ JavaScript; the pages load nothing but their own stylesheet.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime, time
 from typing import Any
-from urllib.parse import quote, urlencode
-from uuid import UUID
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
-from starlette.datastructures import UploadFile
+from fastapi.responses import Response
 
-from api.deps import Reclaim, can_read, check_write
+from api.deps import Reclaim
 from api.presenters import present_case
-from api.problems import ProblemError
 from api.routers import casebook_forms as forms
-from api.routers.casebook_pages import forbidden_page, not_found_page, render
+from api.routers.casebook_case import case_title
+from api.routers.casebook_pages import (
+    await_projections,
+    case_for,
+    forbidden_page,
+    form_str,
+    not_found_page,
+    read_only,
+    render,
+    request_id,
+)
 from api.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
 from api.routers.casebook_svg import lifecycle_svg, transition_rows
 from domain import cases as c
 from domain.errors import DomainError
 from domain.lifecycle import STATES
-from infrastructure.application import CaseNotFound, ReclaimApplication, VersionMismatch
-from infrastructure.blobs import TooLarge, UnsupportedMedia
-from infrastructure.dossier import MEDIA_TYPE, build_dossier, dossier_filename
-from infrastructure.keys import Principal
+from infrastructure.application import ReclaimApplication
 from infrastructure.projections import queries
 from infrastructure.reminders import reminders
-from infrastructure.report_sources import case_rows, load_dossier_input, owner_scope
+from infrastructure.report_sources import case_rows, owner_scope
 from infrastructure.sessions import Session
 
 router = APIRouter(prefix="/app", tags=["case book"], include_in_schema=False)
@@ -50,41 +56,6 @@ SORTS = [
     ("-amount_claimed", "Largest claim first"),
     ("amount_claimed", "Smallest claim first"),
 ]
-MAX_FILES = 20
-#: a form's fields and parts besides the files
-FORM_OVERHEAD = 64 * 1024
-
-
-# --- who and which case ---------------------------------------------------------------------
-def may_write(principal: Principal, case: c.Case) -> bool:
-    return (
-        principal.can_write
-        and case.workspace == principal.workspace
-        and case.owner == principal.user_id
-    )
-
-
-def _case_for(reclaim: ReclaimApplication, session: Session, case_id: str) -> c.Case | None:
-    try:
-        uuid = UUID(case_id)
-    except ValueError:
-        return None
-    try:
-        case = reclaim.get_case(uuid)
-    except CaseNotFound:
-        return None
-    return case if can_read(session.principal, case) else None
-
-
-def _await_projections(reclaim: ReclaimApplication, position: int | None) -> None:
-    """Answer once this process's projections hold the write, so the page shows it."""
-    projector = getattr(reclaim, "projector", None)
-    if projector is not None and not reclaim.settings.separate_projector:
-        projector.wait_for(position, reclaim.settings.read_wait_seconds)
-
-
-def _request_id(request: Request) -> str:
-    return str(request.state.request_id)
 
 
 # --- my cases ---------------------------------------------------------------------------------
@@ -219,12 +190,8 @@ def new_case(request: Request, reclaim: Reclaim) -> Response:
     if session is None:
         return redirect(SIGN_IN)
     if not session.principal.can_write:
-        return forbidden_page(request, session, _read_only(session.principal))
+        return forbidden_page(request, session, read_only(session.principal))
     return _new_case_page(request, session)
-
-
-def _read_only(principal: Principal) -> str:
-    return f"A key with the role '{principal.role}' may read cases but not open or change them."
 
 
 @router.post("/cases/new/{kind}")
@@ -233,17 +200,13 @@ async def open_case(kind: str, request: Request, reclaim: Reclaim) -> Response:
     if session is None:
         return redirect(SIGN_IN)
     form = await request.form(max_files=0, max_fields=50)
-    if not csrf_ok(request, session, _str(form.get("csrf_token"))):
+    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
         return forbidden_page(request, session)
     if kind not in ("credit", "dispute"):
         return not_found_page(request, session)
     if not session.principal.can_write:
-        return forbidden_page(request, session, _read_only(session.principal))
+        return forbidden_page(request, session, read_only(session.principal))
     return await run_in_threadpool(_open_case, request, reclaim, session, kind, form)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _open_case(
@@ -258,7 +221,7 @@ def _open_case(
             owner=principal.user_id,
             workspace=principal.workspace,
             actor=principal.user_id,
-            request_id=_request_id(request),
+            request_id=request_id(request),
             **facts,
         )
     except forms.FormInvalid as exc:
@@ -269,458 +232,8 @@ def _open_case(
         return _new_case_page(
             request, session, errors={kind: forms.domain_problem(exc)}, values=values, status=422
         )
-    _await_projections(reclaim, result.position)
+    await_projections(reclaim, result.position)
     return redirect(f"/app/cases/{result.case.id}?done=open")
-
-
-# --- the case page ----------------------------------------------------------------------------
-DONE = {
-    "open": "The case is open.",
-    **{a: f"Recorded: {f.title}." for a, f in forms.ACTION_FORMS.items()},
-}
-
-
-def _case_page(
-    request: Request,
-    reclaim: ReclaimApplication,
-    session: Session,
-    case: c.Case,
-    *,
-    errors: dict[str, dict[str, str]] | None = None,
-    values: dict[str, dict[str, str]] | None = None,
-    stale: dict[str, int] | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
-    principal = session.principal
-    body = present_case(case, reclaim.settings).model_dump(mode="json")
-    timeline = queries.timeline(
-        reclaim.database, str(case.id), case.workspace, owner_scope(principal)
-    )
-    writable = may_write(principal, case)
-    allowed = case.allowed_actions if writable else []
-    lifecycle_forms = [forms.ACTION_FORMS[a] for a in forms.LIFECYCLE_FORMS if a in allowed]
-    levels = list(c.ESCALATION_LEVELS)
-    if case.escalation_level is not None:
-        levels = levels[levels.index(case.escalation_level) + 1 :]
-    if not levels:
-        lifecycle_forms = [f for f in lifecycle_forms if f.action != "escalate"]
-    today = datetime.now(UTC).date()
-    deadlines = [
-        {**d, "overdue": date.fromisoformat(d["due"]) < today}
-        for d in body["deadlines"].get("items", [])
-    ]
-    shown = {f.action for f in lifecycle_forms} | {"add_note", "attach_evidence"} & set(allowed)
-    # a problem with a form the page no longer shows is said at the top instead
-    elsewhere = [
-        f"{forms.ACTION_FORMS[a].title if a in forms.ACTION_FORMS else a}: {message}"
-        for a, problems in (errors or {}).items()
-        if a not in shown
-        for message in problems.values()
-    ]
-    default = {"occurred_at": forms.now_default()}
-    form_values = {a: {**default, **((values or {}).get(a) or {})} for a in forms.ACTION_FORMS}
-    return render(
-        request,
-        "case.html",
-        {
-            "session": session,
-            "title": _case_title(body),
-            "case": body,
-            "facts": _facts(body),
-            "progress": _progress(body),
-            "timeline": timeline,
-            "notes": [t for t in timeline if t["event_type"] == "note_added"],
-            "deadlines": deadlines,
-            "writable": writable,
-            "lifecycle_forms": lifecycle_forms,
-            "note_form": forms.ACTION_FORMS["add_note"] if "add_note" in allowed else None,
-            "evidence_form": (
-                forms.ACTION_FORMS["attach_evidence"] if "attach_evidence" in allowed else None
-            ),
-            "escalation_levels": forms.choices(levels),
-            "errors": errors or {},
-            "values": form_values,
-            "stale": stale,
-            "notice": notice,
-            "elsewhere": elsewhere,
-            "read_only_reason": None if writable else _why_read_only(principal, case),
-            "max_upload_mb": reclaim.settings.max_upload_bytes / (1024 * 1024),
-            "drafts": None,
-        },
-        status,
-    )
-
-
-def _why_read_only(principal: Principal, case: c.Case) -> str:
-    if not principal.can_write:
-        return f"You are signed in as an {principal.role}: you can read this case, not change it."
-    return f"This case belongs to {case.owner}: you can read it, not change it."
-
-
-def _case_title(body: dict[str, Any]) -> str:
-    what = f"{words(body['credit_type'])} credit" if body["kind"] == "credit" else "Charge dispute"
-    return f"{body['platform'].upper()} {what.lower()}: {body['amount_claimed']} {body['currency']}"
-
-
-def words(name: str) -> str:
-    return forms.words(name)
-
-
-def _facts(body: dict[str, Any]) -> list[tuple[str, str]]:
-    cur = body["currency"]
-    facts = [("Kind", words(body["kind"])), ("Platform", body["platform"])]
-    facts.append(("Account reference", body["account_reference"] or "—"))
-    if body["kind"] == "credit":
-        restrictions = body.get("restrictions") or {}
-        parts = []
-        if restrictions.get("minimum_purchase"):
-            parts.append(f"minimum purchase {restrictions['minimum_purchase']} {cur}")
-        if restrictions.get("excluded_categories"):
-            parts.append("excludes " + ", ".join(restrictions["excluded_categories"]))
-        if restrictions.get("single_use"):
-            parts.append("single use")
-        facts += [
-            ("Credit type", words(body["credit_type"])),
-            ("Amount", f"{body['amount']} {cur}"),
-            ("Problem", words(body["problem"])),
-            ("Remedy sought", words(body["remedy"])),
-            ("Earned on", body.get("earned_on") or "—"),
-            ("Expires on", body.get("expires_on") or "—"),
-            ("Restrictions", "; ".join(parts) or "none"),
-        ]
-    else:
-        facts += [
-            ("Charge reference", body["charge_reference"] or "—"),
-            ("Amount charged", f"{body['charged_amount']} {cur}"),
-            ("Refund sought", f"{body['refund_amount']} {cur}"),
-            ("Reason", words(body["reason"])),
-            ("Charged on", body.get("charged_on") or "—"),
-        ]
-    facts += [("Opened", body["opened_at"]), ("Owner", body["owner"])]
-    return facts
-
-
-def _progress(body: dict[str, Any]) -> list[tuple[str, str]]:
-    cur = body["currency"]
-    rows = [("Claimed", f"{body['amount_claimed']} {cur}")]
-    submission = body.get("submission")
-    if submission:
-        ref = f", reference {submission['reference']}" if submission["reference"] else ""
-        rows.append(("Submitted", f"by {words(submission['channel']).lower()}{ref}"))
-    for key, label in (
-        ("follow_ups", "Follow-ups"),
-        ("responses", "Platform replies"),
-        ("denials", "Denials"),
-        ("appeals", "Appeals"),
-    ):
-        rows.append((label, str(body[key])))
-    if body.get("escalations"):
-        rows.append(("Escalated to", ", then ".join(words(e).lower() for e in body["escalations"])))
-    if body.get("outcome"):
-        rows.append(("Outcome", words(body["outcome"])))
-        recovered = f"{body['amount_recovered']} {cur}"
-        if body.get("recovered_form"):
-            recovered += f" as {words(body['recovered_form']).lower()}"
-        rows.append(("Recovered", recovered))
-    rows.append(("Version", str(body["version"])))
-    return rows
-
-
-@router.get("/cases/{case_id}")
-def case_page(case_id: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    case = _case_for(reclaim, session, case_id)
-    if case is None:
-        return not_found_page(request, session)
-    notice = DONE.get(request.query_params.get("done") or "")
-    return _case_page(request, reclaim, session, case, notice=notice)
-
-
-@router.post("/cases/{case_id}/actions/{action}")
-async def act(case_id: str, action: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=30)
-    if not csrf_ok(request, session, _str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
-    return await run_in_threadpool(_act, request, reclaim, session, case_id, action, form)
-
-
-def _checked_case(
-    request: Request, reclaim: ReclaimApplication, session: Session, case_id: str
-) -> c.Case | Response:
-    case = _case_for(reclaim, session, case_id)
-    if case is None:
-        return not_found_page(request, session)
-    if not may_write(session.principal, case):
-        return forbidden_page(request, session, _why_read_only(session.principal, case))
-    return case
-
-
-def _version(form: Any) -> int | None:
-    text = _str(form.get("version")) or ""
-    return int(text) if text.isdigit() and len(text) < 18 else None
-
-
-def _act(
-    request: Request,
-    reclaim: ReclaimApplication,
-    session: Session,
-    case_id: str,
-    action: str,
-    form: Any,
-) -> Response:
-    spec = forms.ACTION_FORMS.get(action)
-    case = _checked_case(request, reclaim, session, case_id)
-    if isinstance(case, Response):
-        return case
-    if spec is None or spec.model is None:
-        return not_found_page(request, session)
-    version = _version(form)
-    values = {action: forms.form_values(form)}
-    if version is None:
-        return _case_page(
-            request,
-            reclaim,
-            session,
-            case,
-            errors={action: {forms.FORM: "This form has no case version: reload the page."}},
-            status=400,
-        )
-    try:
-        arguments = forms.action_arguments(spec, form)
-        result = reclaim.execute(
-            case.id,
-            action,
-            guard=lambda current: check_write(session.principal, current),
-            expected_version=version,
-            actor=session.principal.user_id,
-            request_id=_request_id(request),
-            **arguments,
-        )
-    except forms.FormInvalid as exc:
-        return _case_page(
-            request, reclaim, session, case, errors={action: exc.errors}, values=values, status=422
-        )
-    except VersionMismatch:
-        return _stale(request, reclaim, session, case.id, action, version, values)
-    except DomainError as exc:
-        status = 409 if exc.code in ("action-not-allowed", "missing-for-submit") else 422
-        return _case_page(
-            request,
-            reclaim,
-            session,
-            reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc, action)},
-            values=values,
-            status=status,
-        )
-    except (CaseNotFound, ProblemError):
-        return not_found_page(request, session)
-    _await_projections(reclaim, result.position)
-    return redirect(f"/app/cases/{case.id}?done={action}")
-
-
-def _stale(
-    request: Request,
-    reclaim: ReclaimApplication,
-    session: Session,
-    case_id: UUID,
-    action: str,
-    version: int,
-    values: dict[str, dict[str, str]],
-) -> Response:
-    now = reclaim.get_case(case_id)
-    return _case_page(
-        request,
-        reclaim,
-        session,
-        now,
-        stale={"seen": version, "now": now.version, "action": action},
-        values=values,
-        status=409,
-    )
-
-
-# --- evidence ---------------------------------------------------------------------------------
-@router.post("/cases/{case_id}/evidence")
-async def attach_evidence(case_id: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    limit = reclaim.settings.max_upload_bytes
-    declared = request.headers.get("content-length") or ""
-    too_large = not declared.isdigit() or int(declared) > limit + FORM_OVERHEAD
-    if too_large:
-        # not read at all: no session's token is checked against a body never looked at
-        case = await run_in_threadpool(_case_for, reclaim, session, case_id)
-        if case is None:
-            return not_found_page(request, session)
-        problem = f"The files are larger than {limit // (1024 * 1024)} MB in all."
-        if not declared.isdigit():
-            problem = "The upload did not say how large it is; send it from the form."
-        return await run_in_threadpool(
-            lambda: _case_page(
-                request,
-                reclaim,
-                session,
-                case,
-                errors={"attach_evidence": {"file": problem}},
-                status=413,
-            )
-        )
-    form = await request.form(max_files=MAX_FILES, max_fields=10)
-    try:
-        if not csrf_ok(request, session, _str(form.get("csrf_token"))):
-            return forbidden_page(request, session)
-        return await run_in_threadpool(_attach, request, reclaim, session, case_id, form)
-    finally:
-        await form.close()
-
-
-def _attach(
-    request: Request, reclaim: ReclaimApplication, session: Session, case_id: str, form: Any
-) -> Response:
-    case = _checked_case(request, reclaim, session, case_id)
-    if isinstance(case, Response):
-        return case
-    action = "attach_evidence"
-    values = {action: forms.form_values(form)}
-    version = _version(form)
-    files = [f for f in form.getlist("file") if isinstance(f, UploadFile) and f.filename]
-    kind = _str(form.get("kind")) or ""
-    description = (_str(form.get("description")) or "").strip()
-    errors: dict[str, str] = {}
-    if not files:
-        errors["file"] = "choose at least one file"
-    if kind not in c.EVIDENCE_KINDS:
-        errors["kind"] = "choose one of the options"
-    if len(description) > 2000:
-        errors["description"] = "is longer than 2000 characters"
-    elif c.UNSTORABLE.search(description):
-        errors["description"] = "contains a character that cannot be stored"
-    if version is None:
-        errors[forms.FORM] = "This form has no case version: reload the page."
-    occurred_at = None
-    try:
-        occurred_at = forms.moment(_str(form.get("occurred_at")) or "")
-    except forms.FormInvalid as exc:
-        errors.update(exc.errors)
-    if errors:
-        return _case_page(
-            request, reclaim, session, case, errors={action: errors}, values=values, status=422
-        )
-    assert version is not None
-    # every file is stored and checked first: one bad file and nothing is recorded
-    blobs = []
-    for upload in files:
-        try:
-            writer = reclaim.blobs.writer(
-                (upload.content_type or "").split(";")[0].strip().lower(),
-                reclaim.settings.max_upload_bytes,
-            )
-            while chunk := upload.file.read(64 * 1024):
-                writer.write(chunk)
-            blob = writer.finish()
-        except (UnsupportedMedia, TooLarge) as exc:
-            errors["file"] = f"{upload.filename}: {exc}"
-            break
-        if blob.size == 0:
-            errors["file"] = f"{upload.filename}: is empty; an empty file proves nothing"
-            break
-        blobs.append((upload.filename or "", blob))
-    if errors:
-        return _case_page(
-            request, reclaim, session, case, errors={action: errors}, values=values, status=422
-        )
-    expected = version
-    result = None
-    try:
-        for filename, blob in blobs:
-            result = reclaim.execute(
-                case.id,
-                action,
-                guard=lambda current: check_write(session.principal, current),
-                expected_version=expected,
-                actor=session.principal.user_id,
-                request_id=_request_id(request),
-                evidence_id="ev_" + secrets.token_hex(8),
-                kind=kind,
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=blob.media_type,
-                filename=filename,
-                description=description,
-                occurred_at=occurred_at,
-            )
-            expected = result.case.version
-    except VersionMismatch:
-        return _stale(request, reclaim, session, case.id, action, version, values)
-    except DomainError as exc:
-        return _case_page(
-            request,
-            reclaim,
-            session,
-            reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc, action)},
-            values=values,
-            status=422,
-        )
-    except (CaseNotFound, ProblemError):
-        return not_found_page(request, session)
-    _await_projections(reclaim, result.position if result else None)
-    return redirect(f"/app/cases/{case.id}?done={action}")
-
-
-@router.get("/cases/{case_id}/evidence/{evidence_id}")
-def download_evidence(
-    case_id: str, evidence_id: str, request: Request, reclaim: Reclaim
-) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    case = _case_for(reclaim, session, case_id)
-    item = (
-        None if case is None else next((e for e in case.evidence if e["id"] == evidence_id), None)
-    )
-    if item is None or not reclaim.blobs.exists(item["sha256"]):
-        return not_found_page(request, session)
-    name = c.clean_filename(item["filename"]) or evidence_id
-    return FileResponse(
-        reclaim.blobs.path_for(item["sha256"]),
-        media_type=item["media_type"],
-        headers={
-            "ETag": f'"{item["sha256"]}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
-        },
-    )
-
-
-@router.get("/cases/{case_id}/dossier")
-def dossier(case_id: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    case = _case_for(reclaim, session, case_id)
-    if case is None:
-        return not_found_page(request, session)
-    facts = present_case(case, reclaim.settings).model_dump(mode="json")
-    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(session.principal)))
-    return Response(
-        body,
-        media_type=MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{dossier_filename(case.id)}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 # --- the workflow ----------------------------------------------------------------------------
@@ -732,7 +245,7 @@ def workflow(request: Request, reclaim: Reclaim) -> Response:
     case_id = request.query_params.get("case")
     case = None
     if case_id:
-        case = _case_for(reclaim, session, case_id)
+        case = case_for(reclaim, session, case_id)
         if case is None:
             return not_found_page(request, session)
     current = case.state if case else None
@@ -746,7 +259,7 @@ def workflow(request: Request, reclaim: Reclaim) -> Response:
             "svg": lifecycle_svg(current),
             "rows": transition_rows(),
             "case": body,
-            "case_title": _case_title(body) if body else None,
+            "case_title": case_title(body) if body else None,
         },
         current="/app/workflow",
     )

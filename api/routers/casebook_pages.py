@@ -1,5 +1,6 @@
-"""Rendering the case book's pages: the Jinja2 templates, the site's navigation, and the
-pages every route may answer with (not found, not allowed)."""
+"""What the case book's routes share: who may see and change which case, the Jinja2
+templates, the site's navigation, and the pages every route may answer with (not found,
+not allowed)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
+from api.deps import can_read
 from api.pages import NAV
 from api.routers.casebook_forms import words
 from api.routers.casebook_session import PAGE_HEADERS
+from domain import cases as c
+from infrastructure.application import CaseNotFound, ReclaimApplication
+from infrastructure.keys import Principal
 from infrastructure.sessions import Session
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "casebook"
@@ -109,3 +115,43 @@ def forbidden_page(
         },
         403,
     )
+
+
+def may_write(principal: Principal, case: c.Case) -> bool:
+    return (
+        principal.can_write
+        and case.workspace == principal.workspace
+        and case.owner == principal.user_id
+    )
+
+
+def case_for(reclaim: ReclaimApplication, session: Session, case_id: str) -> c.Case | None:
+    try:
+        uuid = UUID(case_id)
+    except ValueError:
+        return None
+    try:
+        case = reclaim.get_case(uuid)
+    except CaseNotFound:
+        return None
+    return case if can_read(session.principal, case) else None
+
+
+def await_projections(reclaim: ReclaimApplication, position: int | None) -> None:
+    """Answer once this process's projections hold the write, so the page shows it."""
+    projector = getattr(reclaim, "projector", None)
+    if projector is not None and not reclaim.settings.separate_projector:
+        projector.wait_for(position, reclaim.settings.read_wait_seconds)
+
+
+def request_id(request: Request) -> str:
+    return str(request.state.request_id)
+
+
+def form_str(value: Any) -> str | None:
+    """A posted form's text field (a file or nothing is None)."""
+    return value if isinstance(value, str) else None
+
+
+def read_only(principal: Principal) -> str:
+    return f"A key with the role '{principal.role}' may read cases but not open or change them."
