@@ -351,3 +351,12 @@ def render_sign_in_page(error: str | None = None) -> str:
         "</form></section>"
     )
     return _document("Reclaim reports", "<p>Sign in to see your reports.</p>", body)
+
+
+def render_refused_page(message: str) -> str:
+    """A form refused (a sign-out posted from elsewhere, say): what happened, and the way back."""
+    body = (
+        f'<section><h2>Not done</h2><p class="error" role="alert">{escape(message)}</p>'
+        '<p><a href="/reports">Back to the reports</a></p></section>'
+    )
+    return _document("Reclaim reports", "<p>Nothing was changed.</p>", body)

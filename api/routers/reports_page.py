@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Reclaim
-from api.pages import render_reports_page, render_sign_in_page
+from api.pages import render_refused_page, render_reports_page, render_sign_in_page
 from api.routers.casebook_session import (
     clear_session_cookie,
     csrf_ok,
@@ -91,5 +91,5 @@ def sign_out(
 ) -> Response:
     session = current_session(request, reclaim)
     if session is not None and not csrf_ok(request, session, csrf_token):
-        return _page(render_sign_in_page("Sign out from this site's own pages."), 403)
+        return _page(render_refused_page("Sign out from this site's own pages."), 403)
     return sign_out_session(request, reclaim, PAGE_PATH)
