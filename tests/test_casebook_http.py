@@ -243,6 +243,28 @@ def test_the_same_form_sent_twice_is_recorded_once(api, alice) -> None:
     assert [e["title"] for e in timeline].count("Note added") == 1
 
 
+def test_an_opening_form_sent_twice_opens_one_case(api, alice) -> None:
+    page = alice.get("/app/cases/new").text
+    form_id = re.search(
+        r'action="/app/cases/new/credit".*?name="form_id" value="([^"]+)"', page, re.S
+    )
+    form = {**CREDIT_FORM, "csrf_token": alice.token(), "form_id": form_id.group(1)}
+    first = alice.post("/app/cases/new/credit", form)
+    second = alice.post("/app/cases/new/credit", form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert len(ok(api["owner"].get("/v1/cases"))["items"]) == 1
+    # a form drawn again is a new case
+    again = alice.get("/app/cases/new").text
+    assert form_id.group(1) not in again
+    assert _open(alice) != case_id_of(first)
+    assert len(ok(api["owner"].get("/v1/cases"))["items"]) == 2
+
+
+def case_id_of(response: httpx.Response) -> str:
+    return re.search(r"/app/cases/([0-9a-f-]{36})", response.headers["location"]).group(1)
+
+
 def test_several_files_in_one_upload_each_become_evidence(api, alice) -> None:
     case_id = _open(alice)
     text = b"Order 1234: credit 25.00 USD expired on 2026-03-10\n"

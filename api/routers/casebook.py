@@ -13,10 +13,13 @@ JavaScript; the pages load nothing but their own stylesheet.
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -41,6 +44,7 @@ from domain import cases as c
 from domain.errors import DomainError
 from domain.lifecycle import STATES
 from infrastructure.application import ReclaimApplication
+from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.projections import queries
 from infrastructure.reminders import reminders
 from infrastructure.report_sources import case_rows, owner_scope
@@ -49,6 +53,7 @@ from infrastructure.sessions import Session
 router = APIRouter(prefix="/app", tags=["case book"], include_in_schema=False)
 
 PAGE_SIZE = 25
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SORTS = [
     ("-opened_at", "Newest first"),
     ("opened_at", "Oldest first"),
@@ -163,8 +168,12 @@ def _new_case_page(
     values: dict[str, dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    default_values = {"occurred_at": forms.now_default()}
     values = values or {}
+
+    def fresh() -> dict[str, str]:
+        # each rendered form has its own id: posted twice, it opens one case
+        return {"occurred_at": forms.now_default(), "form_id": secrets.token_urlsafe(16)}
+
     return render(
         request,
         "new_case.html",
@@ -175,8 +184,8 @@ def _new_case_page(
             "dispute_fields": forms.DISPUTE_FIELDS,
             "errors": errors or {},
             "values": {
-                "credit": values.get("credit") or default_values,
-                "dispute": values.get("dispute") or default_values,
+                "credit": values.get("credit") or fresh(),
+                "dispute": values.get("dispute") or fresh(),
             },
         },
         status,
@@ -214,16 +223,34 @@ def _open_case(
 ) -> Response:
     principal = session.principal
     values = {kind: forms.form_values(form)}
+    form_id = form_str(form.get("form_id")) or ""
+    key = f"casebook-open:{form_id}" if _FORM_ID.fullmatch(form_id) else None
+    if key is not None and (done := reclaim.idempotency.find(principal.scope, key)):
+        return redirect(done.body)  # this very form was posted before: that case
+
+    def save_with(case: c.Case) -> dict[str, Any]:
+        if key is None:
+            return {}
+        where = f"/app/cases/{case.id}?done=open"
+        record = IdempotencyRecord(principal.scope, key, key, 303, where, {})
+        return {"idempotency": record}
+
     try:
         facts = forms.opening_facts(kind, form)
         opener = reclaim.open_credit if kind == "credit" else reclaim.open_dispute
         result = opener(
+            save_with=save_with,
             owner=principal.user_id,
             workspace=principal.workspace,
             actor=principal.user_id,
             request_id=request_id(request),
             **facts,
         )
+    except IntegrityError:
+        # the same form, posted twice at once: the other post opened the case
+        if key is not None and (done := reclaim.idempotency.find(principal.scope, key)):
+            return redirect(done.body)
+        raise
     except forms.FormInvalid as exc:
         return _new_case_page(
             request, session, errors={kind: exc.errors}, values=values, status=422
