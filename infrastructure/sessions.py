@@ -85,8 +85,13 @@ class SessionStore:
             expires_at=now + timedelta(seconds=self.max_age),
         )
         with self.database.transaction() as cursor:
-            # a sign-in also sweeps what has ended meanwhile, so the table stays small
+            # a sign-in also sweeps what has ended meanwhile (expired, or its key revoked
+            # and never used since), so the table stays small and holds only live sessions
             cursor.execute(f"DELETE FROM {TABLE} WHERE expires_at <= %s", (_iso(now),))
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE key_id IN (SELECT key_id FROM reclaim_api_keys "
+                "WHERE revoked_at IS NOT NULL)"
+            )
             cursor.execute(
                 f"INSERT INTO {TABLE} (session_hash, key_id, csrf_token, created_at, expires_at) "
                 "VALUES (%s, %s, %s, %s, %s)",

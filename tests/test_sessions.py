@@ -83,6 +83,18 @@ def test_revoking_a_key_ends_every_session_it_opened(app, sessions) -> None:
     assert sessions.end_for_key(bob.key_id) == 1
 
 
+def test_a_sign_in_sweeps_sessions_of_revoked_keys_never_used_again(app, sessions) -> None:
+    _, alice = _principal(app)
+    _, bob = _principal(app, "bob")
+    sessions.start(alice)
+    sessions.start(alice, now=datetime.now(UTC) - timedelta(days=1))  # expired
+    app.keys.revoke(alice.key_id)
+    assert sessions.count(alice.key_id) == 2  # nobody has used them since
+    sessions.start(bob)
+    assert sessions.count(alice.key_id) == 0
+    assert sessions.count() == 1
+
+
 def test_bad_setup_is_refused(app) -> None:
     with pytest.raises(ValueError, match="max_age"):
         SessionStore(app.database, max_age=0)
