@@ -127,6 +127,24 @@ def test_the_cookie_holds_a_random_id_for_the_whole_site(api) -> None:
     assert re.match(r"reclaim_session=([^;]+);", again.headers["set-cookie"]).group(1) != value
 
 
+def test_signing_in_again_in_the_same_browser_ends_the_first_session(api, settings) -> None:
+    from infrastructure.application import ReclaimApplication
+
+    client = _signed_in(api.base_url, api.keys["owner"])
+    try:
+        first = client.cookies["reclaim_session"]
+        client.post("/app/sign-in", data={"api_key": api.keys["owner"]})
+        assert client.cookies["reclaim_session"] != first
+        assert client.get("/app/cases").status_code == 200
+        setup = ReclaimApplication(settings)
+        try:
+            assert SessionStore(setup.database).count() == 1
+        finally:
+            setup.close()
+    finally:
+        client.close()
+
+
 def test_a_session_never_authorises_the_json_api(api) -> None:
     client = _signed_in(api.base_url, api.keys["owner"])
     try:

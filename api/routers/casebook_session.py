@@ -98,6 +98,7 @@ def sign_in_with_key(
     if principal is None:
         return None
     store = session_store(request, reclaim)
+    store.end(request.cookies.get(COOKIE_NAME))  # signing in again replaces, never adds
     started = store.start(principal)
     response = redirect(to)
     set_session_cookie(request, response, started.session_id, store.max_age)
