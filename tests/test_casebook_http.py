@@ -466,3 +466,21 @@ def test_with_a_separate_projector_the_page_after_a_write_shows_it(settings_for,
     finally:
         projector.stop()
         setup.close()
+
+
+def test_what_users_typed_is_shown_as_text_never_as_markup(api, alice) -> None:
+    attack = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    case_id = _open(alice, account_reference=attack)
+    token = alice.token()
+    noted = alice.post(
+        f"/app/cases/{case_id}/actions/add_note",
+        {"csrf_token": token, "version": "1", "text": attack},
+    )
+    assert noted.status_code == 303
+    for page in (alice.get(f"/app/cases/{case_id}").text, alice.get("/app/cases").text):
+        assert "<script>" not in page and "<img" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    refused = alice.post(
+        "/app/cases/new/credit", {**CREDIT_FORM, "amount": attack, "csrf_token": token}
+    )
+    assert refused.status_code == 422 and "<script>" not in refused.text
