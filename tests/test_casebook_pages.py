@@ -142,6 +142,7 @@ def test_my_cases_filters_sorts_pages_and_shows_what_is_due(api, settings, brows
     overdue_row = page.get_by_role("row").filter(has_text=f"Dispute {overdue[:8]}")
     assert "(overdue)" in overdue_row.inner_text()
     assert "Submitted" in overdue_row.inner_text()
+    assert "Follow up with tiktok" in overdue_row.inner_text()  # what the deadline asks
     filters = page.get_by_role("form", name="Find cases")
     filters.get_by_label("Kind").select_option(label="Any kind")
     filters.get_by_label("Platform").fill("shein")

@@ -41,6 +41,7 @@ from api.routers.casebook_pages import (
 from api.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
 from api.routers.casebook_svg import lifecycle_svg, transition_rows
 from domain import cases as c
+from domain.deadlines import DeadlineFacts, next_deadline
 from domain.errors import DomainError
 from domain.lifecycle import STATES
 from infrastructure.application import ReclaimApplication
@@ -116,14 +117,17 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
         except queries.InvalidQuery:
             errors["cursor"] = "That page of the list is no longer valid: start from the first."
     today = datetime.now(UTC).date()
+    policy = reclaim.settings.deadline_policy()
     rows = []
     for item in page.items if page else []:
-        due = item.get("next_deadline")
+        # the same deadline the list stores, with what it asks for
+        upcoming = next_deadline(DeadlineFacts.from_mapping(item), policy)
         rows.append(
             {
                 **item,
-                "due": due.date() if due else None,
-                "overdue": bool(due and due.date() < today),
+                "due": upcoming.due if upcoming else None,
+                "due_title": upcoming.title if upcoming else "",
+                "overdue": bool(upcoming and upcoming.due < today),
             }
         )
     kept = {k: v for k, v in {**filters, "sort": sort}.items() if v}
@@ -132,7 +136,7 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
         next_url = "/app/cases?" + urlencode({**kept, "cursor": page.next_cursor})
     due_soon = reminders(
         case_rows(reclaim.database, principal.workspace, owner_scope(principal)),
-        reclaim.settings.deadline_policy(),
+        policy,
         today,
         7,
     )
