@@ -203,6 +203,9 @@ def test_open_a_case_shows_each_problem_beside_its_field_and_records_nothing(
     )
     assert response.status == 422
     form = page.get_by_role("form", name="Open a dispute case")
+    assert form.get_by_role("alert").inner_text() == (
+        "Nothing was recorded: 3 fields to correct, marked below."
+    )
     platform = form.get_by_label("Platform")
     assert platform.get_attribute("aria-invalid") == "true"
     assert platform.input_value() == "TikTok!"  # what was typed stays
