@@ -168,6 +168,9 @@ def test_a_temu_store_credit_that_expired_from_opening_to_reinstated(
     catch_up(settings)
     assert shown == _api_timeline(api, case_id)
     assert shown[0].startswith("Opened") and shown[-1] == "Note added"
+    # back-dated steps show when they were recorded too, as the audit needs
+    opened = page.get_by_role("region", name="Timeline").get_by_role("listitem").first
+    assert "2026-03-12 09:00 UTC · alice · recorded " in opened.inner_text()
     body = ok(api["owner"].get(f"/v1/cases/{case_id}"))
     assert body["state"] == "resolved" and body["version"] == 10
     assert (body["platform"], body["kind"], body["credit_type"]) == ("temu", "credit", "store")

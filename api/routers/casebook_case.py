@@ -6,7 +6,7 @@ dossier go through the same access checks as the API's."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -69,9 +69,13 @@ def _case_page(
 ) -> Response:
     principal = session.principal
     body = present_case(case, reclaim.settings).model_dump(mode="json")
-    timeline = queries.timeline(
-        reclaim.database, str(case.id), case.workspace, owner_scope(principal)
-    )
+    timeline = [
+        # back-dated or late, as the API's recorded_differs says: both times are shown
+        {**t, "recorded_late": abs(t["recorded_at"] - t["occurred_at"]) > timedelta(hours=24)}
+        for t in queries.timeline(
+            reclaim.database, str(case.id), case.workspace, owner_scope(principal)
+        )
+    ]
     writable = may_write(principal, case)
     allowed = case.allowed_actions if writable else []
     lifecycle_forms = [forms.ACTION_FORMS[a] for a in forms.LIFECYCLE_FORMS if a in allowed]
