@@ -115,6 +115,10 @@ def test_no_javascript_needed_open_act_and_read_back(api, alice) -> None:
     body = ok(api["owner"].get(f"/v1/cases/{case_id}"))
     assert body["state"] == "submitted" and body["submission"]["reference"] == "T-1"
     assert "Recorded: Submit." in alice.get(response.headers["location"]).text
+    # counted like the API's commands
+    metrics = alice.get("/metrics").text
+    assert 'reclaim_commands_total{action="submit",outcome="ok"} 1.0' in metrics
+    assert 'reclaim_commands_total{action="open_credit",outcome="ok"} 1.0' in metrics
 
 
 def test_a_post_without_its_csrf_token_is_refused_and_records_nothing(api, alice) -> None:

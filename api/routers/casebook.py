@@ -31,6 +31,7 @@ from api.routers.casebook_case import case_title
 from api.routers.casebook_pages import (
     await_projections,
     case_for,
+    counted,
     forbidden_page,
     form_str,
     not_found_page,
@@ -242,14 +243,15 @@ def _open_case(
     try:
         facts = forms.opening_facts(kind, form)
         opener = reclaim.open_credit if kind == "credit" else reclaim.open_dispute
-        result = opener(
-            save_with=save_with,
-            owner=principal.user_id,
-            workspace=principal.workspace,
-            actor=principal.user_id,
-            request_id=request_id(request),
-            **facts,
-        )
+        with counted(request, opener.__name__):
+            result = opener(
+                save_with=save_with,
+                owner=principal.user_id,
+                workspace=principal.workspace,
+                actor=principal.user_id,
+                request_id=request_id(request),
+                **facts,
+            )
     except IntegrityError:
         # the same form, posted twice at once: the other post opened the case
         if key is not None and (done := reclaim.idempotency.find(principal.scope, key)):

@@ -23,6 +23,7 @@ from api.routers import casebook_forms as forms
 from api.routers.casebook_pages import (
     await_projections,
     case_for,
+    counted,
     forbidden_page,
     form_str,
     may_write,
@@ -272,15 +273,16 @@ def _act(
         )
     try:
         arguments = forms.action_arguments(spec, form)
-        result = reclaim.execute(
-            case.id,
-            action,
-            guard=lambda current: check_write(session.principal, current),
-            expected_version=version,
-            actor=session.principal.user_id,
-            request_id=request_id(request),
-            **arguments,
-        )
+        with counted(request, action):
+            result = reclaim.execute(
+                case.id,
+                action,
+                guard=lambda current: check_write(session.principal, current),
+                expected_version=version,
+                actor=session.principal.user_id,
+                request_id=request_id(request),
+                **arguments,
+            )
     except forms.FormInvalid as exc:
         return _case_page(
             request, reclaim, session, case, errors={action: exc.errors}, values=values, status=422
@@ -420,22 +422,23 @@ def _attach(
     result = None
     try:
         for filename, blob in blobs:
-            result = reclaim.execute(
-                case.id,
-                action,
-                guard=lambda current: check_write(session.principal, current),
-                expected_version=expected,
-                actor=session.principal.user_id,
-                request_id=request_id(request),
-                evidence_id="ev_" + secrets.token_hex(8),
-                kind=kind,
-                sha256=blob.sha256,
-                size=blob.size,
-                media_type=blob.media_type,
-                filename=filename,
-                description=description,
-                occurred_at=occurred_at,
-            )
+            with counted(request, action):
+                result = reclaim.execute(
+                    case.id,
+                    action,
+                    guard=lambda current: check_write(session.principal, current),
+                    expected_version=expected,
+                    actor=session.principal.user_id,
+                    request_id=request_id(request),
+                    evidence_id="ev_" + secrets.token_hex(8),
+                    kind=kind,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    media_type=blob.media_type,
+                    filename=filename,
+                    description=description,
+                    occurred_at=occurred_at,
+                )
             expected = result.case.version
     except VersionMismatch:
         return _stale(request, reclaim, session, case.id, action, version, values)
