@@ -2,6 +2,12 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 RECLAIM_DATA_DIR=/data
 WORKDIR /app
+# The dossier PDF embeds these fonts (infrastructure/dossier.py): DejaVu for the text, Droid Sans
+# Fallback for Chinese, Japanese and Korean, Symbola for emoji and symbols.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        fonts-dejavu-core fonts-droid-fallback fonts-symbola \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY infrastructure ./infrastructure

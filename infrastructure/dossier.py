@@ -9,6 +9,13 @@ The input is plain data (``DossierInput``), so the dossier does not depend on ho
 the projections store it. An evidence file that is missing, or whose bytes no
 longer hash to what was recorded, is left out and named as a problem in the
 report and the manifest, rather than silently included or dropped.
+
+The PDF embeds TrueType fonts (subset to the characters used), so what a user typed,
+in any script, is drawn and can be copied or searched as typed: DejaVu Sans and DejaVu Sans
+Mono for the text (Debian's ``fonts-dejavu-core``), with Droid Sans Fallback for Chinese,
+Japanese and Korean (``fonts-droid-fallback``) and Symbola for emoji and symbols
+(``fonts-symbola``) where DejaVu has no glyph. Long texts flow across pages: nothing is set
+in a table cell that must fit on one page.
 """
 
 from __future__ import annotations
@@ -16,17 +23,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import os
 import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, BinaryIO
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+_log = logging.getLogger(__name__)
 REPORT_NAME = "case-report.pdf"
 MANIFEST_NAME = "manifest.json"
 MEDIA_TYPE = "application/zip"
@@ -42,22 +55,26 @@ _EXTENSIONS = {
     "message/rfc822": ".eml",
     "application/json": ".json",
 }
-# the PDF's built-in fonts are Latin-1 only; these read well when swapped
-_PLAIN = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2026": "...",
-        "\u2022": "*",
-        "\u2192": "->",
-        "\u00a0": " ",
-        "\u20ac": "EUR",
-    }
+#: where the fonts are looked for: RECLAIM_FONT_DIRS (os.pathsep-separated) first, then the
+#: places Debian's packages put them
+FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/truetype/droid",
+    "/usr/share/fonts/truetype/ancient-scripts",
+    "/usr/share/fonts",
 )
+#: family -> (style -> file name), with the Debian package that ships it
+_FONTS: dict[str, tuple[str, dict[str, str]]] = {
+    "DejaVu": ("fonts-dejavu-core", {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}),
+    "DejaVuMono": ("fonts-dejavu-core", {"": "DejaVuSansMono.ttf"}),
+    "DroidFallback": ("fonts-droid-fallback", {"": "DroidSansFallbackFull.ttf"}),
+    "Symbola": ("fonts-symbola", {"": "Symbola_hint.ttf"}),
+}
+#: drawn where the text's own font has no glyph: Chinese, Japanese, Korean; emoji, symbols
+_FALLBACKS = ("DroidFallback", "Symbola")
+_SANS, _MONO = "DejaVu", "DejaVuMono"
+#: characters that draw nothing: where no font has them, they are left out rather than named
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Mn", "Me"})
 _AUDIT_TITLE = ("position", "version", "event_type", "actor")
 _FIXED_WIDTH = {"SHA-256", "sha256", "hash", "previous_hash", "payload", "signature", "head"}
 FACT_ORDER = (
@@ -101,17 +118,72 @@ class EvidenceFile:
     problem: str | None
 
 
-def latin1(text: object) -> str:
-    """Text the PDF's built-in fonts can draw: common punctuation swapped, other characters
-    outside Latin-1 decomposed where that helps (an accent dropped), else shown as '?'."""
-    return "".join(map(_latin1_char, str(text).translate(_PLAIN)))
+class FontMissing(RuntimeError):
+    """A font the PDF needs is not installed; the message names the Debian package."""
 
 
-def _latin1_char(char: str) -> str:
-    if ord(char) < 256:
-        return char
-    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-    return base if base and all(ord(c) < 256 for c in base) else "?"
+def _font_dirs() -> list[Path]:
+    extra = [Path(d) for d in os.environ.get("RECLAIM_FONT_DIRS", "").split(os.pathsep) if d]
+    return [*extra, *(Path(d) for d in FONT_DIRS)]
+
+
+@cache
+def _find_font(name: str, dirs: tuple[Path, ...]) -> Path | None:
+    for folder in dirs:
+        if (folder / name).is_file():
+            return folder / name
+    for folder in dirs:
+        if folder.is_dir():
+            found = next(iter(sorted(folder.rglob(name))), None)
+            if found is not None:
+                return found
+    return None
+
+
+@cache
+def font_files() -> dict[tuple[str, str], Path]:
+    """Every font file found, by (family, style). DejaVu is required: without it this raises
+    FontMissing naming the Debian package. A missing fallback font is logged once, and the
+    characters only it has are then shown as ``[U+XXXX]`` rather than dropped."""
+    dirs = tuple(_font_dirs())
+    files: dict[tuple[str, str], Path] = {}
+    missing: list[str] = []
+    for family, (package, styles) in _FONTS.items():
+        for style, name in styles.items():
+            path = _find_font(name, dirs)
+            if path is None:
+                missing.append(f"{name} (Debian package {package})")
+            else:
+                files[(family, style)] = path
+    needed = [f"{n} (Debian package fonts-dejavu-core)" for n in _required_names(files)]
+    if needed:
+        raise FontMissing(
+            "the dossier PDF needs fonts that are not installed: "
+            + ", ".join(needed)
+            + "; install them, or set RECLAIM_FONT_DIRS to folders that hold them"
+        )
+    if missing:
+        _log.warning(
+            "dossier PDF fallback fonts not installed, their characters show as [U+XXXX]: %s",
+            ", ".join(missing),
+        )
+    return files
+
+
+def _required_names(files: Mapping[tuple[str, str], Path]) -> list[str]:
+    return [
+        name
+        for family in (_SANS, _MONO)
+        for style, name in _FONTS[family][1].items()
+        if (family, style) not in files
+    ]
+
+
+@cache
+def _coverage(path: Path) -> frozenset[int]:
+    """The code points a font has a glyph for."""
+    with TTFont(path, lazy=True) as font:
+        return frozenset(font.getBestCmap())
 
 
 def safe_name(filename: object, media_type: object = None, fallback: str = "evidence") -> str:
@@ -154,60 +226,96 @@ def _text(value: object) -> str:
 
 
 class _Report(FPDF):
+    """The report's page layout. Every text goes through ``shown``: a fallback font is
+    embedded only once a character needs it (Droid Sans Fallback alone takes half a second
+    to load), and a character that no font has is written as ``[U+XXXX]``."""
+
     def __init__(self, title: str) -> None:
         super().__init__(format="A4")
         self.report_title = title
         self.set_auto_page_break(auto=True, margin=15)
         self.set_margins(15, 15, 15)
+        self.font_paths = font_files()
+        for (family, style), path in self.font_paths.items():
+            if family in (_SANS, _MONO):
+                self.add_font(family, style, path)
+        self.fallbacks: list[str] = []
+
+    def shown(self, text: object, family: str = _SANS, style: str = "") -> str:
+        own = _coverage(self.font_paths.get((family, style)) or self.font_paths[(family, "")])
+        out: list[str] = []
+        for char in str(text):
+            code = ord(char)
+            if code in own or char in "\n\t ":
+                out.append(char)
+                continue
+            for fallback in _FALLBACKS:
+                path = self.font_paths.get((fallback, ""))
+                if path is not None and code in _coverage(path):
+                    self._use_fallback(fallback, path)
+                    out.append(char)
+                    break
+            else:
+                if unicodedata.category(char) not in _INVISIBLE:
+                    out.append(f"[U+{code:04X}]")
+        return "".join(out)
+
+    def _use_fallback(self, family: str, path: Path) -> None:
+        if family not in self.fallbacks:
+            self.add_font(family, "", path)
+            self.fallbacks = [f for f in _FALLBACKS if f in (*self.fallbacks, family)]
+            self.set_fallback_fonts(self.fallbacks, exact_match=False)
 
     def footer(self) -> None:
         self.set_y(-12)
-        self.set_font("Helvetica", size=8)
+        self.set_font(_SANS, size=8)
         self.set_text_color(100, 116, 139)
-        self.cell(0, 8, latin1(f"{self.report_title} - page {self.page_no()} of {{nb}}"))
+        self.cell(0, 8, self.shown(f"{self.report_title} - page {self.page_no()} of {{nb}}"))
 
     def heading(self, text: str) -> None:
         self.ln(3)
-        self.set_font("Helvetica", "B", 13)
+        self.set_font(_SANS, "B", 13)
         self.set_text_color(15, 23, 42)
-        self.cell(0, 8, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.cell(0, 8, self.shown(text, _SANS, "B"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_draw_color(203, 213, 225)
         self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
         self.ln(2)
 
     def paragraph(self, text: str, size: float = 9, style: str = "") -> None:
-        self.set_font("Helvetica", style, size)
+        self.set_font(_SANS, style, size)
         self.set_text_color(30, 41, 59)
-        self.multi_cell(0, 4.6, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 4.6, self.shown(text, _SANS, style), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    def rows(
-        self, headings: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[int]
-    ) -> None:
-        if not rows:
+    def facts(self, facts: Sequence[tuple[str, str]]) -> None:
+        """``name  value`` lines: the name in a bold column, the value flowing beside it and
+        on across pages however long it is (a table row would have to fit on one page)."""
+        if not facts:
             self.paragraph("None.")
             return
-        self.set_font("Helvetica", size=8)
-        with self.table(col_widths=tuple(widths), text_align="LEFT", line_height=4.2) as table:
-            header = table.row()
-            for heading in headings:
-                header.cell(latin1(heading))
-            for values in rows:
-                row = table.row()
-                for value in values:
-                    row.cell(latin1(_text(value)))
+        self.set_text_color(30, 41, 59)
+        for name, value in facts:
+            self.set_font(_SANS, "B", 8)
+            self.cell(45, 4.2, self.shown(name, _SANS, "B"))
+            self.set_font(_SANS, size=8)
+            value_text = self.shown(value)
+            self.multi_cell(0, 4.2, value_text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.ln(0.8)
 
     def field_lines(self, title: str, fields: Sequence[tuple[str, object]]) -> None:
         """A bold line, then ``name: value`` lines; hashes and payloads in a fixed-width font
-        on lines of their own, so they can be read and copied whole."""
-        self.set_font("Helvetica", "B", 8.5)
+        on lines of their own, so they can be read and copied whole. Every line flows on
+        across pages however long it is."""
+        self.set_font(_SANS, "B", 8.5)
         self.set_text_color(15, 23, 42)
-        self.multi_cell(0, 4.6, latin1(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        heading = self.shown(title, _SANS, "B")
+        self.multi_cell(0, 4.6, heading, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_text_color(30, 41, 59)
         for name, value in fields:
             mono = name in _FIXED_WIDTH
-            self.set_font("Courier" if mono else "Helvetica", size=7.5 if mono else 8)
-            self.multi_cell(
-                0, 3.9, latin1(f"{name}: {_text(value)}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
-            )
+            family = _MONO if mono else _SANS
+            self.set_font(family, size=7.5 if mono else 8)
+            line = self.shown(f"{name}: {_text(value)}", family)
+            self.multi_cell(0, 3.9, line, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(1.5)
 
 
@@ -224,7 +332,7 @@ def render_report(data: DossierInput, files: Sequence[EvidenceFile]) -> bytes:
     pdf.set_title(f"Reclaim case {case_id}")
     pdf.set_author("Reclaim")
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 18)
+    pdf.set_font(_SANS, "B", 18)
     pdf.cell(0, 10, "Reclaim case dossier", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.paragraph(f"Case {case_id}, generated {data.generated_at.isoformat(timespec='seconds')}.")
     pdf.paragraph(
@@ -232,13 +340,15 @@ def render_report(data: DossierInput, files: Sequence[EvidenceFile]) -> bytes:
         "SHA-256 of every file, which `sha256sum` reproduces."
     )
     pdf.heading("Facts")
-    pdf.rows(("fact", "value"), _facts(data.case), (45, 135))
+    pdf.facts(_facts(data.case))
     pdf.heading("Timeline")
-    timeline = [
-        (row.get("occurred_at"), row.get("title"), _text(row.get("details")), row.get("actor"))
-        for row in data.timeline
-    ]
-    pdf.rows(("occurred", "what", "details", "by"), timeline, (38, 42, 75, 25))
+    for row in data.timeline:
+        pdf.field_lines(
+            f"{_text(row.get('occurred_at'))}  {_text(row.get('title'))}",
+            [("details", row.get("details")), ("by", row.get("actor"))],
+        )
+    if not data.timeline:
+        pdf.paragraph("None.")
     _evidence_section(pdf, files)
     _audit_section(pdf, data)
     return bytes(pdf.output())
