@@ -20,6 +20,7 @@ from api.deps import Reclaim, check_write
 from api.presenters import present_case
 from api.problems import ProblemError
 from api.routers import casebook_forms as forms
+from api.routers.casebook_forms import words
 from api.routers.casebook_pages import (
     await_projections,
     case_for,
@@ -141,10 +142,6 @@ def _why_read_only(principal: Principal, case: c.Case) -> str:
 def case_title(body: dict[str, Any]) -> str:
     what = f"{words(body['credit_type'])} credit" if body["kind"] == "credit" else "Charge dispute"
     return f"{body['platform'].upper()} {what.lower()}: {body['amount_claimed']} {body['currency']}"
-
-
-def words(name: str) -> str:
-    return forms.words(name)
 
 
 def _facts(body: dict[str, Any]) -> list[tuple[str, str]]:

@@ -23,6 +23,7 @@ FORM = "_form"
 
 
 def words(name: str) -> str:
+    """A value as people read it: ``followed_up`` -> ``Followed up``."""
     return name.replace("_", " ").capitalize()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from html import escape
 
+from api.routers.casebook_forms import words
 from domain.lifecycle import STATES, TRANSITION_ACTIONS, TRANSITIONS
 
 SLOT = 150
@@ -23,11 +24,6 @@ LOOP_H = 34
 #: a state's box: fill, text, border; the case's own state stands out
 COLOURS = ("#ffffff", "#0f172a", "#475569")
 CURRENT_COLOURS = ("#1e3a8a", "#ffffff", "#1e3a8a")
-
-
-def words(name: str) -> str:
-    """``followed_up`` -> ``Followed up``; ``follow_up`` -> ``Follow up``."""
-    return name.replace("_", " ").capitalize()
 
 
 def _edges() -> tuple[dict[tuple[int, int], list[str]], dict[int, list[str]]]:
