@@ -293,7 +293,7 @@ def _act(
             reclaim,
             session,
             reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc, action)},
+            errors={action: forms.domain_problem(exc)},
             values=values,
             status=status,
         )
@@ -445,7 +445,7 @@ def _attach(
             reclaim,
             session,
             reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc, action)},
+            errors={action: forms.domain_problem(exc)},
             values=values,
             status=422,
         )

@@ -302,7 +302,7 @@ def validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         raise FormInvalid(errors) from None
 
 
-def domain_problem(exc: DomainError, action: str | None = None) -> dict[str, str]:
+def domain_problem(exc: DomainError) -> dict[str, str]:
     """A refused command's message, beside its field where it has one."""
     name = exc.field.split(".")[-1] if exc.field else None
     message = exc.message
