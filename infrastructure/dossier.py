@@ -59,7 +59,7 @@ _EXTENSIONS = {
 #: places Debian's packages put them
 FONT_DIRS = (
     "/usr/share/fonts/truetype/dejavu",
-    "/usr/share/fonts/truetype/droid",
+    "/usr/share/fonts-droid-fallback/truetype",
     "/usr/share/fonts/truetype/ancient-scripts",
     "/usr/share/fonts",
 )
@@ -67,7 +67,8 @@ FONT_DIRS = (
 _FONTS: dict[str, tuple[str, dict[str, str]]] = {
     "DejaVu": ("fonts-dejavu-core", {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}),
     "DejaVuMono": ("fonts-dejavu-core", {"": "DejaVuSansMono.ttf"}),
-    "DroidFallback": ("fonts-droid-fallback", {"": "DroidSansFallbackFull.ttf"}),
+    # DroidSansFallback.ttf, not the package's DroidSansFallbackFull.ttf, which lacks Hangul
+    "DroidFallback": ("fonts-droid-fallback", {"": "DroidSansFallback.ttf"}),
     "Symbola": ("fonts-symbola", {"": "Symbola_hint.ttf"}),
 }
 #: drawn where the text's own font has no glyph: Chinese, Japanese, Korean; emoji, symbols
@@ -240,6 +241,21 @@ class _Report(FPDF):
             if family in (_SANS, _MONO):
                 self.add_font(family, style, path)
         self.fallbacks: list[str] = []
+
+    def set_font(self, family: str | None = None, style: str = "", size: float = 0) -> None:
+        super().set_font(family, style, size)
+        self._pin_font()
+
+    def add_page(self, *args: Any, **kwargs: Any) -> None:
+        super().add_page(*args, **kwargs)
+        self._pin_font()
+
+    def _pin_font(self) -> None:
+        """Write the current font to the page at once, outside any text line. fpdf2 2.8.9
+        otherwise sets it inside the first line when that line starts with a fallback font,
+        wrapped in q/Q, so the next line is drawn with no font (its text is lost)."""
+        if self.page and self.current_font is not None and not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(self.current_font, self.font_size_pt))
 
     def shown(self, text: object, family: str = _SANS, style: str = "") -> str:
         own = _coverage(self.font_paths.get((family, style)) or self.font_paths[(family, "")])

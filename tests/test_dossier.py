@@ -5,23 +5,28 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from infrastructure import dossier
 from infrastructure.blobs import BlobStore
 from infrastructure.dossier import (
     MANIFEST_NAME,
     REPORT_NAME,
     DossierError,
     DossierInput,
+    FontMissing,
     build_dossier,
     dossier_filename,
+    font_files,
     safe_name,
 )
 
@@ -262,3 +267,147 @@ def test_safe_names(name: str, media_type: str | None, expected: str) -> None:
 
 def test_the_zip_is_named_after_the_case() -> None:
     assert dossier_filename(CASE_ID) == f"reclaim-case-{CASE_ID}.zip"
+
+
+FOOTER = re.compile(r"Reclaim case \S+ - page \d+ of \d+")
+
+
+def report_of(data: DossierInput) -> bytes:
+    return zipfile.ZipFile(io.BytesIO(build_dossier(data))).read(REPORT_NAME)
+
+
+def pages_and_flat_text(pdf: bytes, tmp_path: Path) -> tuple[int, str]:
+    """The number of pages, and the text without the page footers and without whitespace,
+    so a text wrapped over lines and pages reads as one."""
+    text = pdf_text(pdf, tmp_path)
+    body = FOOTER.sub("", text)
+    return text.count("\f"), "".join(body.split())
+
+
+def with_message(data: DossierInput, message: str) -> DossierInput:
+    """The dossier input with a submit carrying ``message``, in the timeline and the log."""
+    step = {
+        "occurred_at": "2026-03-13T09:00:00+00:00",
+        "title": "Submitted",
+        "details": {"channel": "email", "message": message},
+        "actor": "user-1",
+    }
+    entry = {**data.audit[-1], "position": 4, "version": 4, "payload": {"message": message}}
+    return replace(data, timeline=[*data.timeline, step], audit=[*data.audit, entry])
+
+
+TYPED = {
+    "account_reference": "王小明 café Łódź",
+    "problem": "Zażółć gęślą jaźń — ŻÓŁW",
+    "message": "我们的订单被重复收费，请退款。ありがとう 감사합니다 👍 🎉 ✅",
+}
+
+
+def test_what_the_user_typed_comes_back_exactly_in_any_script(blobs, tmp_path) -> None:
+    base = dossier_input(blobs)
+    case = {**base.case, "account_reference": TYPED["account_reference"]}
+    case["problem"] = TYPED["problem"]
+    evidence = [{**base.evidence[0], "filename": "收据 Łódź.png", "description": "Łódź 收据 🎉"}]
+    data = with_message(replace(base, case=case, evidence=evidence), TYPED["message"])
+    pdf = report_of(data)
+    text = pdf_text(pdf, tmp_path)
+    for typed in TYPED.values():
+        assert typed in text
+    assert f"details: channel: email; message: {TYPED['message']}" in text
+    assert json.dumps({"message": TYPED["message"]}, ensure_ascii=False) in text
+    assert "收据 Łódź.png" in text and "description: Łódź 收据 🎉" in text
+    assert "?" not in text  # nothing was swapped for a question mark
+    fonts = subprocess.run(
+        [needs("pdffonts"), "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    for family in ("DejaVuSans", "DejaVuSansMono", "DroidSansFallback", "Symbola"):
+        # embedded, subset and with a ToUnicode map: "yes yes yes"
+        assert re.search(rf"\+{family}\S* .* yes yes yes ", fonts), fonts
+
+
+def test_a_latin_report_embeds_only_dejavu_and_stays_small(blobs, tmp_path) -> None:
+    base = dossier_input(blobs)
+    latin = replace(base, case={**base.case, "problem": "expired — shown “nowhere”"})
+    pdf = report_of(latin)
+    fonts = subprocess.run(
+        [needs("pdffonts"), "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert "DejaVuSans" in fonts
+    assert "DroidSansFallback" not in fonts and "Symbola" not in fonts
+    # the fonts are subset to the glyphs used: the whole DejaVu Sans alone is 740 KB
+    assert len(pdf) < 60_000
+    assert len(report_of(base)) < 80_000  # with CJK and emoji glyphs from the fallbacks
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        ("Order 42 was charged twice and the refund never came. " * 200)[:10_000],
+        "x" * 10_000,
+        "🎉😀👍" * 1_000,
+        "中文" * 5_000,
+    ],
+    ids=["10000-characters", "10000-without-a-space", "3000-emoji", "10000-chinese"],
+)
+def test_a_message_at_the_length_limit_flows_over_pages(blobs, tmp_path, message) -> None:
+    pdf = report_of(with_message(dossier_input(blobs), message))
+    pages, flat = pages_and_flat_text(pdf, tmp_path)
+    assert pages > 2
+    # whole and in order, in the timeline and in the log entry's payload
+    assert flat.count("".join(message.split())) == 2
+
+
+def test_a_character_that_no_font_has_is_named_not_dropped(blobs, tmp_path) -> None:
+    data = with_message(dossier_input(blobs), "melting \U0001fae0 face")
+    assert "melting [U+1FAE0] face" in pdf_text(report_of(data), tmp_path)
+
+
+def test_every_font_the_report_embeds_is_installed() -> None:
+    files = font_files()
+    assert set(files) == {
+        ("DejaVu", ""),
+        ("DejaVu", "B"),
+        ("DejaVuMono", ""),
+        ("DroidFallback", ""),
+        ("Symbola", ""),
+    }, "install fonts-dejavu-core fonts-droid-fallback fonts-symbola (Debian)"
+
+
+@pytest.fixture
+def font_dirs(tmp_path: Path, monkeypatch):
+    """Only the fonts copied into the returned folder are found."""
+    installed = font_files()
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    monkeypatch.setattr(dossier, "FONT_DIRS", ())
+    monkeypatch.setenv("RECLAIM_FONT_DIRS", str(folder))
+    font_files.cache_clear()
+    yield folder, installed
+    font_files.cache_clear()
+
+
+def test_without_the_fallback_fonts_their_characters_are_named(
+    blobs, tmp_path, font_dirs, caplog
+) -> None:
+    folder, installed = font_dirs
+    for (family, _style), path in installed.items():
+        if family in ("DejaVu", "DejaVuMono"):
+            shutil.copy(path, folder / path.name)
+    data = with_message(dossier_input(blobs), "王 🎉 Łódź")
+    text = pdf_text(report_of(data), tmp_path)
+    assert "[U+738B] [U+1F389] Łódź" in text
+    assert "fonts-droid-fallback" in caplog.text and "fonts-symbola" in caplog.text
+
+
+def test_without_dejavu_the_dossier_says_which_package_to_install(blobs, font_dirs) -> None:
+    with pytest.raises(FontMissing, match="DejaVuSans.ttf .Debian package fonts-dejavu-core"):
+        build_dossier(dossier_input(blobs))
+
+
+def test_a_value_that_starts_with_emoji_keeps_the_text_after_it(blobs, tmp_path) -> None:
+    # fpdf2 2.8.9 sets the page's font inside a line that starts with a fallback font, and
+    # the next line then had no font: its text was lost
+    base = dossier_input(blobs)
+    problem = "🎉 " + " ".join(f"word{n}" for n in range(60))  # wraps onto more lines
+    text = pdf_text(report_of(replace(base, case={**base.case, "problem": problem})), tmp_path)
+    assert "".join(problem.split()) in "".join(text.split())
