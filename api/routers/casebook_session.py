@@ -112,10 +112,6 @@ def sign_out_session(request: Request, reclaim: ReclaimApplication, to: str) -> 
     return response
 
 
-def html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=dict(PAGE_HEADERS))
-
-
 # --- the case book's own sign-in and sign-out ---------------------------------------------
 def _sign_in_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     from api.routers.casebook_pages import render
