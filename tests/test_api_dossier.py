@@ -7,12 +7,22 @@ import io
 import json
 import zipfile
 
+import pytest
+
 from infrastructure.application import ReclaimApplication
 from infrastructure.dossier import MANIFEST_NAME, REPORT_NAME
 from infrastructure.projections import queries
 from tests.api_data import PNG, upload
-from tests.report_support import catch_up, ok, open_dispute, submit
-from tests.test_dossier import pdf_text
+from tests.report_support import (
+    act,
+    catch_up,
+    days_ago,
+    ok,
+    open_credit,
+    open_dispute,
+    submit,
+)
+from tests.test_dossier import FOOTER, pdf_text
 
 
 def test_the_dossier_holds_the_case_its_evidence_and_its_audit_chain(api, settings, tmp_path):
@@ -62,3 +72,48 @@ def test_the_dossier_follows_the_same_access_rules(api, settings):
     assert api["foreign_auditor"].get(path).status_code == 404
     assert api["anonymous"].get(path).status_code == 401
     assert api["owner"].get("/v1/cases/not-a-uuid/dossier").status_code == 422
+
+
+def report_text(client, case_id: str, settings, tmp_path) -> str:
+    catch_up(settings)
+    response = client.get(f"/v1/cases/{case_id}/dossier")
+    assert response.status_code == 200, response.text
+    return pdf_text(zipfile.ZipFile(io.BytesIO(response.content)).read(REPORT_NAME), tmp_path)
+
+
+def test_the_dossier_shows_what_was_typed_in_any_script(api, settings, tmp_path):
+    alice = api["owner"]
+    name = "王小明 café Łódź"
+    message = "我们的订单被重复收费，请退款。Zażółć gęślą jaźń 👍 ✅"
+    case = open_credit(alice, opened_days_ago=3, account_reference=name)
+    act(alice, case["id"], "submit", 1, channel="email", reference="T-1", message=message)
+    text = report_text(alice, case["id"], settings, tmp_path)
+    assert name in text
+    assert f"details: {message}" in text  # the timeline
+    assert json.dumps({"message": message}, ensure_ascii=False)[1:-1] in text  # the payload
+
+
+@pytest.mark.parametrize(
+    "message",
+    [("Charged twice for order 42, please refund. " * 250)[:10_000], "🎉😀👍" * 1_000],
+    ids=["10000-characters", "3000-emoji"],
+)
+def test_a_submit_message_at_the_limit_flows_over_pages(api, settings, tmp_path, message):
+    alice = api["owner"]
+    case = open_credit(alice, opened_days_ago=3)
+    act(alice, case["id"], "submit", 1, channel="email", reference="T-1", message=message)
+    text = report_text(alice, case["id"], settings, tmp_path)
+    assert text.count("\f") > 2
+    flat = "".join(FOOTER.sub("", text).split())
+    assert flat.count("".join(message.split())) == 2  # the timeline and the log entry
+
+
+def test_text_over_the_limit_is_a_422_not_a_500(api):
+    alice = api["owner"]
+    case = open_credit(alice, opened_days_ago=3)
+    response = alice.post(
+        f"/v1/cases/{case['id']}/submit",
+        json={"channel": "email", "message": "x" * 10_001, "occurred_at": days_ago(1)},
+    )
+    assert response.status_code == 422, response.text
+    assert alice.get(f"/v1/cases/{case['id']}/dossier").status_code == 200
