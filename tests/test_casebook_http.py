@@ -98,7 +98,8 @@ def test_no_javascript_needed_open_act_and_read_back(api, alice) -> None:
     page = alice.get(f"/app/cases/{case_id}?done=open")
     assert page.status_code == 200
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
-    assert "<script" not in page.text
+    # the one script is Reclaim's own (copy buttons); every form here is posted without it
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/casebook.js" defer>']
     response = alice.post(
         f"/app/cases/{case_id}/actions/submit",
         {

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.api_data import PNG, credit_body, dispute_body, upload
 from tests.browser import browser
 from tests.report_support import act as api_act
@@ -389,3 +391,31 @@ def test_everything_on_a_case_page_is_reachable_by_keyboard(api, settings, brows
     notes = page.get_by_role("region", name="Notes").get_by_role("listitem")
     assert notes.first.inner_text().startswith("Typed without a mouse")
     page.close()
+
+
+def test_drafted_messages_for_the_next_steps_can_be_read_and_copied(
+    api, settings, browser, capsys
+) -> None:
+    pytest.importorskip("infrastructure.drafts", reason="drafted messages are issue 12's")
+    case_id = _opened(api)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=api.base_url)
+    page = context.new_page()
+    sign_in(page, api.base_url, api.keys["owner"])
+    page.goto(f"{api.base_url}/app/cases/{case_id}")
+    drafts = page.get_by_role("region", name="Drafted messages")
+    draft = drafts.get_by_role("region", name="Submit: the message")
+    subject = draft.get_by_label("Subject").input_value()
+    body = draft.get_by_label("Message").input_value()
+    assert subject.strip() and "temu" in body.lower()
+    draft.get_by_role("button", name="Copy message").click()
+    assert page.evaluate("() => navigator.clipboard.readText()") == body
+    check_accessible(page, "a case page with drafts")
+    shot(page, "drafts", settings, capsys)
+    context.close()
+
+    auditor = browser.new_page()
+    sign_in(auditor, api.base_url, api.keys["auditor"])
+    auditor.goto(f"{api.base_url}/app/cases/{case_id}")
+    assert auditor.get_by_role("region", name="Drafted messages").count() == 0
+    auditor.close()

@@ -5,6 +5,7 @@ dossier go through the same access checks as the API's."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from infrastructure.projections import queries
 from infrastructure.report_sources import load_dossier_input, owner_scope
 from infrastructure.sessions import Session
 
+log = logging.getLogger("reclaim.casebook")
 router = APIRouter(prefix="/app", tags=["case book"], include_in_schema=False)
 
 MAX_FILES = 20
@@ -127,10 +129,24 @@ def _case_page(
             "elsewhere": elsewhere,
             "read_only_reason": None if writable else _why_read_only(principal, case),
             "max_upload_mb": reclaim.settings.max_upload_bytes / (1024 * 1024),
-            "drafts": None,
+            "drafts": _drafts(reclaim, case) if writable else None,
         },
         status,
     )
+
+
+def _drafts(reclaim: ReclaimApplication, case: c.Case) -> list[Any] | None:
+    """The drafted messages for the case's next steps (``infrastructure/drafts``), or None
+    where that module is not there. A draft that fails to render never costs the page."""
+    try:
+        from infrastructure.drafts import drafts_for
+    except ImportError:
+        return None  # not built yet: the page keeps a spot for them
+    try:
+        return list(drafts_for(reclaim, case, case.workspace))
+    except Exception:  # noqa: BLE001 - logged; the rest of the page still serves
+        log.exception("drafts failed for case %s", case.id)
+        return []
 
 
 def _why_read_only(principal: Principal, case: c.Case) -> str:
