@@ -20,6 +20,8 @@ from api.routers import (
     casebook_session,
     cases,
     dossier,
+    drafts,
+    emails,
     evidence,
     meta,
     reads,
@@ -33,6 +35,7 @@ from infrastructure.settings import Settings
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
+ROUTERS += [drafts.router, emails.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 STATIC_DIR = Path(__file__).resolve().parent / "static"

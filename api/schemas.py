@@ -324,3 +324,63 @@ class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     max_lag: int = Field(description="How many events a projection may be behind and be ready")
     checks: dict[str, Any]
+
+
+# --- drafted messages and e-mail intake (issue 12) ---------------------------------------
+class DraftOut(BaseModel):
+    """A message ready to send for one next step of the case."""
+
+    step: Literal["submit", "follow_up", "appeal", "escalate"]
+    level: str | None = Field(description="For an escalation: the level it goes to")
+    channel: str = Field(description="The channel it fits, one of the submission channels")
+    to: str = Field(description="Who it is for, in words")
+    subject: str
+    body: str
+    template: str = Field(description="The template it was written from")
+    workspace_template: bool = Field(description="Written from the workspace's own template")
+    missing: list[str] = Field(
+        description="Facts to add before sending; each is also named in the body"
+    )
+
+
+class DraftList(BaseModel):
+    case_id: str
+    case_version: int
+    items: list[DraftOut]
+
+
+class DraftTemplateIn(BaseModel):
+    source: str = Field(
+        description="Jinja2 text with subject and body blocks (and optionally missing)"
+    )
+
+
+class DraftTemplateOut(BaseModel):
+    name: str
+    source: str
+    workspace_template: bool = Field(description="The workspace's own; false: the package default")
+    updated_by: str | None = None
+    updated_at: str | None = None
+
+
+class DraftTemplateList(BaseModel):
+    items: list[DraftTemplateOut]
+
+
+class EmailRecorded(BaseModel):
+    """What an e-mail became on the case."""
+
+    recorded: bool = Field(description="False when this Message-ID was already on the case")
+    message_id: str
+    direction: Literal["from_platform", "to_platform"]
+    action: str = Field(description="The case command it was recorded as")
+    occurred_at: datetime
+    subject: str
+    forwarded: bool = Field(description="Read from a message forwarded inside this one")
+    evidence_ids: list[str] = Field(description="The .eml first, then each attachment")
+    not_kept_separately: list[str] = Field(
+        description="Attachments of a type Reclaim does not keep on their own "
+        "(they stay in the .eml)"
+    )
+    case_version: int
+    detail: str
