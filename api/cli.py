@@ -200,6 +200,59 @@ def dossier(
     typer.echo(f"wrote {target}")
 
 
+@cli.command("email")
+def email(
+    case_id: Annotated[str, typer.Argument(help="The case's id")],
+    file: Annotated[Path, typer.Argument(help="The message as saved from a mail client (.eml)")],
+    direction: Annotated[
+        str | None,
+        typer.Option(help="from_platform or to_platform (default: guessed from the addresses)"),
+    ] = None,
+    user_address: Annotated[
+        str | None, typer.Option(help="Your own address, to tell your mail from theirs")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="For your own mail: submit, follow_up, appeal or add_note")
+    ] = None,
+) -> None:
+    """Record a saved e-mail on a case at its Date, keeping it and its attachments as evidence."""
+    from uuid import UUID, uuid4
+
+    from domain.errors import DomainError
+    from infrastructure.application import CaseNotFound
+    from infrastructure.mail import MailError, record_mail
+
+    try:
+        uuid = UUID(case_id)
+    except ValueError:
+        fail(f"{case_id!r} is not a case id")
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    with open_app() as app:
+        try:
+            case = app.get_case(uuid)
+            outcome = record_mail(
+                app,
+                uuid,
+                raw,
+                actor=case.owner,
+                request_id=f"cli-{uuid4().hex[:12]}",
+                direction=direction,
+                user_address=user_address,
+                action=action,
+            )
+        except CaseNotFound:
+            fail(f"no case {case_id}")
+        except (MailError, DomainError) as exc:
+            fail(f"{exc}; nothing was recorded")
+        _projections_current(app)
+    typer.echo(outcome.detail)
+    for evidence_id in outcome.evidence_ids:
+        typer.echo(f"kept {evidence_id}")
+
+
 @cli.command("report")
 def report(
     workspace: Annotated[str, typer.Option(help="The workspace to report on")],

@@ -111,7 +111,7 @@ class _TextFromHTML(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP:
             self.skipping = max(0, self.skipping - 1)
-        elif tag in self.BLOCKS:
+        elif tag in self.BLOCKS and tag not in ("li", "br", "tr"):
             self.parts.append("\n")
         if tag == "a" and self.href and self.href.startswith("http"):
             self.parts.append(f" ({self.href})")
@@ -413,7 +413,8 @@ class MailOutcome:
             return f"the message {self.message_id} is already on this case: nothing new recorded"
         kept = len(self.evidence_ids)
         return (
-            f"recorded as {self.action.replace('_', ' ')} at {self.occurred_at.isoformat()}, "
+            f"recorded as {self.action.replace('_', ' ')} at "
+            f"{self.occurred_at.astimezone(UTC).isoformat()}, "
             f"{kept} file{'s' if kept != 1 else ''} kept as evidence"
         )
 
@@ -500,7 +501,7 @@ def record_mail(
             media_type=blob.media_type,
             filename=_filename(mail.subject, mail.date),
             description=_clean(
-                f"E-mail {who}, {mail.subject or '(no subject)'}, Message-ID {mail.message_id}"
+                f"E-mail {who}, {mail.subject or '(no subject)'}, Message-ID {mail.message_id}."
             )[:2000],
             **common,
         )
@@ -530,7 +531,7 @@ def record_mail(
                 size=stored.size,
                 media_type=stored.media_type,
                 filename=item.filename[:255],
-                description=_clean(f"Attached to the e-mail {mail.subject or mail.message_id}")[
+                description=_clean(f"Attached to the e-mail {mail.subject or mail.message_id}.")[
                     :2000
                 ],
                 **common,
