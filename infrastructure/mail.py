@@ -153,7 +153,7 @@ class Mail:
 
 def _addresses(message: EmailMessage, *names: str) -> list[str]:
     values = [str(v) for name in names for v in message.get_all(name, [])]
-    return [addr.lower() for _, addr in getaddresses(values) if "@" in addr]
+    return [_clean(addr.lower()) for _, addr in getaddresses(values) if "@" in addr]
 
 
 def _date(value: str | None, where: str) -> datetime:
@@ -196,12 +196,14 @@ def _attachments(message: EmailMessage) -> tuple[list[Attachment], EmailMessage 
             inner = part.get_content()
             data = inner.as_bytes(policy=policy.default.clone(linesep="\r\n"))
             forwarded = forwarded or inner
-            found.append(Attachment(filename or "forwarded.eml", media_type, data))
+            found.append(Attachment(_clean(filename) or "forwarded.eml", media_type, data))
             continue
         payload = part.get_payload(decode=True)
         if payload is None:
             continue
-        found.append(Attachment(filename or f"attachment-{len(found) + 1}", media_type, payload))
+        found.append(
+            Attachment(_clean(filename) or f"attachment-{len(found) + 1}", media_type, payload)
+        )
     return found, forwarded
 
 
@@ -243,8 +245,8 @@ def _inline_forward(text: str, outer: Mail) -> Mail | None:
         sender=senders[0] if senders else "",
         recipients=[a.lower() for _, a in getaddresses([headers.get("to", "")]) if "@" in a],
         date=_date(date_text, "the forwarded message"),
-        subject=headers.get("subject", ""),
-        text="\n".join(lines[index:]).strip(),
+        subject=_clean(headers.get("subject", "")),
+        text=_clean("\n".join(lines[index:]).strip()),
     )
 
 
@@ -260,12 +262,12 @@ def _read(message: EmailMessage, raw_digest: str, where: str) -> Mail:
         message_id = f"<sha256-{raw_digest}@reclaim.invalid>"
     attachments, forwarded = _attachments(message)
     mail = Mail(
-        message_id=message_id,
-        sender=senders[0],
+        message_id=_clean(message_id),
+        sender=_clean(senders[0]),
         recipients=_addresses(message, "to", "cc"),
         date=when,
-        subject=" ".join(str(message.get("subject") or "").split()),
-        text=_text_of(message),
+        subject=_clean(" ".join(str(message.get("subject") or "").split())),
+        text=_clean(_text_of(message)),
         attachments=attachments,
     )
     if forwarded is not None:
@@ -379,6 +381,8 @@ def _filename(subject: str, when: datetime) -> str:
 
 
 def _clean(text: str) -> str:
+    """Text as every store can keep it: NULs and lone surrogates (undecodable bytes in a
+    header) become U+FFFD."""
     return UNSTORABLE.sub("\ufffd", text)
 
 

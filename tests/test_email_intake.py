@@ -384,3 +384,32 @@ def test_reclaim_email_records_a_message_from_the_command_line(settings) -> None
     bad = run("email", cid, str(MAIL / "missing_date.eml"))
     assert bad.returncode != 0 and "no Date header" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+NASTY = [
+    b"From: a@temu.com\r\nDate: Tue, 17 Mar 2026 10:00:00 +0000\r\nSubject: \xff\xfe\x00bad\r\n"
+    b"Message-ID: <\xe9\xff@x>\r\n\r\nbody \x00 with a NUL\r\n",
+    b"From: a@temu.com\r\nDate: Tue, 17 Mar 2026 10:00:00 +0000\r\n"
+    b"Subject: =?x-unknown?q?hi?=\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\nhi\r\n",
+    b"From: a@temu.com\r\nDate: Tue, 17 Mar 2026 10:00:00 +0000\r\n"
+    b'Content-Type: multipart/mixed; boundary="q"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\n'
+    b"x\r\n--q\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; "
+    b'filename="a\xff.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!notbase64\r\n',
+    b"From: a@temu.com\r\nDate: Tue, 99 Foo 2026 99:99:99 +9999\r\n\r\nx\r\n",
+    b"From:\r\nDate: Tue, 17 Mar 2026 10:00:00 +0000\r\n\r\nx\r\n",
+    b"From: a@temu.com\r\nDate: Tue, 17 Mar 2026 10:00:00 +0000\r\n"
+    b"Content-Type: multipart/alternative\r\n\r\nno boundary at all\r\n",
+    b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+]
+
+
+def test_nasty_messages_never_make_a_server_error(api) -> None:
+    alice = api["owner"]
+    cid = submitted_credit(alice)
+    for number, raw in enumerate(NASTY):
+        answer = send(alice, cid, f"nasty-{number}.eml", raw)
+        assert answer.status_code < 500, (number, answer.text)
+    for name in ("x%00.j2", "..%2F..%2Fx.j2", "%C3%A9.j2", "appeal.j2%2F..%2Fx"):
+        for method in ("get", "delete"):
+            answer = getattr(api["admin"], method)(f"/v1/draft-templates/{name}")
+            assert answer.status_code in (404, 422), (name, answer.text)

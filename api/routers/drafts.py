@@ -49,6 +49,8 @@ def _not_found(name: str) -> ProblemError:
 
 
 def _out(store: TemplateStore, workspace: str, name: str) -> s.DraftTemplateOut:
+    if not known_name(name):
+        raise _not_found(name)
     kept = store.get(workspace, name)
     if kept is not None:
         return s.DraftTemplateOut(
@@ -127,6 +129,6 @@ async def put_template(
 )
 def delete_template(name: str, reclaim: Reclaim, caller: Caller) -> Response:
     _admin(caller)
-    if not TemplateStore(reclaim.database).delete(caller.workspace, name):
+    if not known_name(name) or not TemplateStore(reclaim.database).delete(caller.workspace, name):
         raise _not_found(name)
     return Response(status_code=204)

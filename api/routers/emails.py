@@ -118,6 +118,13 @@ async def _read_form(request: Request, limit: int) -> dict[str, Any]:
     return fields
 
 
+def _count(request: Request, action: str, outcome: str) -> None:
+    """Counted in reclaim_commands_total like every other command."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.commands.labels(action, outcome).inc()
+
+
 def present(outcome: MailOutcome) -> s.EmailRecorded:
     return s.EmailRecorded(
         recorded=outcome.recorded,
@@ -170,7 +177,12 @@ async def take_in_email(
             guard=lambda current: check_write(caller, current),
         )
     except MailError as error:
+        _count(request, "email", type(error).__name__)
         raise _problem(error) from None
+    except Exception as error:
+        _count(request, "email", type(error).__name__)
+        raise
+    _count(request, "email", "ok" if outcome.recorded else "replayed")
     projector = getattr(reclaim, "projector", None)
     waits = projector is not None and not reclaim.settings.separate_projector
     if outcome.position is not None and waits:

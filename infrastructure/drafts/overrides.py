@@ -116,6 +116,8 @@ def known_name(name: str) -> bool:
 
     if not name.endswith(SUFFIX) or name.startswith("_") or len(name) > 200:
         return False
+    if not name.isascii():
+        return False
     if name in package_template_names():
         return True
     bases = {n.split(".")[0] for n in package_template_names()}
