@@ -304,16 +304,19 @@ def test_a_missing_fact_leaves_no_blank(draft: Draft) -> None:
     assert not re.search(rf"^({labels}|Expiry date shown|Date of the charge):\s*$", text, re.M)
     assert "  " not in text
     assert draft.subject.strip()
+    # every placeholder in the body is named in missing, and nothing else is
+    placeholders = re.findall(r"\[[Aa]dd ([^\]]+)\]", draft.body)
+    assert [p.rstrip(". ") for p in placeholders] == draft.missing
 
 
 def test_missing_facts_are_named_for_the_sender() -> None:
     bare = temu_credit(account_reference=None, earned_on=None, expires_on=None)
     draft = bare.draft("submit")
     assert "[add your account ID" in draft.body
-    assert "your TEMU account ID" in draft.missing
+    assert "your account ID or the e-mail address of the account" in draft.missing
     assert "Earned on" not in draft.body and "expired before" in draft.body
     appeal = next(d for d in _all_drafts() if d.step == "appeal" and "[Add the reason" in d.body)
-    assert "the reason given for the denial" in appeal.missing
+    assert "the reason the platform gave for the denial" in appeal.missing
 
 
 # --- golden files ----------------------------------------------------------------------------

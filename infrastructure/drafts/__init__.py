@@ -14,6 +14,7 @@ its sentence out, or says what to add (``missing`` lists those).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -396,6 +397,8 @@ def tidy(text: str) -> str:
     return "\n".join(out)
 
 
+#: what a draft asks the sender to add where a fact is missing: "[add the campaign ID]"
+PLACEHOLDER = re.compile(r"\[[Aa]dd ([^\]]+)\]")
 #: the macros of ``_facts.j2`` every template may call (case_facts, evidence_list, ...)
 SHARED = "_facts.j2"
 
@@ -409,13 +412,14 @@ def render(template: Template, context: dict[str, Any]) -> tuple[str, str, list[
     }
     subject = " ".join(_render_block(template, "subject", context).split())
     body = tidy(_render_block(template, "body", context))
-    missing = []
-    if "missing" in template.blocks:
-        missing = [
+    missing = [m.rstrip(". ") for m in PLACEHOLDER.findall(body)]
+    if "missing" in template.blocks:  # a template may name more than its placeholders show
+        missing += [
             line.strip("- ").strip()
             for line in _render_block(template, "missing", context).splitlines()
             if line.strip("- ").strip()
         ]
+    missing = list(dict.fromkeys(missing))
     return subject, body, missing
 
 
