@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -444,8 +444,12 @@ def record_mail(
     action: str | None = None,
     reference: str | None = None,
     guard: Callable[[Case], None] | None = None,
+    save_with: Callable[[MailOutcome], dict[str, Any]] | None = None,
 ) -> MailOutcome:
-    """Record a saved message on a case: all of it in one save, or nothing."""
+    """Record a saved message on a case: all of it in one save, or nothing.
+
+    ``save_with`` is given the outcome before it is saved and returns more rows for the
+    same transaction (the HTTP layer's idempotency record)."""
     from eventsourcing.persistence import IntegrityError
 
     from infrastructure.application import CONFLICT_RETRIES
@@ -541,14 +545,7 @@ def record_mail(
                 **common,
             )
             kept.append(attachment_id)
-        try:
-            result: CommandResult = reclaim._save(case, None)  # noqa: SLF001
-        except IntegrityError:
-            reclaim._forget(case_id)  # noqa: SLF001
-            if attempt == CONFLICT_RETRIES:
-                raise
-            continue
-        return MailOutcome(
+        outcome = MailOutcome(
             True,
             mail.message_id,
             way,
@@ -558,7 +555,16 @@ def record_mail(
             mail is not whole,
             kept,
             skipped,
-            result.case,
-            result.position,
+            case,
+            None,
         )
+        extra = (lambda _, done=outcome: save_with(done)) if save_with is not None else None
+        try:
+            result: CommandResult = reclaim._save(case, extra)  # noqa: SLF001
+        except IntegrityError:
+            reclaim._forget(case_id)  # noqa: SLF001
+            if attempt == CONFLICT_RETRIES:
+                raise
+            continue
+        return replace(outcome, case=result.case, position=result.position)
     raise AssertionError("unreachable")

@@ -413,3 +413,19 @@ def test_nasty_messages_never_make_a_server_error(api) -> None:
         for method in ("get", "delete"):
             answer = getattr(api["admin"], method)(f"/v1/draft-templates/{name}")
             assert answer.status_code in (404, 422), (name, answer.text)
+
+
+def test_an_idempotency_key_replays_the_first_answer(api) -> None:
+    alice = api["owner"]
+    cid = submitted_credit(alice)
+    key = {"Idempotency-Key": "mail-1"}
+    url = f"/v1/cases/{cid}/emails"
+    files = {"file": ("r.eml", eml("temu_latin1.eml"), "message/rfc822")}
+    first = alice.post(url, files=files, headers=key)
+    assert first.status_code == 201, first.text
+    again = alice.post(url, files=files, headers=key)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    other = {"file": ("s.eml", eml("temu_sent_follow_up.eml"), "message/rfc822")}
+    reused = alice.post(url, files=other, headers=key)
+    assert reused.status_code == 422 and reused.json()["type"].endswith("idempotency-key-reused")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +13,12 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api import schemas as s
+from api.commands import CommandRun
 from api.deps import Caller, Reclaim, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
+from domain.cases import Case
+from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.mail import DIRECTIONS, OUTBOUND_ACTIONS, MailError, MailOutcome, record_mail
 
 router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
@@ -162,6 +166,27 @@ async def take_in_email(
         allowed = DIRECTIONS if name == "direction" else OUTBOUND_ACTIONS
         if fields.get(name) is not None and fields[name] not in allowed:
             raise invalid(name, f"must be one of {', '.join(allowed)}")
+    raw: bytes = fields["file"]
+    payload = {
+        "case": str(case_id),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        **{k: v for k, v in fields.items() if k != "file"},
+    }
+    run = CommandRun(request, reclaim, caller, payload)
+    run.check_replay()
+
+    def guard(current: Case) -> None:
+        check_write(caller, current)
+        run.check_replay()
+
+    def save_with(outcome: MailOutcome) -> dict[str, Any]:
+        if run.key is None:
+            return {}
+        body = present(outcome).model_dump_json()
+        headers = {"ETag": f'"{outcome.case.version}"'}
+        record = IdempotencyRecord(caller.scope, run.key, run.request_hash, 201, body, headers)
+        return {"idempotency": record}
+
     try:
         outcome = await run_in_threadpool(
             record_mail,
@@ -174,7 +199,8 @@ async def take_in_email(
             user_address=fields.get("user_address"),
             action=fields.get("action"),
             reference=fields.get("reference"),
-            guard=lambda current: check_write(caller, current),
+            guard=guard,
+            save_with=save_with,
         )
     except MailError as error:
         _count(request, "email", type(error).__name__)
