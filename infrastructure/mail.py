@@ -445,6 +445,7 @@ def record_mail(
     reference: str | None = None,
     guard: Callable[[Case], None] | None = None,
     save_with: Callable[[MailOutcome], dict[str, Any]] | None = None,
+    expected_version: int | None = None,
 ) -> MailOutcome:
     """Record a saved message on a case: all of it in one save, or nothing.
 
@@ -452,7 +453,7 @@ def record_mail(
     same transaction (the HTTP layer's idempotency record)."""
     from eventsourcing.persistence import IntegrityError
 
-    from infrastructure.application import CONFLICT_RETRIES
+    from infrastructure.application import CONFLICT_RETRIES, VersionMismatch
 
     if direction is not None and direction not in DIRECTIONS:
         raise MailError(f"direction must be {' or '.join(DIRECTIONS)}")
@@ -461,6 +462,8 @@ def record_mail(
         case = reclaim._case_for_command(case_id)  # noqa: SLF001 - several events, one save
         if guard is not None:
             guard(case)
+        if expected_version is not None and case.version != expected_version:
+            raise VersionMismatch(expected_version, case.version)
         mail = effective(whole, case.platform)
         way = direction or guess_direction(mail, case.platform, user_address)
         eml_id = message_evidence_id(case.id, mail.message_id)
@@ -563,6 +566,8 @@ def record_mail(
             result: CommandResult = reclaim._save(case, extra)  # noqa: SLF001
         except IntegrityError:
             reclaim._forget(case_id)  # noqa: SLF001
+            if expected_version is not None:
+                raise VersionMismatch(expected_version, expected_version + 1) from None
             if attempt == CONFLICT_RETRIES:
                 raise
             continue

@@ -429,3 +429,21 @@ def test_an_idempotency_key_replays_the_first_answer(api) -> None:
     other = {"file": ("s.eml", eml("temu_sent_follow_up.eml"), "message/rfc822")}
     reused = alice.post(url, files=other, headers=key)
     assert reused.status_code == 422 and reused.json()["type"].endswith("idempotency-key-reused")
+
+
+def test_if_match_names_the_version_the_mail_was_meant_for(api) -> None:
+    alice = api["owner"]
+    cid = submitted_credit(alice)
+    stale = alice.post(
+        f"/v1/cases/{cid}/emails",
+        files={"file": ("r.eml", eml("temu_latin1.eml"), "message/rfc822")},
+        headers={"If-Match": '"1"'},
+    )
+    assert stale.status_code == 412 and stale.headers["content-type"] == PROBLEM
+    fresh = alice.post(
+        f"/v1/cases/{cid}/emails",
+        files={"file": ("r.eml", eml("temu_latin1.eml"), "message/rfc822")},
+        headers={"If-Match": '"2"'},
+    )
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.headers["ETag"] == f'"{fresh.json()["case_version"]}"'

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api import schemas as s
-from api.commands import CommandRun
+from api.commands import CommandRun, parse_if_match
 from api.deps import Caller, Reclaim, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
@@ -151,7 +151,7 @@ def present(outcome: MailOutcome) -> s.EmailRecorded:
     response_model=s.EmailRecorded,
     responses={
         200: {"description": "This Message-ID is already on the case: nothing new recorded"},
-        **problem_responses(401, 403, 404, 409, 413, 415, 422, 503),
+        **problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
     },
     openapi_extra=EMAIL_BODY,
     summary="Record a saved e-mail (.eml): the reply or sent mail at its Date, kept as evidence",
@@ -201,6 +201,7 @@ async def take_in_email(
             reference=fields.get("reference"),
             guard=guard,
             save_with=save_with,
+            expected_version=parse_if_match(request.headers.get("If-Match")),
         )
     except MailError as error:
         _count(request, "email", type(error).__name__)
