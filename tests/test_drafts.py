@@ -105,7 +105,7 @@ def tiktok_dispute(**overrides: Any) -> Story:
     return Story(Dispute.open(**facts))
 
 
-def with_evidence(story: Story, name: str = "wallet.png") -> Story:
+def with_evidence(story: Story, name: str = "wallet.png", what: str = "wallet page") -> Story:
     return story.do(
         "attach_evidence",
         evidence_id="ev_" + name.split(".")[0],
@@ -114,7 +114,7 @@ def with_evidence(story: Story, name: str = "wallet.png") -> Story:
         size=len(SHOT),
         media_type="image/png",
         filename=name,
-        description="wallet page",
+        description=what,
     )
 
 
@@ -130,7 +130,7 @@ def temu_denied() -> Story:
 
 
 def tiktok_submitted() -> Story:
-    story = with_evidence(tiktok_dispute(), "delivery-report.png")
+    story = with_evidence(tiktok_dispute(), "delivery-report.png", "Ads Manager delivery report")
     story.do("add_note", text="Booked 50,000 impressions; Ads Manager shows 1,200")
     story.do("submit", channel="ads_manager", reference="TT-88812", message="x", occurred_at=at(13))
     return story
@@ -229,7 +229,7 @@ def test_consumer_agency_complaint_has_a_dated_chronology() -> None:
 
 
 def test_tiktok_first_ticket_cites_campaign_promise_delivery_and_charge() -> None:
-    story = with_evidence(tiktok_dispute(), "delivery-report.png")
+    story = with_evidence(tiktok_dispute(), "delivery-report.png", "Ads Manager delivery report")
     story.do("add_note", text="Booked 50,000 impressions; Ads Manager shows 1,200")
     draft = story.draft("submit")
     assert draft.template == "submit.dispute.tiktok.non_performance.j2"
@@ -324,7 +324,9 @@ def _golden_cases() -> dict[str, Draft]:
     """The first draft written from each template across the stories, by template."""
     other_credit = with_evidence(temu_credit(problem="disappeared", remedy="correct"))
     other_dispute = with_evidence(tiktok_dispute(reason="incorrect_charge"))
-    tiktok_opened = with_evidence(tiktok_dispute(), "delivery-report.png")
+    tiktok_opened = with_evidence(
+        tiktok_dispute(), "delivery-report.png", "Ads Manager delivery report"
+    )
     tiktok_opened.do("add_note", text="Booked 50,000 impressions; Ads Manager shows 1,200")
     stories = [temu_credit(), temu_denied(), tiktok_opened, tiktok_submitted()]
     stories += [other_credit, other_dispute]

@@ -205,7 +205,7 @@ def facts_of(
                 "reference": event.reference or None,
                 "message": event.message or None,
             }
-            contacts.append({"on": on, "at": when, "what": "request submitted"})
+            contacts.append({"on": on, "at": when, "what": "my request"})
             chronology.append(
                 {
                     "on": on,
@@ -215,7 +215,7 @@ def facts_of(
                 }
             )
         elif name == "FollowedUp":
-            contacts.append({"on": on, "at": when, "what": "follow-up"})
+            contacts.append({"on": on, "at": when, "what": "my follow-up"})
             chronology.append(
                 {
                     "on": on,
@@ -231,11 +231,11 @@ def facts_of(
             chronology.append({"on": on, "at": when, "what": f"{platform} denied the request"})
         elif name == "Appealed":
             appeal = {"on": on, "at": when, "grounds": event.grounds}
-            contacts.append({"on": on, "at": when, "what": "appeal"})
+            contacts.append({"on": on, "at": when, "what": "my appeal"})
             chronology.append({"on": on, "at": when, "what": "Appealed the denial"})
         elif name == "Escalated":
             escalations.append({"on": on, "level": event.level, "contact": event.contact or None})
-            contacts.append({"on": on, "at": when, "what": "escalation"})
+            contacts.append({"on": on, "at": when, "what": "my escalation"})
             chronology.append(
                 {
                     "on": on,
