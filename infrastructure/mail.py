@@ -215,6 +215,36 @@ _FORWARD_MARK = re.compile(
 _HEADER_LINE = re.compile(r"^\s*>?\s*(From|Date|Sent|Subject|To|Cc)\s*:\s*(.*)$", re.IGNORECASE)
 
 
+#: how mail clients write the date of a message they forward inline, without a zone:
+#: Gmail ("Fri, Mar 20, 2026 at 4:05 PM"), Outlook ("Friday, March 20, 2026 4:05 PM")
+_CLIENT_DATES = (
+    "%a, %b %d, %Y at %I:%M %p",
+    "%a, %b %d, %Y at %H:%M",
+    "%A, %B %d, %Y %I:%M %p",
+    "%A, %B %d, %Y at %I:%M %p",
+    "%d %B %Y at %H:%M",
+    "%d/%m/%Y %H:%M",
+)
+
+
+def _forwarded_date(text: str | None, outer: datetime) -> datetime:
+    """The Date line of an inline forward. RFC 5322 when the client kept it; else a
+    client's own format, read in the forwarder's zone (the outer Date's offset), since
+    that is the zone the client showed it in."""
+    try:
+        return _date(text, "the forwarded message")
+    except MissingDate:
+        raise
+    except MailError:
+        cleaned = " ".join((text or "").replace("\u202f", " ").split())
+        for pattern in _CLIENT_DATES:
+            try:
+                return datetime.strptime(cleaned, pattern).replace(tzinfo=outer.tzinfo)
+            except ValueError:
+                continue
+        raise
+
+
 def _inline_forward(text: str, outer: Mail) -> Mail | None:
     """A message forwarded inline: its From, Date and Subject lines, then its text."""
     mark = _FORWARD_MARK.search(text)
@@ -244,7 +274,7 @@ def _inline_forward(text: str, outer: Mail) -> Mail | None:
         message_id=outer.message_id,
         sender=senders[0] if senders else "",
         recipients=[a.lower() for _, a in getaddresses([headers.get("to", "")]) if "@" in a],
-        date=_date(date_text, "the forwarded message"),
+        date=_forwarded_date(date_text, outer.date),
         subject=_clean(headers.get("subject", "")),
         text=_clean("\n".join(lines[index:]).strip()),
     )

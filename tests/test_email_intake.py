@@ -63,6 +63,19 @@ def test_encodings_are_decoded() -> None:
     assert html_only.text == reply.text
 
 
+def test_a_gmail_inline_forward_is_read_in_the_forwarders_zone() -> None:
+    from infrastructure.mail import effective
+
+    outer = read_mail(eml("tiktok_gmail_forward.eml"), 10**6)
+    inner = effective(outer, "tiktok")
+    assert inner is outer.forwarded and inner.sender == "ads-support@tiktok.com"
+    # "Fri, Mar 20, 2026 at 4:05 PM" shown by Gmail in the forwarder's zone (-07:00)
+    assert inner.date.astimezone(UTC) == datetime(2026, 3, 20, 23, 5, tzinfo=UTC)
+    assert inner.text.startswith("Hello,\n\nWe have reviewed campaign CAMPAIGN-042")
+    # forwarded by the platform itself, a message is its own
+    assert effective(outer, "gmail") is outer
+
+
 def test_html_becomes_readable_text() -> None:
     markup = (
         "<html><head><style>p{x:y}</style><script>alert(1)</script></head><body>"
