@@ -520,14 +520,14 @@ def record_mail(
         text = timeline_text(mail, evidence_id=eml_id)
         if step == "record_response":
             case.record_response(message=text, **common)
-        elif step == "submit":
-            case.submit(channel="email", reference=reference, message=text, **common)
         elif step == "follow_up":
             case.follow_up(channel="email", message=text, **common)
         elif step == "appeal":
             case.appeal(grounds=text, **common)
-        else:
+        elif step == "add_note":
             case.add_note(text=text, **common)
+        else:  # a submission: after the files, since a dispute's needs its evidence
+            case.check_can("submit")
         blob = keep_message(reclaim.blobs, raw)
         who = (
             "from "
@@ -578,6 +578,8 @@ def record_mail(
                 **common,
             )
             kept.append(attachment_id)
+        if step == "submit":
+            case.submit(channel="email", reference=reference, message=text, **common)
         outcome = MailOutcome(
             True,
             mail.message_id,

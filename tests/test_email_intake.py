@@ -460,3 +460,20 @@ def test_if_match_names_the_version_the_mail_was_meant_for(api) -> None:
     )
     assert fresh.status_code == 201, fresh.text
     assert fresh.headers["ETag"] == f'"{fresh.json()["case_version"]}"'
+
+
+def test_the_users_first_mail_with_its_evidence_submits_a_dispute(api) -> None:
+    alice = api["owner"]
+    cid = alice.post("/v1/disputes", json=dispute_body()).json()["id"]
+    reply = eml("temu_reply_alternative_pdf.eml")
+    raw = (
+        reply.replace(b"From: Temu Customer Service <support@temu.com>", b"From: alice@example.org")
+        .replace(b"To: Alice Shopper <alice@example.org>", b"To: ads-support@tiktok.com")
+        .replace(b"T-1001@mail.temu.com", b"first@example.org")
+        .replace(b"Tue, 17 Mar 2026", b"Tue, 10 Mar 2026")
+    )
+    answer = send(alice, cid, "first.eml", raw, reference="TT-5")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["action"] == "submit" and answer.json()["direction"] == "to_platform"
+    case = alice.get(f"/v1/cases/{cid}").json()
+    assert case["state"] == "submitted" and len(case["evidence"]) == 2
