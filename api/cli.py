@@ -116,9 +116,10 @@ def keys_list() -> None:
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id from 'keys list'")],
 ) -> None:
-    """Revoke a key by its id; requests with it are answered 401 from then on."""
+    """Revoke a key by its id; requests with it are answered 401 from then on, and the
+    browser sessions signed in with it end."""
     with open_app() as app:
-        if not app.keys.revoke(key_id):
+        if not app.revoke_key(key_id):
             fail(f"no active key with id {key_id}")
     typer.echo(f"revoked {key_id}")
 

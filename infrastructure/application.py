@@ -21,9 +21,11 @@ from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
 from domain.cases import Case, Credit, Dispute
 from infrastructure.blobs import BlobStore
 from infrastructure.database import Database
+from infrastructure.drafts.overrides import TemplateStore
 from infrastructure.group_commit import GroupCommitter
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.keys import KeyStore
+from infrastructure.sessions import SessionStore
 from infrastructure.settings import Settings, get_settings
 from infrastructure.topics import register_legacy_topics
 
@@ -84,6 +86,10 @@ class ReclaimApplication(Application[UUID]):
         )
         self.keys = KeyStore(self.database)
         self.idempotency = IdempotencyStore(self.database)
+        #: the case book's and reports page's sign-ins
+        self.sessions = SessionStore(self.database)
+        #: workspaces' own draft templates
+        self.templates = TemplateStore(self.database)
         self.blobs = BlobStore(self.settings.evidence_dir)
         #: the projections' runner, when a server attaches one (see api/app.py)
         self.projector: Any = None
@@ -101,7 +107,15 @@ class ReclaimApplication(Application[UUID]):
 
         self.keys.create_tables()
         self.idempotency.create_tables()
+        self.sessions.create_tables()
+        self.templates.create_tables()
         create_projection_tables(self)
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke an API key and end every browser session signed in with it."""
+        revoked = self.keys.revoke(key_id)
+        self.sessions.end_for_key(key_id)
+        return revoked
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)

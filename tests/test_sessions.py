@@ -219,6 +219,38 @@ def test_revoking_the_key_ends_the_browser_session(api, settings) -> None:
         client.close()
 
 
+def test_reclaim_keys_revoke_deletes_the_keys_sessions_at_once(api, settings) -> None:
+    """The command line's revoke ends the key's sessions on the server (no row waits for
+    the next request to be swept), and leaves other keys' sessions alone."""
+    import subprocess
+
+    from infrastructure.application import ReclaimApplication
+    from tests.processes import RECLAIM
+    from tests.projection_support import cli_env
+
+    alice = _signed_in(api.base_url, api.keys["owner"])
+    other = _signed_in(api.base_url, api.keys["other_member"])
+    setup = ReclaimApplication(settings)
+    try:
+        keys = {k.user_id: k.key_id for k in setup.keys.list() if k.revoked_at is None}
+        assert setup.sessions.count(keys["alice"]) == 1
+        done = subprocess.run(
+            [RECLAIM, "keys", "revoke", keys["alice"]],
+            env=cli_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert setup.sessions.count(keys["alice"]) == 0
+        assert setup.sessions.count() == 1
+        assert other.get("/app/cases").status_code == 200
+    finally:
+        setup.close()
+        alice.close()
+        other.close()
+
+
 def test_a_revoked_or_unknown_key_cannot_sign_in(api) -> None:
     for key in (api.keys["revoked"], "rk_not-a-key", ""):
         response = api["anonymous"].post(

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Reclaim
 from infrastructure.application import ReclaimApplication
-from infrastructure.sessions import COOKIE_NAME, Session, SessionStore
+from infrastructure.sessions import COOKIE_NAME, Session
 
 router = APIRouter(tags=["case book"], include_in_schema=False)
 
@@ -44,19 +44,9 @@ PAGE_HEADERS = {
 }
 
 
-def session_store(request: Request, reclaim: ReclaimApplication) -> SessionStore:
-    store = getattr(request.app.state, "sessions", None)
-    if store is None or store.database is not reclaim.database:
-        store = SessionStore(reclaim.database)
-        # CREATE TABLE IF NOT EXISTS: also where an init step made the other tables
-        store.create_tables()
-        request.app.state.sessions = store
-    return store  # type: ignore[no-any-return]
-
-
 def current_session(request: Request, reclaim: ReclaimApplication) -> Session | None:
     """The signed-in session, checked against the key store on every request."""
-    return session_store(request, reclaim).find(request.cookies.get(COOKIE_NAME))
+    return reclaim.sessions.find(request.cookies.get(COOKIE_NAME))
 
 
 def same_origin(request: Request) -> bool:
@@ -98,7 +88,7 @@ def sign_in_with_key(
     principal = reclaim.keys.authenticate(api_key.strip())
     if principal is None:
         return None
-    store = session_store(request, reclaim)
+    store = reclaim.sessions
     store.end(request.cookies.get(COOKIE_NAME))  # signing in again replaces, never adds
     started = store.start(principal)
     response = redirect(to)
@@ -107,7 +97,7 @@ def sign_in_with_key(
 
 
 def sign_out_session(request: Request, reclaim: ReclaimApplication, to: str) -> Response:
-    session_store(request, reclaim).end(request.cookies.get(COOKIE_NAME))
+    reclaim.sessions.end(request.cookies.get(COOKIE_NAME))
     response = redirect(to)
     clear_session_cookie(response)
     return response

@@ -75,7 +75,7 @@ def _out(store: TemplateStore, workspace: str, name: str) -> s.DraftTemplateOut:
 )
 def list_templates(reclaim: Reclaim, caller: Caller) -> s.DraftTemplateList:
     _admin(caller)
-    store = TemplateStore(reclaim.database)
+    store = reclaim.templates
     names = sorted({*package_template_names(), *(t.name for t in store.list(caller.workspace))})
     return s.DraftTemplateList(items=[_out(store, caller.workspace, n) for n in names])
 
@@ -88,7 +88,7 @@ def list_templates(reclaim: Reclaim, caller: Caller) -> s.DraftTemplateList:
 )
 def get_template(name: str, reclaim: Reclaim, caller: Caller) -> s.DraftTemplateOut:
     _admin(caller)
-    return _out(TemplateStore(reclaim.database), caller.workspace, name)
+    return _out(reclaim.templates, caller.workspace, name)
 
 
 @router.put(
@@ -105,7 +105,7 @@ async def put_template(
         raise invalid(
             "name", f"{name!r} is not a draft template name (see GET /v1/draft-templates)"
         )
-    store = TemplateStore(reclaim.database)
+    store = reclaim.templates
     try:
         kept = await run_in_threadpool(
             store.put, caller.workspace, name, body.source, caller.user_id
@@ -129,6 +129,6 @@ async def put_template(
 )
 def delete_template(name: str, reclaim: Reclaim, caller: Caller) -> Response:
     _admin(caller)
-    if not known_name(name) or not TemplateStore(reclaim.database).delete(caller.workspace, name):
+    if not known_name(name) or not reclaim.templates.delete(caller.workspace, name):
         raise _not_found(name)
     return Response(status_code=204)

@@ -463,10 +463,8 @@ def drafts_for(
     now: datetime | None = None,
 ) -> list[Draft]:
     """A draft for each next step ``case`` allows, with the workspace's templates if any."""
-    from infrastructure.drafts.overrides import TemplateStore
-
     now = now or datetime.now(UTC)
     interval = reclaim.settings.deadline_policy().follow_up_interval(case.platform)
     facts = facts_of(list(reclaim.case_events(case.id)), case, follow_up_days=interval, now=now)
-    overrides = TemplateStore(reclaim.database).all_for(workspace or case.workspace)
+    overrides = reclaim.templates.all_for(workspace or case.workspace)
     return [draft_for_step(step, case, facts, overrides) for step in steps_for(case)]

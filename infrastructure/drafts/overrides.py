@@ -7,7 +7,6 @@ sample facts of both kinds, so a typo is a 422 at once and not a broken draft la
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -49,18 +48,11 @@ class StoredTemplate:
 
 
 class TemplateStore:
-    #: the databases whose table is known to be there (weak: a closed application's goes)
-    _ready: weakref.WeakSet[Database] = weakref.WeakSet()
-
     def __init__(self, database: Database) -> None:
         self.database = database
-        if database not in TemplateStore._ready:
-            self.create_tables()
 
     def create_tables(self) -> None:
-        # also on first use: ReclaimApplication.create_tables does not call this yet
         self.database.create_tables(CREATE_STATEMENTS)
-        TemplateStore._ready.add(self.database)
 
     def all_for(self, workspace: str) -> dict[str, str]:
         rows = self.database.fetchall(
