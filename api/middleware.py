@@ -237,7 +237,7 @@ async def _send_problem(
 
 
 #: what the breaker answers for while the store is down (not /healthz, /readyz, /metrics)
-GUARDED = ("/v1/", "/reports")
+GUARDED = ("/v1/", "/reports", "/app")
 
 
 class StoreBreaker:

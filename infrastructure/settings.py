@@ -39,9 +39,6 @@ class Settings(BaseSettings):
         description="HMAC key for the audit chain's signed head; generated into the data "
         "directory on first use when unset (set it explicitly with several API nodes).",
     )
-    session_secret: str | None = Field(
-        default=None, description="Signs the reports page's cookie; derived when unset."
-    )
     snapshot_interval: int = Field(
         default=50, ge=0, description="Snapshot a case every N events (0 turns snapshots off)."
     )
