@@ -60,12 +60,14 @@ def sniff_matches(media_type: str, head: bytes, path: Path | None = None) -> boo
         return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     if media_type == "application/pdf":
         return head.lstrip()[:5] == b"%PDF-"
+    if media_type == "message/rfc822":
+        # an 8bit body may be in any charset (Latin-1, Shift_JIS ...): only the header is
+        # asked to look like one
+        return b"\x00" not in head and bool(_HEADER_LINE.match(head.lstrip()))
     if not _is_text(head):
         return False
     if media_type == "application/json":
         return head.lstrip()[:1] in (b"{", b"[") and (path is None or _is_json(path))
-    if media_type == "message/rfc822":
-        return bool(_HEADER_LINE.match(head.lstrip()))
     return media_type in ("text/plain", "text/csv")
 
 

@@ -181,7 +181,13 @@ def test_accepted_media_types(api) -> None:
         "message/rfc822": b"From: support@temu.example\nSubject: Your credit\n\nHello",
         "application/json": b'{"order": 42}',
     }
-    for media_type, data in samples.items():
+    # a mail with an 8bit body in its own charset (not UTF-8) is still a mail
+    latin1 = (
+        b"From: service@temu.example\nSubject: Votre cr\xe9dit\nMIME-Version: 1.0\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
+        b"Votre cr\xe9dit a \xe9t\xe9 r\xe9tabli.\n"
+    )
+    for media_type, data in [*samples.items(), ("message/rfc822", latin1)]:
         response = upload(client, cid, data=data, media_type=media_type, filename="f", kind="other")
         assert response.status_code == 201, (media_type, response.text)
         got = client.get(f"/v1/cases/{cid}/evidence/{response.json()['id']}")
