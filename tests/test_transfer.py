@@ -127,8 +127,9 @@ def test_import_refuses_a_malformed_file_and_records_nothing(
 def test_moving_a_store_moves_its_users(
     settings_for, tmp_path: Path, source: str, target: str
 ) -> None:
-    """Keys (as hashes), their revocations and calendar tokens travel with the log: the same
-    key works on the new store and sees the same cases; a revoked key stays revoked."""
+    """Keys (as hashes), their revocations, calendar tokens and the workspace's own draft
+    templates travel with the log: the same key works on the new store and sees the same
+    cases and drafts; a revoked key stays revoked."""
     path = tmp_path / "log.jsonl"
     old = settings_for(source)
     setup = ReclaimApplication(old)
@@ -137,11 +138,20 @@ def test_moving_a_store_moves_its_users(
     gone, gone_info = setup.keys.create("gina", "home", "member")
     setup.keys.revoke(gone_info.key_id)
     calendar = setup.keys.rotate_calendar_token("alice", "home", "member")
+    setup.templates.put(
+        "home",
+        "submit.credit.temu.expired.j2",
+        "{% block subject %}Our house subject{% endblock %}"
+        "{% block body %}Our house words for {{ amount }}.{% endblock %}",
+        "alice",
+    )
     setup.close()
     with live_server(old) as base, Client(base, alice) as client:
         opened = client.post("/v1/credits", json=credit_body())
         assert opened.status_code == 201
         cases_before = client.get("/v1/cases").json()
+        drafts_before = client.get(f"/v1/cases/{opened.json()['id']}/drafts").json()
+    assert "Our house words for 25.00 USD." in json.dumps(drafts_before)
     origin = ReclaimApplication(old)
     try:
         with path.open("w") as out:
@@ -155,13 +165,18 @@ def test_moving_a_store_moves_its_users(
     new = destination.settings
     try:
         result = import_log(destination, path)
-        assert result.events == 1 and result.rows == {"reclaim_api_keys": 4}
+        assert result.events == 1 and result.rows == {
+            "reclaim_api_keys": 4,
+            "reclaim_draft_templates": 1,
+        }
         Projector(destination).catch_up()
     finally:
         destination.close()
     with live_server(new) as base:
         with Client(base, alice) as client:
             assert client.get("/v1/cases").json() == cases_before
+            drafts = client.get(f"/v1/cases/{opened.json()['id']}/drafts").json()
+            assert drafts == drafts_before
         with Client(base, carol) as auditor:
             assert [c["id"] for c in auditor.get("/v1/cases").json()["items"]] == [
                 opened.json()["id"]

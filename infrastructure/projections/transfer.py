@@ -53,12 +53,9 @@ CARRIED: dict[str, tuple[str, ...]] = {
         "created_at",
         "revoked_at",
     ),
+    # a workspace's own draft templates (infrastructure/drafts/overrides.py)
+    "reclaim_draft_templates": ("workspace", "name", "source", "updated_by", "updated_at"),
 }
-
-
-def carry(table: str, columns: tuple[str, ...]) -> None:
-    """Carry another table's rows with the log (a module that owns one calls this)."""
-    CARRIED[table] = columns
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,8 @@ def export_log(app: Any, out: TextIO, progress: Callable[[int], None] | None = N
         if progress is not None:
             progress(1)
     for table, columns in CARRIED.items():
-        order = ", ".join(columns[:1])
-        rows = app.database.fetchall(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+        listed = ", ".join(columns)
+        rows = app.database.fetchall(f"SELECT {listed} FROM {table} ORDER BY {listed}")
         for row in rows:
             record = {"table": table, "row": {c: _text(row[c]) for c in columns}}
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
