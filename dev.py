@@ -93,9 +93,15 @@ def update_lock() -> None:
     say("uv.lock updated: run python3 dev.py test, then commit it")
 
 
+def _present(thing: str) -> bool:
+    """A program on the PATH, or (an absolute path) a file a package installs."""
+    return Path(thing).exists() if thing.startswith("/") else shutil.which(thing) is not None
+
+
 def ensure_system_packages(packages: dict[str, str]) -> None:
-    """Install Debian packages the tests drive (a browser, poppler), when missing and we can."""
-    missing = [pkg for binary, pkg in packages.items() if not shutil.which(binary)]
+    """Install Debian packages Reclaim or its tests use (fonts, a browser, poppler), when
+    missing and we can."""
+    missing = sorted({pkg for thing, pkg in packages.items() if not _present(thing)})
     if not missing:
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
@@ -107,9 +113,9 @@ def ensure_system_packages(packages: dict[str, str]) -> None:
             check=False,
             env=env,
         )
-    still = [pkg for binary, pkg in packages.items() if not shutil.which(binary)]
+    still = sorted({pkg for thing, pkg in packages.items() if not _present(thing)})
     if still:
-        say(f"not available here: {' '.join(still)}; the tests that need them will say so")
+        say(f"not available here: {' '.join(still)}; what needs them will say so")
 
 
 def main() -> None:
@@ -118,6 +124,7 @@ def main() -> None:
     os.chdir(ROOT)
     if command == "serve":
         ensure_venv("")
+        ensure_system_packages(SYSTEM_SERVE_PACKAGES)
         os.execv(str(BIN / "reclaim"), [str(BIN / "reclaim"), "serve", *rest])
     elif command == "test":
         ensure_venv("test")
@@ -135,8 +142,19 @@ def main() -> None:
         sys.exit(0 if command in ("help", "-h", "--help") else 2)
 
 
-# binary -> Debian package, for the tests that drive them
-SYSTEM_TEST_PACKAGES: dict[str, str] = {"chromium": "chromium", "pdftoppm": "poppler-utils"}
+# a program or a file it installs -> Debian package: the dossier PDF's fonts (see
+# infrastructure/dossier.py)
+SYSTEM_SERVE_PACKAGES: dict[str, str] = {
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core",
+    "/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf": "fonts-droid-fallback",
+    "/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf": "fonts-symbola",
+}
+# ... and for the tests: the fonts, a browser, poppler
+SYSTEM_TEST_PACKAGES: dict[str, str] = {
+    **SYSTEM_SERVE_PACKAGES,
+    "chromium": "chromium",
+    "pdftoppm": "poppler-utils",
+}
 # binary -> Debian package, for the benchmarks (the HTTP load generator)
 SYSTEM_BENCH_PACKAGES: dict[str, str] = {"wrk": "wrk"}
 
