@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from domain import errors as domain_errors
 from infrastructure.application import CaseNotFound, VersionMismatch
 from infrastructure.blobs import TooLarge, UnsupportedMedia
+from infrastructure.dossier import FontMissing
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://reclaim.example/problems/"
@@ -248,6 +249,14 @@ def install(app: FastAPI) -> None:
     def _unsupported(request: Request, exc: UnsupportedMedia) -> JSONResponse:
         return problem_response(
             request, 415, "Unsupported media type", str(exc), code="unsupported-media-type"
+        )
+
+    @app.exception_handler(FontMissing)
+    def _fonts_missing(request: Request, exc: FontMissing) -> JSONResponse:
+        # the server's set-up, not the request: say what to install
+        log.error("%s", exc)
+        return problem_response(
+            request, 503, "Dossier unavailable", str(exc), code="dossier-fonts-missing"
         )
 
     # Only a store that cannot be reached or is too busy opens the breaker: a data error

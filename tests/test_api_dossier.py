@@ -12,7 +12,7 @@ import pytest
 from infrastructure.application import ReclaimApplication
 from infrastructure.dossier import MANIFEST_NAME, REPORT_NAME
 from infrastructure.projections import queries
-from tests.api_data import PNG, upload
+from tests.api_data import PNG, credit_body, upload
 from tests.report_support import (
     act,
     catch_up,
@@ -22,7 +22,7 @@ from tests.report_support import (
     open_dispute,
     submit,
 )
-from tests.test_dossier import FOOTER, pdf_text
+from tests.test_dossier import FOOTER, font_dirs, pdf_text  # noqa: F401 - a fixture
 
 
 def test_the_dossier_holds_the_case_its_evidence_and_its_audit_chain(api, settings, tmp_path):
@@ -117,3 +117,16 @@ def test_text_over_the_limit_is_a_422_not_a_500(api):
     )
     assert response.status_code == 422, response.text
     assert alice.get(f"/v1/cases/{case['id']}/dossier").status_code == 200
+
+
+@pytest.mark.usefixtures("font_dirs")
+def test_without_its_fonts_the_dossier_is_a_503_naming_the_package(api) -> None:
+    """A server set up without DejaVu says what to install, as a problem, not a bare 500."""
+    client = api["owner"]
+    case_id = client.post("/v1/credits", json=credit_body()).json()["id"]
+    response = client.get(f"/v1/cases/{case_id}/dossier")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("dossier-fonts-missing")
+    assert "fonts-dejavu-core" in problem["detail"] and "RECLAIM_FONT_DIRS" in problem["detail"]
