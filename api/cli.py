@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 
@@ -168,6 +169,13 @@ def _projections_current(app: ReclaimApplication) -> None:
         Projector(app).catch_up(timeout=2)
 
 
+def _case_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        fail(f"{text!r} is not a case id")
+
+
 @cli.command("dossier")
 def dossier(
     case_id: Annotated[str, typer.Argument(help="The case's id")],
@@ -176,17 +184,12 @@ def dossier(
     ] = None,
 ) -> None:
     """Write a case's dossier: a ZIP with the PDF case report, the evidence and a manifest."""
-    from uuid import UUID
-
     from api.presenters import present_case
     from infrastructure.application import CaseNotFound
     from infrastructure.dossier import dossier_filename, write_dossier
     from infrastructure.report_sources import load_dossier_input
 
-    try:
-        uuid = UUID(case_id)
-    except ValueError:
-        fail(f"{case_id!r} is not a case id")
+    uuid = _case_id(case_id)
     with open_app() as app:
         try:
             case = app.get_case(uuid)
@@ -217,16 +220,13 @@ def email(
     ] = None,
 ) -> None:
     """Record a saved e-mail on a case at its Date, keeping it and its attachments as evidence."""
-    from uuid import UUID, uuid4
+    from uuid import uuid4
 
     from domain.errors import DomainError
     from infrastructure.application import CaseNotFound
     from infrastructure.mail import MailError, record_mail
 
-    try:
-        uuid = UUID(case_id)
-    except ValueError:
-        fail(f"{case_id!r} is not a case id")
+    uuid = _case_id(case_id)
     try:
         raw = file.read_bytes()
     except OSError as exc:

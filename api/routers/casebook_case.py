@@ -34,14 +34,14 @@ from api.routers.casebook_pages import (
     request_id,
 )
 from api.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
+from api.routers.dossier import dossier_response
 from domain import cases as c
 from domain.errors import DomainError
 from infrastructure.application import CaseNotFound, ReclaimApplication, VersionMismatch
 from infrastructure.blobs import TooLarge, UnsupportedMedia
-from infrastructure.dossier import MEDIA_TYPE, build_dossier, dossier_filename
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
-from infrastructure.report_sources import load_dossier_input, owner_scope
+from infrastructure.report_sources import owner_scope
 from infrastructure.sessions import Session
 
 log = logging.getLogger("reclaim.casebook")
@@ -506,16 +506,7 @@ def dossier(case_id: str, request: Request, reclaim: Reclaim) -> Response:
     case = case_for(reclaim, session, case_id)
     if case is None:
         return not_found_page(request, session)
-    facts = present_case(case, reclaim.settings).model_dump(mode="json")
-    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(session.principal)))
-    return Response(
-        body,
-        media_type=MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{dossier_filename(case.id)}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return dossier_response(reclaim, case, session.principal)
 
 
 @router.get("/{anything:path}")

@@ -11,7 +11,10 @@ from api.deps import Caller, Reclaim, check_read
 from api.middleware import StrictJSONRoute
 from api.presenters import present_case
 from api.problems import problem_responses
+from domain.cases import Case
+from infrastructure.application import ReclaimApplication
 from infrastructure.dossier import MEDIA_TYPE, build_dossier, dossier_filename
+from infrastructure.keys import Principal
 from infrastructure.report_sources import load_dossier_input, owner_scope
 
 router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
@@ -32,8 +35,14 @@ router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
 def get_dossier(case_id: UUID, reclaim: Reclaim, caller: Caller) -> Response:
     case = reclaim.get_case(case_id)
     check_read(caller, case)
+    return dossier_response(reclaim, case, caller)
+
+
+def dossier_response(reclaim: ReclaimApplication, case: Case, reader: Principal) -> Response:
+    """The dossier of a case ``reader`` may read, as a download (the API's and the case
+    book's)."""
     facts = present_case(case, reclaim.settings).model_dump(mode="json")
-    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(caller)))
+    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(reader)))
     return Response(
         body,
         media_type=MEDIA_TYPE,

@@ -14,7 +14,12 @@ from api.deps import Caller, Reclaim, check_read, forbidden
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
 from infrastructure.drafts import TEMPLATE_DIR, drafts_for, package_template_names
-from infrastructure.drafts.overrides import TemplateInvalid, TemplateStore, known_name
+from infrastructure.drafts.overrides import (
+    StoredTemplate,
+    TemplateInvalid,
+    TemplateStore,
+    known_name,
+)
 from infrastructure.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["drafts"], route_class=StrictJSONRoute)
@@ -48,18 +53,22 @@ def _not_found(name: str) -> ProblemError:
     )
 
 
+def _kept_out(kept: StoredTemplate) -> s.DraftTemplateOut:
+    return s.DraftTemplateOut(
+        name=kept.name,
+        source=kept.source,
+        workspace_template=True,
+        updated_by=kept.updated_by,
+        updated_at=kept.updated_at,
+    )
+
+
 def _out(store: TemplateStore, workspace: str, name: str) -> s.DraftTemplateOut:
     if not known_name(name):
         raise _not_found(name)
     kept = store.get(workspace, name)
     if kept is not None:
-        return s.DraftTemplateOut(
-            name=name,
-            source=kept.source,
-            workspace_template=True,
-            updated_by=kept.updated_by,
-            updated_at=kept.updated_at,
-        )
+        return _kept_out(kept)
     if name not in package_template_names():
         raise _not_found(name)
     return s.DraftTemplateOut(
@@ -112,13 +121,7 @@ async def put_template(
         )
     except TemplateInvalid as exc:
         raise invalid("source", str(exc), f"the template was not kept: {exc}") from None
-    return s.DraftTemplateOut(
-        name=name,
-        source=kept.source,
-        workspace_template=True,
-        updated_by=kept.updated_by,
-        updated_at=kept.updated_at,
-    )
+    return _kept_out(kept)
 
 
 @router.delete(
