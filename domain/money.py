@@ -43,7 +43,9 @@ def validate_currency(currency: object, field: str = "currency") -> str:
 def validate_amount(
     amount: object, currency: str, field: str, *, allow_zero: bool = False
 ) -> Decimal:
-    """A finite, positive Decimal with no more decimals than the currency has."""
+    """A finite, positive Decimal with no more decimals than the currency has, written with
+    exactly its decimal places ("120" in USD is kept as 120.00), so every event, timeline
+    title and letter shows an amount the same way."""
     if isinstance(amount, float | bool):
         raise InvalidValue(field, "must be a decimal string, not a float")
     try:
@@ -62,7 +64,7 @@ def validate_amount(
         raise InvalidValue(
             field, f"{currency} has {minor_units(currency)} decimal places, got {value}"
         )
-    return value
+    return value.quantize(Decimal(1).scaleb(-minor_units(currency)))
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,14 @@ def _version(api, case_id: str) -> int:
     return int(ok(api["owner"].get(f"/v1/cases/{case_id}"))["version"])
 
 
+def test_the_open_form_forgives_the_case_of_a_currency_or_platform(api, alice) -> None:
+    """People type "usd" and "TikTok"; the form keeps them as "USD" and "tiktok"."""
+    case_id = _open(alice, currency="usd", platform=" TEMU ")
+    body = ok(api["owner"].get(f"/v1/cases/{case_id}"))
+    assert (body["currency"], body["platform"]) == ("USD", "temu")
+    assert body["amount_claimed"] == "25.00"
+
+
 def test_no_javascript_needed_open_act_and_read_back(api, alice) -> None:
     case_id = _open(alice)
     page = alice.get(f"/app/cases/{case_id}?done=open")

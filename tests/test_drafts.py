@@ -23,6 +23,7 @@ from infrastructure.drafts import (
     draft_for_step,
     environment,
     facts_of,
+    money_text,
     package_template_names,
     steps_for,
 )
@@ -468,3 +469,13 @@ def test_drafts_follow_the_tiktok_flow_over_http(api) -> None:
         ("escalate", "consumer_agency"),
         ("escalate", "payment_provider"),
     ]
+
+
+def test_amounts_are_written_with_their_currencys_decimal_places() -> None:
+    """A charge typed as "120" reads "120.00 USD" in a letter, as on the case's pages."""
+    from decimal import Decimal
+
+    assert money_text(Decimal("120"), "USD") == "120.00 USD"
+    assert money_text(Decimal("5000"), "JPY") == "5000 JPY"
+    assert money_text(Decimal("1.5"), "KWD") == "1.500 KWD"
+    assert money_text(None, "USD") is None

@@ -39,6 +39,7 @@ from domain import cases as c
 from domain.errors import DomainError
 from infrastructure.application import CaseNotFound, ReclaimApplication, VersionMismatch
 from infrastructure.blobs import TooLarge, UnsupportedMedia
+from infrastructure.drafts import platform_name
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
 from infrastructure.report_sources import owner_scope
@@ -157,7 +158,8 @@ def _why_read_only(principal: Principal, case: c.Case) -> str:
 
 def case_title(body: dict[str, Any]) -> str:
     what = f"{words(body['credit_type'])} credit" if body["kind"] == "credit" else "Charge dispute"
-    return f"{body['platform'].upper()} {what.lower()}: {body['amount_claimed']} {body['currency']}"
+    claimed = f"{body['amount_claimed']} {body['currency']}"
+    return f"{platform_name(body['platform'])} {what.lower()}: {claimed}"
 
 
 def _facts(body: dict[str, Any]) -> list[tuple[str, str]]:

@@ -353,6 +353,11 @@ def opening_facts(kind: str, form: Mapping[str, Any]) -> dict[str, Any]:
             data[f.name] = _text(form, f.name).strip()
         else:
             data[f.name] = _optional(form, f.name)
+    # what people type: "usd", "TikTok" (the API keeps its exact codes; a form forgives case)
+    if data.get("currency"):
+        data["currency"] = data["currency"].upper()
+    if data.get("platform"):
+        data["platform"] = data["platform"].lower()
     if kind == "credit":
         restrictions: dict[str, Any] = {}
         if _optional(form, "minimum_purchase"):

@@ -34,6 +34,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from domain.cases import ESCALATION_LEVELS, Case
+from domain.money import format_amount
 
 if TYPE_CHECKING:
     from infrastructure.application import ReclaimApplication
@@ -133,7 +134,7 @@ def day_text(day: date | datetime | None) -> str | None:
 def money_text(amount: Decimal | None, currency: str) -> str | None:
     if amount is None:
         return None
-    return f"{amount} {currency}"
+    return f"{format_amount(amount, currency)} {currency}"
 
 
 def platform_name(slug: str) -> str:
