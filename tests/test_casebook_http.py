@@ -169,7 +169,7 @@ def test_bad_input_is_answered_beside_its_field_and_records_nothing(api, alice) 
         {
             **CREDIT_FORM,
             "amount": "-5",
-            "currency": "usd",
+            "currency": "US$",
             "credit_type": "gold",
             "earned_on": "yesterday",
             "occurred_at": "soon",

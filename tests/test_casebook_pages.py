@@ -201,7 +201,7 @@ def test_open_a_case_shows_each_problem_beside_its_field_and_records_nothing(
             "Platform": "TikTok!",
             "Amount charged": "lots",
             "Refund sought": "200.00",
-            "Currency": "usd",
+            "Currency": "US$",
             "Reason": "Other",
         },
     )
