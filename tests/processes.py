@@ -20,8 +20,10 @@ RECLAIM = str(Path(sys.executable).parent / "reclaim")
 
 
 class ServerProcess:
-    def __init__(self, settings: Settings, **env: str) -> None:
+    def __init__(self, settings: Settings, *args: str, **env: str) -> None:
+        """``args`` go to ``reclaim serve`` (``"--workers", "3"``), ``env`` to its process."""
         self.settings = settings
+        self.args = args
         self.env = {**cli_env(settings), **env}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -32,7 +34,7 @@ class ServerProcess:
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [RECLAIM, "serve", "--port", str(self.port)],
+                [RECLAIM, "serve", "--port", str(self.port), *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -263,3 +263,23 @@ def test_keys_and_tokens_never_reach_the_log(settings) -> None:
     assert "/v1/calendar.ics" in log and "/v1/credits" in log  # the requests were logged
     for secret in (key, token, "rk_wrong"):
         assert secret not in log
+
+
+def test_several_workers_start_together_every_time(settings) -> None:
+    """`reclaim serve --workers 3`: the parent makes the tables, and the workers do not race
+    to make them again (on PostgreSQL two concurrent CREATE ... IF NOT EXISTS can fail with
+    "tuple concurrently updated", and uvicorn then stops the whole server)."""
+    workers = 3
+    for attempt in range(4):
+        server = ServerProcess(settings, "--workers", str(workers)).start()
+        try:
+            deadline = time.monotonic() + 60
+            while server.log.read_text().count("Application startup complete.") < workers:
+                assert server.process is not None and server.process.poll() is None, (
+                    f"start {attempt + 1} failed:\n" + server.log.read_text()[-3000:]
+                )
+                assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+                time.sleep(0.05)
+            assert "Traceback" not in server.log.read_text()
+        finally:
+            server.stop()

@@ -111,6 +111,20 @@ def test_recovered_amount_must_be_a_positive_decimal(amount: object) -> None:
     refused(case_in("submitted"), "resolve", InvalidValue, recovered_amount=amount)
 
 
+def test_amounts_are_kept_with_their_currencys_decimal_places() -> None:
+    """"120" USD is recorded as 120.00, so every event, title and letter reads the same."""
+    credit = Credit.open(**credit_facts(amount="25", currency="USD"), now=NOW)
+    assert str(credit.amount_claimed) == "25.00"
+    dispute = Dispute.open(
+        **dispute_facts(charged_amount="120", refund_amount="90.5", currency="USD"), now=NOW
+    )
+    assert (str(dispute.charged_amount), str(dispute.amount_claimed)) == ("120.00", "90.50")
+    yen = Dispute.open(
+        **dispute_facts(charged_amount="5000", refund_amount=None, currency="JPY"), now=NOW
+    )
+    assert str(yen.charged_amount) == "5000"
+
+
 def test_refund_sought_cannot_exceed_the_charge() -> None:
     with pytest.raises(RefundExceedsCharge):
         Dispute.open(**dispute_facts(refund_amount="120.01"), now=NOW)
