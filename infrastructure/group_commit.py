@@ -2,16 +2,24 @@
 
 The library's recorders lock the events table (PostgreSQL) or take the write
 lock (SQLite) and pay a full commit for every save. Commands that arrive while a
-save is under way queue up; the thread that finishes a commit takes everything
-queued and saves it as one batch: one lock, one fsync. Each command is still
-checked for its own version conflict: if the batch fails on a conflict, every
-command in it is saved alone, so each gets its own result or its own error.
-At most one command per case goes into a batch (two would conflict with each
-other); the others wait for the next round.
+save is under way queue up and are saved as one batch: one lock, one fsync. Each
+command is still checked for its own version conflict: if the batch fails on a
+conflict, every command in it is saved alone, so each gets its own result or its
+own error. At most one command per case goes into a batch (two would conflict
+with each other); the others wait for the next round.
+
+Who writes: the thread that finds nobody writing becomes the leader and writes
+the batch that holds its own command, and only that one. If commands are still
+queued then, it hands the job to the thread of the oldest of them (whose command
+is the first of the next batch) and returns at once. So every batch is written by
+one of its own callers, and no caller pays for more than its own batch: a caller
+waits for the batches queued ahead of it and its own, never for the rest of a
+write burst.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +32,54 @@ from domain.cases import Case
 SaveBatch = Callable[[Sequence[Case], dict[str, Any]], list[Recording[Any]]]
 
 
+def _driver_integrity_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [IntegrityError, sqlite3.IntegrityError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    else:
+        errors.append(psycopg.IntegrityError)
+    return tuple(errors)
+
+
+_CONFLICTS = _driver_integrity_errors()
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A unique-key conflict, however it was raised: the library's IntegrityError, a
+    driver's own, or another error (PostgreSQL's "pipeline aborted") caused by one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _CONFLICTS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def as_conflict(exc: BaseException) -> BaseException:
+    """A conflict as the library's IntegrityError (what ``execute`` retries on and the
+    API turns into a replay or a 409); any other error as it is."""
+    if isinstance(exc, IntegrityError) or not is_conflict(exc):
+        return exc
+    conflict = IntegrityError(str(exc))
+    conflict.__cause__ = exc
+    return conflict
+
+
 @dataclass
 class _Pending:
     case: Case
     extra: dict[str, Any]
+    #: set when the command is written (``position`` or ``error`` says how), or when
+    #: its thread is made the leader (``lead``)
     done: threading.Event = field(default_factory=threading.Event)
     position: int | None = None
     error: BaseException | None = None
+    finished: bool = False
+    lead: bool = False
 
 
 def _merge(pending: Sequence[_Pending]) -> dict[str, Any]:
@@ -48,6 +97,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
+        #: a leader is writing (or has been chosen and is about to)
         self._flushing = False
         #: batches written and commands in them, for /metrics and the benchmarks
         self.batches = 0
@@ -57,12 +107,15 @@ class GroupCommitter:
         pending = _Pending(case, extra)
         with self._lock:
             self._queue.append(pending)
-            lead = not self._flushing
-            if lead:
+            if not self._flushing:
                 self._flushing = True
-        if lead:
-            self._flush()
-        pending.done.wait()
+                pending.lead = True
+        while not pending.finished:
+            if pending.lead:
+                pending.lead = False
+                self._lead(pending)
+            else:
+                pending.done.wait()  # written, or made the leader
         if pending.error is not None:
             raise pending.error
         return pending.position
@@ -80,14 +133,25 @@ class GroupCommitter:
         self._queue = rest
         return batch
 
-    def _flush(self) -> None:
-        while True:
+    def _lead(self, own: _Pending) -> None:
+        """Write batches until ``own`` is written, then hand the job on."""
+        try:
+            while not own.finished:
+                with self._lock:
+                    batch = self._take()
+                if not batch:  # pragma: no cover - own stays queued until written
+                    own.error = RuntimeError("group commit lost a queued command")
+                    own.finished = True
+                    break
+                self._write(batch)
+        finally:
             with self._lock:
-                batch = self._take()
-                if not batch:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
                     self._flushing = False
-                    return
-            self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
@@ -97,7 +161,9 @@ class GroupCommitter:
                 unsaved = [list(item.case.pending_events) for item in batch]
                 try:
                     self._save(batch)
-                except IntegrityError:
+                except BaseException as exc:
+                    if not is_conflict(exc):
+                        raise
                     # someone conflicted: find out who, one by one; the failed save has
                     # already taken each case's pending events, so give them back first
                     for item, events in zip(batch, unsaved, strict=True):
@@ -106,13 +172,15 @@ class GroupCommitter:
                         try:
                             self._save([item])
                         except BaseException as exc:  # noqa: BLE001 - handed to its caller
-                            item.error = exc
+                            item.error = as_conflict(exc)
         except BaseException as exc:  # noqa: BLE001 - handed to every caller
+            error = as_conflict(exc)
             for item in batch:
                 if item.error is None and item.position is None:
-                    item.error = exc
+                    item.error = error
         finally:
             for item in batch:
+                item.finished = True
                 item.done.set()
 
     def _save(self, batch: list[_Pending]) -> None:
