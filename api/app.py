@@ -30,7 +30,6 @@ from api.routers import (
     reports_page,
 )
 from infrastructure.application import ReclaimApplication
-from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
@@ -50,16 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reclaim = ReclaimApplication(settings)
-        # Always there, to answer where the projections are (readyz, metrics, waits);
-        # run here unless a separate `reclaim project` process runs them.
-        reclaim.projector = Projector(reclaim)
-        if not settings.separate_projector:
-            reclaim.projector.start()
         app.state.reclaim = reclaim
         try:
             yield
         finally:
-            reclaim.projector.stop()
             reclaim.close()
 
     app = FastAPI(

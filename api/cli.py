@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import typer
 from api.cli_support import fail, open_app
 
 if TYPE_CHECKING:
-    from infrastructure.application import ReclaimApplication
+    pass
 
 cli = typer.Typer(
     name="reclaim",
@@ -161,14 +160,6 @@ def keys_calendar_token(
     typer.echo(token)
 
 
-def _projections_current(app: ReclaimApplication) -> None:
-    """Bring the read models up to the end of the log, unless another process runs them."""
-    from infrastructure.projections import Projector, ProjectorBusy
-
-    with contextlib.suppress(ProjectorBusy):  # a server or 'reclaim project' runs them
-        Projector(app).catch_up(timeout=2)
-
-
 def _case_id(text: str) -> UUID:
     try:
         return UUID(text)
@@ -195,7 +186,6 @@ def dossier(
             case = app.get_case(uuid)
         except CaseNotFound:
             fail(f"no case {case_id}")
-        _projections_current(app)
         facts = present_case(case, app.settings).model_dump(mode="json")
         data = load_dossier_input(app, case, facts, None)
         target = output or Path(dossier_filename(case.id))
@@ -248,7 +238,6 @@ def email(
             fail(f"no case {case_id}")
         except (MailError, DomainError) as exc:
             fail(f"{exc}; nothing was recorded")
-        _projections_current(app)
     typer.echo(outcome.detail)
     for evidence_id in outcome.evidence_ids:
         typer.echo(f"kept {evidence_id}")
@@ -269,7 +258,6 @@ def report(
     from infrastructure.report_sources import load_report_data
 
     with open_app() as app:
-        _projections_current(app)
         html = render_reports_page(load_report_data(app, workspace, user))
     output.write_text(html, encoding="utf-8")
     typer.echo(f"wrote {output}")

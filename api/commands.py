@@ -151,22 +151,12 @@ class CommandRun:
         return save_with
 
     def _respond(self, result: CommandResult, status: int | None = None) -> Response:
-        self._await_projections(result.position)
         code, body, headers = self._rendered_for(result.case, status)
         if result.position is not None:
             headers = {**headers, "Reclaim-Position": str(result.position)}
         if code != 201:
             headers = {k: v for k, v in headers.items() if k != "Location"}
         return Response(body, status_code=code, media_type="application/json", headers=headers)
-
-    def _await_projections(self, position: int | None) -> None:
-        """Embedded default: answer only once the in-process projections hold the events,
-        so the caller's next read of a list, timeline or report sees its own write."""
-        projector = getattr(self.reclaim, "projector", None)
-        if projector is None or self.reclaim.settings.separate_projector:
-            return
-        if not projector.wait_for(position, self.reclaim.settings.read_wait_seconds):
-            log.warning("projections did not reach position %s in time", position)
 
     # --- running ---------------------------------------------------------------------
     def open(self, opener: Callable[..., CommandResult], **facts: Any) -> Response:

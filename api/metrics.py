@@ -29,15 +29,13 @@ class _Live(Collector):
         reclaim = self.source()
         if reclaim is None:
             return
-        projector = getattr(reclaim, "projector", None)
         lag = GaugeMetricFamily(
             "reclaim_projection_lag_events",
             "Events in the log not yet applied by each projection",
             labels=["projection"],
         )
-        if projector is not None:
-            for name, behind in projector.lag().items():
-                lag.add_metric([name], behind)
+        for name, behind in reclaim.projection_lag().items():
+            lag.add_metric([name], behind)
         yield lag
         committer = getattr(reclaim, "committer", None)
         if committer is not None:

@@ -15,8 +15,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
 
 from domain.cases import Case, Credit, Dispute
 from infrastructure.blobs import BlobStore
@@ -25,6 +25,12 @@ from infrastructure.drafts.overrides import TemplateStore
 from infrastructure.group_commit import GroupCommitter
 from infrastructure.idempotency import IdempotencyStore
 from infrastructure.keys import KeyStore
+from infrastructure.projections.inline import (
+    InlineProjections,
+    InlineSave,
+    create_projection_tables,
+    projection_context,
+)
 from infrastructure.sessions import SessionStore
 from infrastructure.settings import Settings, get_settings
 from infrastructure.topics import register_legacy_topics
@@ -91,8 +97,9 @@ class ReclaimApplication(Application[UUID]):
         #: workspaces' own draft templates
         self.templates = TemplateStore(self.database)
         self.blobs = BlobStore(self.settings.evidence_dir)
-        #: the projections' runner, when a server attaches one (see api/app.py)
-        self.projector: Any = None
+        #: every projection, written in the transaction of the events it reads
+        self.projections = InlineProjections(self.database, projection_context(self.settings))
+        self.recorder.inline = self.projections  # type: ignore[attr-defined]
         self.committer = (
             GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
             if self.settings.group_commit
@@ -103,13 +110,24 @@ class ReclaimApplication(Application[UUID]):
 
     def create_tables(self) -> None:
         """Reclaim's own tables beside the library's (which the library creates itself)."""
-        from infrastructure.projections import create_tables as create_projection_tables
-
         self.keys.create_tables()
         self.idempotency.create_tables()
         self.sessions.create_tables()
         self.templates.create_tables()
-        create_projection_tables(self)
+        create_projection_tables(self.database, self.projections.projections.values())
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """The library's save, with the projections' rows in the events' transaction."""
+        processing_event.saved_kwargs["inline"] = InlineSave(
+            processing_event.events, processing_event.aggregates
+        )
+        return super()._record(processing_event)
+
+    def projection_lag(self) -> dict[str, int]:
+        """How many positions each projection is behind the end of the log: 0 for every
+        projection written inline, more only for one being caught up or rebuilt."""
+        end = self.recorder.max_notification_id() or 0
+        return {name: max(end - at, 0) for name, at in self.projections.positions().items()}
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke an API key and end every browser session signed in with it."""

@@ -1,10 +1,11 @@
-"""The library's application recorders, extended to write Reclaim's own rows
-(an idempotency record) in the same transaction as the events they belong to.
+"""The library's application recorders, extended to write Reclaim's own rows in the
+same transaction as the events they belong to: a command's idempotency record and,
+inline, every projection's rows and tracking position.
 
-``Application.save(*cases, idempotency=[records])`` passes its keyword arguments down
-to ``_insert_events``; the library's own process recorders use the same hook for
-tracking records. So a command's events and the response that acknowledged it
-commit together or not at all.
+``Application.save(*cases, idempotency=[records], inline=InlineSave(...))`` passes its
+keyword arguments down to the recorder; the library's own process recorders use the
+same hook for tracking records. So a command's events, the response that
+acknowledged it and what every reader sees of it commit together or not at all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 
 from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
+from infrastructure.projections.inline import InlineProjections
 
 
 def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> None:
@@ -30,43 +32,66 @@ def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> N
         )
 
 
-class SQLiteReclaimRecorder(SQLiteApplicationRecorder):
+class InlineWriting:
+    """Set by the application once it is built: the projections written with the events."""
+
+    inline: InlineProjections | None = None
+
+    def _write_inline(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int] | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        saved = kwargs.get("inline")
+        if saved is not None and self.inline is not None and positions:
+            self.inline.write(cursor, saved, stored_events, positions)
+
+
+class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        # the idempotency row first: it takes the write lock at once, so everything read
+        # after it (the audit chain's head) is read under that lock
         _write_side_rows(c, "?", kwargs)
-        return super()._insert_events(c, stored_events, **kwargs)
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        self._write_inline(c, stored_events, positions, kwargs)
+        return positions
 
 
 def _fewer_retries(method: Any) -> Any:
     """The library retries a failed database call ten times; while the server is down that
     holds a request for ~20 s. Two tries: a blip is still ridden out, an outage answers
     503 in a few seconds (and the API's breaker answers the next requests at once)."""
-    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(method.__wrapped__)
+    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(
+        getattr(method, "__wrapped__", method)
+    )
 
 
-class PostgresReclaimRecorder(PostgresApplicationRecorder):
-    insert_events = _fewer_retries(PostgresApplicationRecorder.insert_events)
+class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
     select_events = _fewer_retries(PostgresApplicationRecorder.select_events)
     select_notifications = _fewer_retries(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _fewer_retries(PostgresApplicationRecorder.max_notification_id)
 
-    # The library sends these statements in a psycopg pipeline and syncs after the
-    # events' INSERT. A statement queued behind a failed one leaves an aborted result
-    # that psycopg raises as PipelineAborted when the pipeline closes, after the library
-    # has already caught the real error: a version conflict on the events (two commands
-    # racing on one case) would then read as an OperationalError, a 503 that trips the
-    # breaker. So the events go in a nested pipeline block, whose exit syncs and raises
-    # their IntegrityError before our row is queued; our row is then the last statement
-    # before the library's own sync, and its duplicate key is an IntegrityError too.
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        if not kwargs.get("idempotency"):
-            super()._insert_stored_events(curs, stored_events, **kwargs)
-            return
-        with curs.connection.pipeline():
-            super()._insert_stored_events(curs, stored_events, **kwargs)
-        # its own cursor: the library reads the events' RETURNING from ``curs``
-        with curs.connection.cursor() as side:
-            _write_side_rows(side, "%s", kwargs)
+    def _insert_in_transaction(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One transaction, statement after statement: take the table lock, insert the
+        events, then Reclaim's rows. The library pipelines these, and a version conflict
+        inside a pipeline can surface as "pipeline aborted" (an OperationalError, read as
+        an outage) instead of the IntegrityError it is; here each statement's error is
+        its own. The rows' statements are few and batched (executemany), so the pipeline
+        saved little."""
+        positions: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if stored_events:
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                _write_side_rows(curs, "%s", kwargs)
+                self._write_inline(curs, stored_events, positions, kwargs)
+        return positions
+
+    insert_events = _fewer_retries(_insert_in_transaction)

@@ -47,10 +47,6 @@ class Settings(BaseSettings):
         description="Create tables at start. Turn off on API workers and projectors that "
         "share a PostgreSQL server with an init step (docker-compose does).",
     )
-    separate_projector: bool = Field(
-        default=False,
-        description="Projections run in their own process (`reclaim project`), not in-process.",
-    )
     group_commit: bool = Field(
         default=True, description="Save concurrent commands together in one transaction."
     )
@@ -59,9 +55,11 @@ class Settings(BaseSettings):
         default=10_000, ge=0, description="Cases kept in memory between commands (0: off)."
     )
     ready_max_lag: int = Field(
-        default=1000, ge=0, description="/readyz fails when a projection is further behind."
+        default=1000,
+        ge=0,
+        description="/readyz fails when a projection is further behind (only one being "
+        "caught up by `reclaim project` can be: the others are written with the events).",
     )
-    read_wait_seconds: float = Field(default=5.0, ge=0)
     sqlite_lock_timeout: int = Field(
         default=5, gt=0, description="Seconds to wait for a locked SQLite file."
     )

@@ -29,7 +29,6 @@ from api.presenters import present_case
 from api.routers import casebook_forms as forms
 from api.routers.casebook_case import case_title
 from api.routers.casebook_pages import (
-    await_projections,
     case_for,
     counted,
     forbidden_page,
@@ -265,7 +264,6 @@ def _open_case(
         return _new_case_page(
             request, session, errors={kind: forms.domain_problem(exc)}, values=values, status=422
         )
-    await_projections(reclaim, result.position)
     return redirect(f"/app/cases/{result.case.id}?done=open")
 
 

@@ -23,7 +23,6 @@ from api.problems import ProblemError
 from api.routers import casebook_forms as forms
 from api.routers.casebook_forms import words
 from api.routers.casebook_pages import (
-    await_projections,
     case_for,
     counted,
     forbidden_page,
@@ -289,7 +288,7 @@ def _act(
     try:
         arguments = forms.action_arguments(spec, form)
         with counted(request, action):
-            result = reclaim.execute(
+            reclaim.execute(
                 case.id,
                 action,
                 guard=lambda current: check_write(session.principal, current),
@@ -317,7 +316,6 @@ def _act(
         )
     except (CaseNotFound, ProblemError):
         return not_found_page(request, session)
-    await_projections(reclaim, result.position)
     return redirect(f"/app/cases/{case.id}?done={action}")
 
 
@@ -469,7 +467,6 @@ def _attach(
         )
     except (CaseNotFound, ProblemError):
         return not_found_page(request, session)
-    await_projections(reclaim, result.position if result else None)
     return redirect(f"/app/cases/{case.id}?done={action}")
 
 

@@ -139,16 +139,6 @@ def case_for(reclaim: ReclaimApplication, session: Session, case_id: str) -> c.C
     return case if can_read(session.principal, case) else None
 
 
-def await_projections(reclaim: ReclaimApplication, position: int | None) -> None:
-    """Answer once the projections hold the write (bounded), so the next page shows it.
-
-    Unlike the API, whose client can pass the position it must see, a browser only
-    follows the redirect: so the wait is here, with a separate projector too."""
-    projector = getattr(reclaim, "projector", None)
-    if projector is not None:
-        projector.wait_for(position, reclaim.settings.read_wait_seconds)
-
-
 def request_id(request: Request) -> str:
     return str(request.state.request_id)
 

@@ -210,12 +210,6 @@ async def take_in_email(
         _count(request, "email", type(error).__name__)
         raise
     _count(request, "email", "ok" if outcome.recorded else "replayed")
-    projector = getattr(reclaim, "projector", None)
-    waits = projector is not None and not reclaim.settings.separate_projector
-    if outcome.position is not None and waits:
-        await run_in_threadpool(
-            projector.wait_for, outcome.position, reclaim.settings.read_wait_seconds
-        )
     return JSONResponse(
         present(outcome).model_dump(mode="json"),
         status_code=201 if outcome.recorded else 200,

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas as s
-from api.deps import Reclaim, forbidden
+from api.deps import Caller, Reclaim, forbidden
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
-from api.reads import Consistent, invalid_query, owner_scope
+from api.reads import invalid_query, owner_scope
 from domain.lifecycle import STATES
 from domain.money import format_amount
 from infrastructure.projections import queries
@@ -77,7 +77,7 @@ def _money_fields(item: dict[str, Any]) -> dict[str, Any]:
 )
 def list_cases(
     reclaim: Reclaim,
-    caller: Consistent,
+    caller: Caller,
     kind: Literal["credit", "dispute"] | None = None,
     state: Literal[tuple(STATES)] | None = None,  # type: ignore[valid-type]
     platform: Annotated[str | None, Query(max_length=40)] = None,
@@ -137,7 +137,7 @@ def _not_found(case_id: UUID) -> ProblemError:
     return ProblemError(404, "Not found", f"no case {case_id}", code="case-not-found")
 
 
-def _visible(reclaim: Reclaim, caller: Consistent, case_id: UUID) -> None:
+def _visible(reclaim: Reclaim, caller: Caller, case_id: UUID) -> None:
     if (
         queries.case_row(reclaim.database, str(case_id), caller.workspace, owner_scope(caller))
         is None
@@ -151,7 +151,7 @@ def _visible(reclaim: Reclaim, caller: Consistent, case_id: UUID) -> None:
     responses=READ_ERRORS,
     summary="A case's events in the order they happened, each with a title and details",
 )
-def timeline(case_id: UUID, reclaim: Reclaim, caller: Consistent) -> Timeline:
+def timeline(case_id: UUID, reclaim: Reclaim, caller: Caller) -> Timeline:
     _visible(reclaim, caller, case_id)
     rows = queries.timeline(reclaim.database, str(case_id), caller.workspace, owner_scope(caller))
     return Timeline(
@@ -230,7 +230,7 @@ def _csv(entries: list[dict[str, Any]]) -> str:
 def case_audit(
     case_id: UUID,
     reclaim: Reclaim,
-    caller: Consistent,
+    caller: Caller,
     format: Literal["json", "csv"] = "json",  # noqa: A002 - the API's parameter name
 ) -> Any:
     _visible(reclaim, caller, case_id)
@@ -264,7 +264,7 @@ class AuditEvents(BaseModel):
 )
 def audit_events(
     reclaim: Reclaim,
-    caller: Consistent,
+    caller: Caller,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 100,
     actor: Annotated[str | None, Query(max_length=100)] = None,
@@ -303,7 +303,7 @@ class VerifyResult(BaseModel):
     responses=problem_responses(401, 403, 503),
     summary="Check the hash chain from the stored events, and every projection against a replay",
 )
-async def audit_verify(reclaim: Reclaim, caller: Consistent) -> VerifyResult:
+async def audit_verify(reclaim: Reclaim, caller: Caller) -> VerifyResult:
     if not caller.reads_workspace:
         raise forbidden(caller, "verify the audit log (auditors and admins may)")
     from infrastructure.projections.verify import verify

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Reclaim
+from api.deps import Caller, Reclaim
 from api.middleware import StrictJSONRoute
 from api.problems import problem_responses
-from api.reads import Consistent, owner_scope
+from api.reads import owner_scope
 from domain.money import format_amount
 from infrastructure.projections import queries
 from infrastructure.report_sources import EXPIRING_SOON_DAYS, overdue_and_expiring
@@ -79,7 +79,7 @@ def _soon_rows(reclaim: Reclaim, workspace: str, owner: str | None, today: date)
 @router.get(
     "/summary", response_model=Summary, responses=ERRORS, summary="Counts, money, deadlines"
 )
-def summary(reclaim: Reclaim, caller: Consistent) -> Summary:
+def summary(reclaim: Reclaim, caller: Caller) -> Summary:
     owner = owner_scope(caller)
     figures = queries.summary(reclaim.database, caller.workspace, owner)
     today = datetime.now(UTC).date()
@@ -115,7 +115,7 @@ class Recovery(BaseModel):
 )
 def recovery(
     reclaim: Reclaim,
-    caller: Consistent,
+    caller: Caller,
     group_by: Literal["platform", "kind", "reason", "month"] = "platform",
 ) -> Recovery:
     groups = queries.recovery(reclaim.database, caller.workspace, owner_scope(caller), group_by)
@@ -143,7 +143,7 @@ class Outcomes(BaseModel):
     responses=ERRORS,
     summary="How cases ended: appealed, escalated (by level), neither",
 )
-def outcomes(reclaim: Reclaim, caller: Consistent) -> Outcomes:
+def outcomes(reclaim: Reclaim, caller: Caller) -> Outcomes:
     return Outcomes(**queries.outcomes(reclaim.database, caller.workspace, owner_scope(caller)))
 
 
@@ -174,6 +174,6 @@ class Timeliness(BaseModel):
     responses=ERRORS,
     summary="Per platform: how often and how fast it answered each kind of contact",
 )
-def get_timeliness(reclaim: Reclaim, caller: Consistent) -> Timeliness:
+def get_timeliness(reclaim: Reclaim, caller: Caller) -> Timeliness:
     rows = queries.timeline_with_platform(reclaim.database, caller.workspace, owner_scope(caller))
     return Timeliness(platforms=timeliness(rows, reclaim.settings.deadline_policy()))

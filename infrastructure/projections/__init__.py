@@ -1,10 +1,11 @@
-"""Read models built from the event log: case list, timeline, audit log, reports.
+"""Read models of the event log: case list, timeline, audit log, reports.
 
-The HTTP layer and the command line use ``Projector`` (running them), ``queries``
-(reading them), ``verify`` and ``transfer`` (export and import).
+Commands write them inline (``inline``); ``projector`` makes them again from the log
+(``reclaim replay``, ``reclaim project``); ``queries`` reads them; ``verify`` and
+``transfer`` check, export and import.
 """
 
 from infrastructure.projections.locks import ProjectorBusy
-from infrastructure.projections.projector import NAMES, Projector, create_tables
+from infrastructure.projections.projector import NAMES, Projector
 
-__all__ = ["NAMES", "Projector", "ProjectorBusy", "create_tables"]
+__all__ = ["NAMES", "Projector", "ProjectorBusy"]

@@ -27,14 +27,13 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.database import Cursor
-from infrastructure.projections.base import CaseScopes, Column, ReclaimProjection, Table
-from infrastructure.projections.events import Recorded, as_text
+from infrastructure.projections.base import Column, ReclaimProjection, Table
+from infrastructure.projections.events import Batch, Recorded, as_text
 from infrastructure.settings import Settings
 
 GENESIS = "0" * 64
@@ -131,40 +130,34 @@ class AuditLog(ReclaimProjection):
     )
     head_table = HEAD_TABLE
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.scopes = CaseScopes("reclaim_audit_cases")
-        self.tables = (self.table, self.head_table, self.scopes.table)
+    tables = (table, head_table)
 
-    def forget_cached(self) -> None:
-        self.scopes.clear_cache()
-
-    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
-        self.scopes.remember(cursor, batch)
-        head = read_head(cursor)
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
+        """The next links of the chain. Inline this runs while the store's write lock is
+        held (the events' INSERT took it), so the head read here is the last link and
+        the chain follows the log's order exactly."""
+        head = read_head(cursor, self.head_table)
         previous = head["hash"] if head else GENESIS
         count = head["events"] if head else 0
         rows = []
-        for recorded in batch:
-            row = self.row(recorded, previous)
+        for recorded in batch.events:
+            row = self.row(recorded, batch.cases[recorded.case_id], previous)
             rows.append(row)
             previous = row["hash"]
         self.table.write(cursor, rows)
-        self.write_head(cursor, batch[-1].position, previous, count + len(batch))
+        self.write_head(cursor, batch.last_position, previous, count + len(batch))
 
-    def row(self, recorded: Recorded, previous: str) -> dict[str, Any]:
-        stored = recorded.stored or self.context.load_stored(
-            recorded.event.originator_id, recorded.version
-        )
-        scope = self.scopes[recorded.case_id]
+    def row(self, recorded: Recorded, case: Any, previous: str) -> dict[str, Any]:
+        stored = recorded.stored
+        assert stored is not None, "the audit chain hashes the stored record"
         return {
             "position": recorded.position,
             "case_id": recorded.case_id,
             "version": recorded.version,
             "topic": stored.topic,
             "event_type": recorded.event_type,
-            "workspace": scope["workspace"],
-            "owner": scope["owner"],
+            "workspace": case.workspace,
+            "owner": case.owner,
             "actor": recorded.actor,
             "request_id": recorded.request_id,
             "recorded_at": recorded.recorded_at,
@@ -181,5 +174,5 @@ class AuditLog(ReclaimProjection):
         self.head_table.write(cursor, [row], upsert=True)
 
 
-def read_head(cursor: Cursor) -> dict[str, Any] | None:
-    return cursor.fetchone(f"SELECT * FROM {HEAD_TABLE.name} WHERE id = 1")
+def read_head(cursor: Cursor, table: Table = HEAD_TABLE) -> dict[str, Any] | None:
+    return cursor.fetchone(f"SELECT * FROM {table.name} WHERE id = 1")

@@ -1,12 +1,11 @@
 """What every projection shares: its view (the library's tracking recorder, on the
 application's own datastore), its tables, and how a batch of events is applied.
 
-A projection's rows and its tracking position are written in one transaction, so
-after a crash the projection resumes exactly after the last event it committed.
-The tracking row is written first: on SQLite that takes the write lock at once
-(no deferred read-then-write upgrade to fail), and the library's single-row
-tracking statement refuses a position that is not past the stored one, so an
-event can never be applied twice.
+Projections are written inline: a command's events, and every row they produce with
+each projection's tracking position, commit in one transaction (see ``inline.py``).
+A rebuild runs the same ``apply`` from the log, a batch per transaction, into new
+tables that are swapped in when complete (``projector.py``). Tracking positions only
+move forward, so an event is never applied twice.
 
 The store differences live in the two view classes below and nowhere else.
 """
@@ -14,21 +13,20 @@ The store differences live in the two view classes below and nowhere else.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.cases import UNSTORABLE
 from domain.deadlines import DeadlinePolicy
 from infrastructure.database import Cursor, Database
-from infrastructure.projections.events import Recorded
+from infrastructure.projections.events import Batch
 
 #: PostgreSQL's table for the projections' tracking rows (SQLite's is the library's
 #: fixed ``tracking``); one row per projection, keyed "<application>.<projection>"
@@ -40,6 +38,8 @@ class Column:
     name: str
     type: str  # TEXT, INTEGER or BIGINT only: the same values back on both stores
     null: bool = True
+    #: set when the row is first written and never updated (an upsert leaves it alone)
+    fixed: bool = False
 
     def ddl(self) -> str:
         return f"{self.name} {self.type}{'' if self.null else ' NOT NULL'}"
@@ -59,16 +59,27 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    def create_statements(self) -> list[str]:
+    def renamed(self, suffix: str) -> Table:
+        """The same table under another name (a rebuild's new table)."""
+        return replace(self, name=f"{self.name}{suffix}")
+
+    def create_statements(self, *, indexes: bool = True) -> list[str]:
         parts = [c.ddl() for c in self.columns]
         parts.append(f"PRIMARY KEY ({self.primary_key})")
         parts.extend(f"UNIQUE ({u})" for u in self.unique)
         statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"]
-        for i, columns in enumerate(self.indexes):
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {self.name}_ix{i} ON {self.name} ({columns})"
-            )
+        if indexes:
+            statements += self.index_statements()
         return statements
+
+    def index_statements(self, skip: frozenset[str] = frozenset()) -> list[str]:
+        """Its secondary indexes; ``skip``: column lists (spaces removed) already indexed
+        under another name (a table swapped in by a rebuild keeps its build's names)."""
+        return [
+            f"CREATE INDEX IF NOT EXISTS {self.name}_ix{i} ON {self.name} ({columns})"
+            for i, columns in enumerate(self.indexes)
+            if columns.replace(" ", "") not in skip
+        ]
 
     def insert_statement(self) -> str:
         names = self.column_names
@@ -77,6 +88,7 @@ class Table:
 
     def upsert_statement(self) -> str:
         keys = set(self.primary_key.replace(" ", "").split(","))
+        keys |= {c.name for c in self.columns if c.fixed}
         updates = ", ".join(f"{n} = excluded.{n}" for n in self.column_names if n not in keys)
         return f"{self.insert_statement()} ON CONFLICT ({self.primary_key}) DO UPDATE SET {updates}"
 
@@ -106,8 +118,6 @@ class Context:
 
     app_name: str
     signing_key: bytes
-    #: the stored record of one event (the audit chain hashes the stored bytes)
-    load_stored: Callable[[Any, int], StoredEvent]
     #: how many days each deadline allows (the case list's next_deadline); settings-made
     deadline_policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
 
@@ -154,6 +164,55 @@ class View:
         return super()._max_tracking_id(self.tracking_key(application_name), c)  # type: ignore[misc]
 
 
+def write_positions(cursor: Cursor, views: Sequence[View], app_name: str, position: int) -> None:
+    """Every view's tracking position, in one statement (in the transaction that wrote the
+    rows up to it). A position is only ever moved forward."""
+    if not views:
+        return
+    table = views[0].tracking_table
+    cursor.executemany(
+        f"INSERT INTO {table} (application_name, notification_id) VALUES (%s, %s) "
+        f"ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
+        f"WHERE {table}.notification_id < excluded.notification_id",
+        [(v.tracking_key(app_name), position) for v in views],
+    )
+
+
+def indexed_columns(cursor: Cursor, table_name: str) -> frozenset[str]:
+    """The column lists (spaces removed) of a table's secondary indexes, whatever their names."""
+    if cursor.database.is_postgres:
+        rows = cursor.fetchall(
+            "SELECT indexdef AS sql FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = %s",
+            (table_name,),
+        )
+    else:
+        rows = cursor.fetchall(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+            "AND sql IS NOT NULL",
+            (table_name,),
+        )
+    found = set()
+    for row in rows:
+        sql = row["sql"]
+        if "(" in sql:
+            found.add(sql[sql.rindex("(") + 1 : sql.rindex(")")].replace(" ", ""))
+    return frozenset(found)
+
+
+def table_exists(cursor: Cursor, table_name: str) -> bool:
+    if cursor.database.is_postgres:
+        row = cursor.fetchone(
+            "SELECT 1 AS x FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s",
+            (table_name,),
+        )
+    else:
+        row = cursor.fetchone(
+            "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = %s", (table_name,)
+        )
+    return row is not None
+
+
 class SQLiteView(View, SQLiteTrackingRecorder):
     dialect = "sqlite"
     tracking_table = "tracking"
@@ -177,115 +236,47 @@ def make_view(datastore: Any, dialect: str, projection_name: str) -> View:
     return view_class(datastore, projection_name=projection_name)
 
 
-class ReclaimProjection(Projection[Any]):
-    """One read model. Subclasses name their tables and say how a batch changes them."""
+class ReclaimProjection:
+    """One read model. Subclasses name their tables and say how a batch changes them.
+
+    The same ``apply`` serves the inline write (inside a command's own transaction)
+    and a rebuild from the log (inside a batch's transaction): ``batch`` holds the
+    events in log order and the cases they touch, as the domain's fold leaves them.
+
+    A projection built with a ``suffix`` writes to tables of that name (a rebuild's
+    new tables, swapped in when complete); every table a projection writes is a
+    class attribute of type ``Table`` listed in ``tables``, and code reaches it
+    through ``self``, so the suffix applies everywhere.
+    """
 
     name = ""
     #: every table the projection writes (its rows are compared by ``verify``)
     tables: tuple[Table, ...] = ()
 
-    def __init__(self, view: View, context: Context) -> None:
-        super().__init__(view)
+    def __init__(self, view: View, context: Context, *, suffix: str = "") -> None:
+        self.view = view
         self.context = context
-        #: called with (projection name, position) after each commit
-        self.on_commit: Callable[[str, int], None] | None = None
+        self.suffix = suffix
+        if suffix:
+            renamed = {t.name: t.renamed(suffix) for t in type(self).tables}
+            for klass in reversed(type(self).__mro__):
+                for attr, value in vars(klass).items():
+                    if isinstance(value, Table) and value.name in renamed:
+                        setattr(self, attr, renamed[value.name])
+            self.tables = tuple(renamed[t.name] for t in type(self).tables)
 
-    def create_tables(self) -> None:
-        self.view.create_table()
-        with self.view.transaction() as cursor:
-            for table in self.tables:
-                for statement in table.create_statements():
-                    cursor.execute(statement)
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
-        """The library's entry point (its projection runner): one event, one transaction."""
-        self.process([Recorded(tracking.notification_id, domain_event)])
-
-    def process(self, batch: Sequence[Recorded]) -> None:
-        """Apply a batch of consecutive events and record the last one's position, atomically."""
-        if not batch:
-            return
-        last = batch[-1].position
-        with self.view.transaction() as cursor:
-            self.view.track(cursor, Tracking(self.context.app_name, last))
-            self.apply(cursor, batch)
-        if self.on_commit is not None:
-            self.on_commit(self.name, last)
+    def create_tables(self, cursor: Cursor, *, indexes: bool = True) -> None:
+        for table in self.tables:
+            for statement in table.create_statements(indexes=indexes):
+                cursor.execute(statement)
 
     def position(self) -> int:
         with self.view.transaction(commit=False) as cursor:
             return self.view.position(cursor, self.context.app_name)
 
-    def clear(self) -> None:
-        """Empty the tables and forget the position, in one transaction."""
-        with self.view.transaction() as cursor:
-            for table in self.tables:
-                cursor.execute(f"DELETE FROM {table.name}")
-            self.view.forget(cursor, self.context.app_name)
-        self.forget_cached()
-
-    def forget_cached(self) -> None:
-        """Drop anything held in memory between batches."""
-
     @abstractmethod
-    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
         """Write what the batch changes, inside the caller's transaction."""
-
-
-class CaseScopes:
-    """Who may see a case, its platform and currency: all fixed when it opens.
-
-    A projection that needs these for every event keeps them in a small table of its
-    own (projections never read each other's tables) and in memory between batches.
-    """
-
-    LIMIT = 100_000
-
-    def __init__(self, table_name: str) -> None:
-        self.table = Table(
-            table_name,
-            (
-                Column("case_id", "TEXT", null=False),
-                Column("opened_position", "BIGINT", null=False),
-                Column("workspace", "TEXT", null=False),
-                Column("owner", "TEXT", null=False),
-                Column("currency", "TEXT", null=False),
-                Column("platform", "TEXT", null=False),
-            ),
-            primary_key="case_id",
-            order_by="opened_position",
-            unique=("opened_position",),
-        )
-        self._cache: dict[str, dict[str, Any]] = {}
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
-
-    def remember(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
-        """Record the scopes of cases opened in the batch; load the others it touches."""
-        opened = [r for r in batch if r.name == "Opened"]
-        rows = [
-            {
-                "case_id": r.case_id,
-                "opened_position": r.position,
-                "workspace": r.event.workspace,
-                "owner": r.event.owner,
-                "currency": r.event.currency,
-                "platform": r.event.platform,
-            }
-            for r in opened
-        ]
-        self.table.write(cursor, rows)
-        if len(self._cache) > self.LIMIT:
-            self._cache.clear()
-        self._cache.update((x["case_id"], x) for x in rows)
-        self._load(cursor, {r.case_id for r in batch} - self._cache.keys())
-
-    def _load(self, cursor: Cursor, case_ids: set[str]) -> None:
-        self._cache.update(load_rows(cursor, self.table, sorted(case_ids)))
-
-    def __getitem__(self, case_id: str) -> dict[str, Any]:
-        return self._cache[case_id]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

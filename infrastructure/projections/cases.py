@@ -1,31 +1,26 @@
-"""The per-case projections: the case list, and the reports' facts table.
+"""The case list: one row per case, made from the case the command just changed.
 
-Both fold a case's events into one row of facts with the same code (``opened`` and
-``advance``), taking each next state from the lifecycle machine, the single source
-of truth for where an action leads. They differ only in their table and in the
-columns they add: the list its search text and next deadline, the reports the
-month a case was resolved in.
+The row's facts are read from the aggregate (``case_facts``), so the lifecycle rules
+live in the domain alone; a rebuild folds the log through the domain's own event
+classes and makes the same rows. The list adds its search text and next deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, ClassVar
 
-from eventsourcing.utils import resolve_topic
-
-from domain import lifecycle
+from domain.cases import Case, Credit
 from domain.deadlines import DeadlineFacts, DeadlinePolicy, next_deadline
 from infrastructure.database import Cursor
-from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
-from infrastructure.projections.events import EVENT_ACTIONS, Recorded, iso, iso_date, milli
+from infrastructure.projections.base import Column, ReclaimProjection, Table
+from infrastructure.projections.events import Batch, iso, iso_date, milli, optional_iso
 
 Facts = dict[str, Any]
 
 FACT_COLUMNS = (
     Column("case_id", "TEXT", null=False),
-    Column("opened_position", "BIGINT", null=False),
+    Column("opened_position", "BIGINT", null=False, fixed=True),
     Column("last_position", "BIGINT", null=False),
     Column("version", "INTEGER", null=False),
     Column("workspace", "TEXT", null=False),
@@ -66,144 +61,69 @@ FACT_COLUMNS = (
 )
 
 
-def opened(recorded: Recorded) -> Facts:
-    """A case's facts as its Opened event states them."""
-    event = recorded.event
-    kind = resolve_topic(event.originator_topic).kind
-    claimed = event.amount if kind == "credit" else event.refund_amount
+def case_facts(case: Case, *, opened_position: int, last_position: int) -> Facts:
+    """A case's row of facts, read from the aggregate (the domain's own fold: no second
+    copy of the lifecycle rules). ``opened_position`` is only written with the row's
+    first version; later writes leave the stored one (a fixed column)."""
+    submission = case.submission or {}
     return {
-        "case_id": recorded.case_id,
-        "opened_position": recorded.position,
-        "last_position": recorded.position,
-        "version": recorded.version,
-        "workspace": event.workspace,
-        "owner": event.owner,
-        "kind": kind,
-        "platform": event.platform,
-        "state": "opened",
-        "currency": event.currency,
-        "amount_claimed": str(claimed),
-        "amount_claimed_milli": milli(claimed),
-        "amount_recovered": "0",
-        "amount_recovered_milli": 0,
-        "reason": event.problem if kind == "credit" else event.reason,
-        "credit_type": getattr(event, "credit_type", None),
-        "account_reference": event.account_reference,
-        "charge_reference": getattr(event, "charge_reference", None),
-        "submission_reference": None,
-        "expires_on": iso_date(getattr(event, "expires_on", None)),
-        "opened_at": recorded.occurred_at,
-        "last_activity_at": recorded.occurred_at,
-        "last_outbound_at": None,
-        "last_outbound_action": None,
-        "last_response_at": None,
-        "last_denied_at": None,
-        "resolved_at": None,
-        "outcome": None,
-        "recovered_form": None,
-        "escalation_level": None,
-        "appealed": 0,
-        "follow_ups": 0,
-        "responses": 0,
-        "denials": 0,
-        "appeals": 0,
-        "escalations": 0,
-        "evidence_count": 0,
-        "notes_count": 0,
+        "case_id": str(case.id),
+        "opened_position": opened_position,
+        "last_position": last_position,
+        "version": case.version,
+        "workspace": case.workspace,
+        "owner": case.owner,
+        "kind": case.kind,
+        "platform": case.platform,
+        "state": case.state,
+        "currency": case.currency,
+        "amount_claimed": str(case.amount_claimed),
+        "amount_claimed_milli": milli(case.amount_claimed),
+        "amount_recovered": str(case.amount_recovered),
+        "amount_recovered_milli": milli(case.amount_recovered),
+        "reason": case.problem if isinstance(case, Credit) else case.reason,  # type: ignore[attr-defined]
+        "credit_type": getattr(case, "credit_type", None),
+        "account_reference": case.account_reference,
+        "charge_reference": getattr(case, "charge_reference", None),
+        "submission_reference": submission.get("reference") or None,
+        "expires_on": iso_date(getattr(case, "expires_on", None)),
+        "opened_at": iso(case.opened_at),
+        "last_activity_at": iso(case.last_activity_at),
+        "last_outbound_at": optional_iso(case.last_outbound_at),
+        "last_outbound_action": case.last_outbound_action,
+        "last_response_at": optional_iso(case.last_response_at),
+        "last_denied_at": optional_iso(case.last_denied_at),
+        "resolved_at": optional_iso(case.resolved_at),
+        "outcome": case.outcome,
+        "recovered_form": case.recovered_form,
+        "escalation_level": case.escalation_level,
+        "appealed": 1 if case.appeals else 0,
+        "follow_ups": case.follow_ups,
+        "responses": case.responses,
+        "denials": case.denials,
+        "appeals": case.appeals,
+        "escalations": len(case.escalations),
+        "evidence_count": len(case.evidence),
+        "notes_count": case.notes_count,
     }
 
 
-def advance(facts: Facts, recorded: Recorded) -> Facts:
-    """The facts after one more event of the case (never the Opened one)."""
-    action = EVENT_ACTIONS[recorded.name]
-    after = dict(facts)
-    after["state"] = lifecycle.next_state(facts["state"], action)
-    _UPDATES[action](after, recorded.event, recorded.occurred_at)
-    after["version"] = recorded.version
-    after["last_position"] = recorded.position
-    return after
-
-
-def _touch(facts: Facts, at: str) -> None:
-    facts["last_activity_at"] = max(facts["last_activity_at"], at)
-
-
-def _outbound(facts: Facts, at: str, action: str) -> None:
-    facts["last_outbound_at"] = at
-    facts["last_outbound_action"] = action
-    _touch(facts, at)
-
-
-def _inbound(facts: Facts, at: str) -> None:
-    facts["last_response_at"] = at
-    _touch(facts, at)
-
-
-def _count(facts: Facts, column: str) -> None:
-    facts[column] += 1
-
-
-def _submitted(facts: Facts, event: Any, at: str) -> None:
-    facts["submission_reference"] = event.reference or None
-    _outbound(facts, at, "submit")
-
-
-def _followed_up(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "follow_ups")
-    _outbound(facts, at, "follow_up")
-
-
-def _response(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "responses")
-    _inbound(facts, at)
-
-
-def _denied(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "denials")
-    facts["last_denied_at"] = at
-    _inbound(facts, at)
-
-
-def _appealed(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "appeals")
-    facts["appealed"] = 1
-    _outbound(facts, at, "appeal")
-
-
-def _escalated(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "escalations")
-    facts["escalation_level"] = event.level
-    _outbound(facts, at, "escalate")
-
-
-def _resolved(facts: Facts, event: Any, at: str) -> None:
-    facts["outcome"] = event.outcome
-    facts["amount_recovered"] = str(event.recovered_amount)
-    facts["amount_recovered_milli"] = milli(event.recovered_amount)
-    facts["recovered_form"] = event.recovered_form
-    facts["resolved_at"] = at
-    _touch(facts, at)
-
-
-def _note(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "notes_count")
-
-
-def _evidence(facts: Facts, event: Any, at: str) -> None:
-    _count(facts, "evidence_count")
-
-
-_UPDATES: dict[str, Callable[[Facts, Any, str], None]] = {
-    "submit": _submitted,
-    "follow_up": _followed_up,
-    "record_response": _response,
-    "deny": _denied,
-    "appeal": _appealed,
-    "escalate": _escalated,
-    "resolve": _resolved,
-    "add_note": _note,
-    "attach_evidence": _evidence,
-}
+def batch_facts(batch: Batch) -> list[Facts]:
+    """The facts of every case the batch touches, in case id order."""
+    opened: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for recorded in batch.events:
+        if recorded.name == "Opened":
+            opened[recorded.case_id] = recorded.position
+        last[recorded.case_id] = recorded.position
+    return [
+        case_facts(
+            batch.cases[case_id],
+            opened_position=opened.get(case_id, 0),
+            last_position=last[case_id],
+        )
+        for case_id in sorted(last)
+    ]
 
 
 class CaseFactsProjection(ReclaimProjection):
@@ -211,34 +131,23 @@ class CaseFactsProjection(ReclaimProjection):
 
     table: ClassVar[Table]
 
-    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
-        known = {r.case_id for r in batch if r.name != "Opened"}
-        rows = load_rows(cursor, self.table, sorted(known))
-        changed: set[str] = set()
-        for recorded in batch:
-            case_id = recorded.case_id
-            if recorded.name == "Opened":
-                rows[case_id] = opened(recorded)
-            elif case_id in rows:
-                rows[case_id] = advance(rows[case_id], recorded)
-            else:
-                raise LookupError(f"case {case_id} has events but was never opened")
-            changed.add(case_id)
-        final = [self.with_derived(rows[c]) for c in sorted(changed)]
-        self.table.write(cursor, final, upsert=True)
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
+        self.table.write(
+            cursor, [self.with_derived(f, batch) for f in batch_facts(batch)], upsert=True
+        )
 
-    def with_derived(self, facts: Facts) -> Facts:
+    def with_derived(self, facts: Facts, batch: Batch) -> Facts:
         return facts
 
 
-def next_deadline_for(row: Facts, policy: DeadlinePolicy) -> str | None:
+def next_deadline_for(case: Case, policy: DeadlinePolicy) -> str | None:
     """The case's next deadline, as the start of its day in UTC (ISO 8601 text), or None.
 
-    Called with the case list row (every fact column) each time the case changes; it
-    depends on the row and the policy alone, so a rebuild gives the same answer. (After
-    the deadline settings change, ``reclaim replay`` brings stored values up to date.)
+    Worked out each time the case changes, from the case and the policy alone, so a
+    rebuild gives the same answer. (After the deadline settings change, ``reclaim
+    replay`` brings stored values up to date.)
     """
-    upcoming = next_deadline(DeadlineFacts.from_mapping(row), policy)
+    upcoming = next_deadline(DeadlineFacts.of(case), policy)
     if upcoming is None:
         return None
     return iso(datetime.combine(upcoming.due, time.min, tzinfo=UTC))
@@ -276,24 +185,8 @@ class CaseList(CaseFactsProjection):
     )
     tables: tuple[Table, ...] = (table,)
 
-    def with_derived(self, facts: Facts) -> Facts:
-        row = {**facts, "search_text": search_text(facts)}
-        row["next_deadline"] = next_deadline_for(row, self.context.deadline_policy)
-        return row
-
-
-class Reports(CaseFactsProjection):
-    name = "reports"
-    table = Table(
-        "reclaim_report_cases",
-        (*FACT_COLUMNS, Column("resolved_month", "TEXT")),
-        primary_key="case_id",
-        order_by="opened_position",
-        unique=("opened_position",),
-        indexes=("workspace, owner", "workspace, resolved_month"),
-    )
-    tables: tuple[Table, ...] = (table,)
-
-    def with_derived(self, facts: Facts) -> Facts:
-        resolved_at = facts["resolved_at"]
-        return {**facts, "resolved_month": resolved_at[:7] if resolved_at else None}
+    def with_derived(self, facts: Facts, batch: Batch) -> Facts:
+        facts["search_text"] = search_text(facts)
+        case = batch.cases[facts["case_id"]]
+        facts["next_deadline"] = next_deadline_for(case, self.context.deadline_policy)
+        return facts

@@ -10,6 +10,7 @@ three decimals).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -113,3 +114,27 @@ class Recorded:
         self.occurred_at = self.stated_occurred_at or self.recorded_at
         self.actor = str(getattr(event, "actor", "") or "")
         self.request_id = str(getattr(event, "request_id", "") or "")
+
+
+class Batch:
+    """What one transaction gives the projections: its events in log order, and every
+    case they touch as the domain's own fold leaves it after the batch's last event.
+
+    Inline (a command's save) the cases are the aggregates the commands changed; in a
+    rebuild they are folded from the log by the same event classes. Either way a
+    projection reads a case's facts from the aggregate and never re-applies the
+    lifecycle rules itself.
+    """
+
+    __slots__ = ("events", "cases")
+
+    def __init__(self, events: Sequence[Recorded], cases: Mapping[str, Any]) -> None:
+        self.events = events
+        self.cases = cases
+
+    @property
+    def last_position(self) -> int:
+        return self.events[-1].position
+
+    def __len__(self) -> int:
+        return len(self.events)

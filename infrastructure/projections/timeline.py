@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from infrastructure.database import Cursor
-from infrastructure.projections.base import CaseScopes, Column, ReclaimProjection, Table
-from infrastructure.projections.events import Recorded
+from infrastructure.projections.base import Column, ReclaimProjection, Table
+from infrastructure.projections.events import Batch, Recorded
 
 #: how a message went out, as it reads after the verb ("Submitted via live chat")
 CHANNEL_PHRASES = {
@@ -127,7 +127,6 @@ def title_and_details(recorded: Recorded, currency: str) -> tuple[str, str]:
 
 class Timeline(ReclaimProjection):
     name = "timeline"
-    scopes_table = "reclaim_timeline_cases"
     table = Table(
         "reclaim_timeline",
         (
@@ -150,28 +149,19 @@ class Timeline(ReclaimProjection):
         indexes=("case_id, occurred_at, version",),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.scopes = CaseScopes(self.scopes_table)
-        self.tables = (self.table, self.scopes.table)
+    tables = (table,)
 
-    def forget_cached(self) -> None:
-        self.scopes.clear_cache()
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
+        self.table.write(cursor, [self.row(r, batch.cases[r.case_id]) for r in batch.events])
 
-    def apply(self, cursor: Cursor, batch: Sequence[Recorded]) -> None:
-        self.scopes.remember(cursor, batch)
-        rows = [self.row(r) for r in batch]
-        self.table.write(cursor, rows)
-
-    def row(self, recorded: Recorded) -> dict[str, Any]:
-        scope = self.scopes[recorded.case_id]
-        title, details = title_and_details(recorded, scope["currency"])
+    def row(self, recorded: Recorded, case: Any) -> dict[str, Any]:
+        title, details = title_and_details(recorded, case.currency)
         return {
             "position": recorded.position,
             "case_id": recorded.case_id,
             "version": recorded.version,
-            "workspace": scope["workspace"],
-            "owner": scope["owner"],
+            "workspace": case.workspace,
+            "owner": case.owner,
             "event_type": recorded.event_type,
             "occurred_at": recorded.occurred_at,
             "recorded_at": recorded.recorded_at,

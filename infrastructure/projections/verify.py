@@ -34,7 +34,13 @@ from infrastructure.projections.audit import (
     read_head,
 )
 from infrastructure.projections.base import ReclaimProjection, Table
-from infrastructure.projections.projector import NAMES, ReplayFailed, build, context_for, feed
+from infrastructure.projections.inline import (
+    NAMES,
+    build,
+    create_projection_tables,
+    projection_context,
+)
+from infrastructure.projections.projector import ReplayFailed, feed
 
 CHUNK = 1000
 MAX_PROBLEMS = 20
@@ -120,7 +126,7 @@ def iter_events(app: Any) -> Iterator[Any]:
 def verify(app: Any, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Check the chain and every projection; see the module's documentation."""
     report = VerifyReport()
-    context = context_for(app)
+    context = projection_context(app.settings)
     check_chain(app, context.signing_key, report, progress)
     check_projections(app, report)
     return report
@@ -208,13 +214,14 @@ def _check_head(
 
 # --- the projections --------------------------------------------------------------------------
 def check_projections(app: Any, report: VerifyReport) -> None:
-    live = build(app.database.datastore, app.database.dialect, context_for(app))
+    context = projection_context(app.settings)
+    live = build(app.database, context)
     with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
         store = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))
         try:
-            scratch = build(store, "sqlite", context_for(app))
-            for projection in scratch.values():
-                projection.create_tables()
+            scratch_db = Database(store, "sqlite")
+            scratch = build(scratch_db, context)
+            create_projection_tables(scratch_db, scratch.values())
             targets = {name: live[name].position() for name in NAMES}
             feed(app, list(scratch.values()), stops=targets)
             for name in NAMES:

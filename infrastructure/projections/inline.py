@@ -1,0 +1,138 @@
+"""Inline projections: a command's events and every read row they produce commit in
+one transaction (the inline projection lifecycle of Marten and Emmett).
+
+``ReclaimApplication.save`` hands the recorder its domain events and the cases they
+changed (``inline=InlineSave(...)``); once the recorder has inserted the events and
+knows their positions, it calls ``InlineProjections.write`` with its own cursor,
+still inside the transaction and still holding the store's write lock. Each
+projection's rows and tracking position go in with the events, or nothing does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from infrastructure.database import Cursor, Database
+from infrastructure.projections.audit import AuditLog, signing_key
+from infrastructure.projections.base import (
+    Context,
+    ReclaimProjection,
+    indexed_columns,
+    make_view,
+    table_exists,
+    write_positions,
+)
+from infrastructure.projections.cases import CaseList
+from infrastructure.projections.events import Batch, Recorded
+from infrastructure.projections.reports import Reports
+from infrastructure.projections.timeline import Timeline
+from infrastructure.settings import Settings
+
+#: the application's name, which keys its events' tracking rows
+APP_NAME = "Reclaim"
+
+PROJECTION_CLASSES: tuple[type[ReclaimProjection], ...] = (
+    CaseList,
+    Timeline,
+    AuditLog,
+    Reports,
+)
+NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
+
+
+def build(
+    database: Database, context: Context, names: Sequence[str] = NAMES, *, suffix: str = ""
+) -> dict[str, ReclaimProjection]:
+    """The projections, each with a view on the database's datastore."""
+    classes = {c.name: c for c in PROJECTION_CLASSES}
+    return {
+        n: classes[n](make_view(database.datastore, database.dialect, n), context, suffix=suffix)
+        for n in names
+    }
+
+
+def projection_context(settings: Settings) -> Context:
+    return Context(APP_NAME, signing_key(settings), settings.deadline_policy())
+
+
+def create_projection_tables(database: Database, projections: Iterable[ReclaimProjection]) -> None:
+    """Each projection's tracking table and its own tables with their indexes. A table a
+    rebuild swapped in keeps the index names it was built with: an index is only made
+    where no index on the same columns exists."""
+    projections = list(projections)
+    for projection in projections:
+        projection.view.create_table()
+    with database.transaction() as cursor:
+        for projection in projections:
+            for table in projection.tables:
+                if not table_exists(cursor, table.name):
+                    for statement in table.create_statements():
+                        cursor.execute(statement)
+                    continue
+                for statement in table.index_statements(indexed_columns(cursor, table.name)):
+                    cursor.execute(statement)
+
+
+@dataclass(frozen=True)
+class InlineSave:
+    """What a save gives its recorder: the domain events in the order they are stored,
+    and the cases they changed, by id."""
+
+    events: Sequence[Any]
+    cases: Mapping[Any, Any]
+
+
+class InlineProjections:
+    def __init__(self, database: Database, context: Context) -> None:
+        self.database = database
+        self.context = context
+        self.projections = build(database, context)
+        self.views = [p.view for p in self.projections.values()]
+
+    def write(
+        self,
+        raw_cursor: Any,
+        saved: InlineSave,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int],
+    ) -> None:
+        """Every projection's rows for these events, and each one's new position, on the
+        recorder's cursor inside its transaction."""
+        if not positions:
+            return
+        batch = Batch(
+            [
+                Recorded(position, event, stored)
+                for position, event, stored in zip(
+                    positions, saved.events, stored_events, strict=True
+                )
+            ],
+            {str(case_id): case for case_id, case in saved.cases.items()},
+        )
+        cursor = Cursor(self.database, raw_cursor)
+        for projection in self.projections.values():
+            projection.apply(cursor, batch)
+        write_positions(cursor, self.views, self.context.app_name, batch.last_position)
+
+    def positions(self) -> dict[str, int]:
+        """Each projection's position in the log (0 before its first event)."""
+        return read_positions(self.database, self.projections, self.context.app_name)
+
+
+def read_positions(
+    database: Database, projections: Mapping[str, ReclaimProjection], app_name: str
+) -> dict[str, int]:
+    keys = {p.view.tracking_key(app_name): name for name, p in projections.items()}
+    table = next(iter(projections.values())).view.tracking_table
+    marks = ", ".join(["%s"] * len(keys))
+    rows = database.fetchall(
+        f"SELECT application_name, notification_id FROM {table} "
+        f"WHERE application_name IN ({marks})",
+        list(keys),
+    )
+    found = {keys[r["application_name"]]: r["notification_id"] for r in rows}
+    return {name: found.get(name) or 0 for name in projections}
