@@ -7,8 +7,6 @@ Every failure is one plain line on stderr and a non-zero exit, never a traceback
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,19 +57,31 @@ def _events_bar(description: str, total: int | None) -> Iterator[_Bar]:
         yield _Bar(progress, progress.add_task(description, total=total))
 
 
-def project(batch_size: BatchOption = 1000) -> None:
-    """Run the projections as their own process until SIGTERM or SIGINT."""
-    from infrastructure.projections.projector import Projector, follow_until
+def project(batch_size: BatchOption = 2000) -> None:
+    """Catch up the projections that are behind the log (one added by an upgrade, or
+    tables that were emptied); the others are written with every command already."""
+    from infrastructure.projections import Projector, ProjectorBusy
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     with open_app() as app:
-        follow_until(Projector(app, batch_size=batch_size), stop)
+        projector = Projector(app, batch_size=batch_size)
+        behind = {name: lag for name, lag in projector.lag().items() if lag}
+        if not behind:
+            typer.echo("every projection is up to date (they are written with the events)")
+            return
+        started = time.monotonic()
+        names = ", ".join(behind)
+        with _events_bar(f"building {names}", max(behind.values())) as bar:
+            try:
+                read = projector.catch_up(timeout=3, progress=bar.advance)
+            except ProjectorBusy:
+                fail("a rebuild is running (reclaim replay or project): let it finish first")
+    seconds = time.monotonic() - started
+    typer.echo(f"built {names} from {read} events in {seconds:.1f}s")
 
 
 def replay(batch_size: BatchOption = 2000) -> None:
-    """Rebuild every projection from position zero, with a progress bar."""
+    """Rebuild every projection from position zero into new tables, with a progress bar;
+    readers keep the old tables until the new ones are swapped in, in one transaction."""
     from infrastructure.projections import NAMES, Projector, ProjectorBusy
     from infrastructure.projections.projector import count_events
 
@@ -83,7 +93,7 @@ def replay(batch_size: BatchOption = 2000) -> None:
                     timeout=3, progress=bar.advance
                 )
             except ProjectorBusy:
-                fail("another projector is running (reclaim project or a server): stop it first")
+                fail("a rebuild is running (reclaim replay or project): let it finish first")
     seconds = time.monotonic() - started
     typer.echo(
         f"replayed {replayed} events into {len(NAMES)} projections in {seconds:.1f}s "
@@ -160,7 +170,7 @@ def import_(
             with _events_bar("projecting", result.events) as bar:
                 Projector(app).catch_up(progress=bar.advance)
         except ProjectorBusy:
-            typer.echo("a running projector will bring the projections up to date")
+            typer.echo("a rebuild is running: it will bring the projections up to date")
 
 
 def register(cli: typer.Typer) -> None:

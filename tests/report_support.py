@@ -5,19 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from infrastructure.application import ReclaimApplication
-from infrastructure.projections import Projector
-from infrastructure.settings import Settings
 from tests.api_data import credit_body, dispute_body
-
-
-def catch_up(settings: Settings) -> None:
-    """Wait until the server's in-process projections hold the whole log."""
-    app = ReclaimApplication(settings)
-    try:
-        assert Projector(app).wait_for(app.recorder.max_notification_id(), timeout=30)
-    finally:
-        app.close()
 
 
 def days_ago(days: float) -> str:

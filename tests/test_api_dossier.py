@@ -15,7 +15,6 @@ from infrastructure.projections import queries
 from tests.api_data import PNG, credit_body, upload
 from tests.report_support import (
     act,
-    catch_up,
     days_ago,
     ok,
     open_credit,
@@ -32,7 +31,6 @@ def test_the_dossier_holds_the_case_its_evidence_and_its_audit_chain(api, settin
     shot = ok(upload(alice, cid, PNG, "image/png", "wallet page.png"))
     note = ok(upload(alice, cid, b"Order 42: charged twice\n", "text/plain", "order.txt"))
     submit(alice, cid, 10)
-    catch_up(settings)
 
     response = alice.get(f"/v1/cases/{cid}/dossier")
     assert response.status_code == 200, response.text
@@ -75,7 +73,6 @@ def test_the_dossier_follows_the_same_access_rules(api, settings):
 
 
 def report_text(client, case_id: str, settings, tmp_path) -> str:
-    catch_up(settings)
     response = client.get(f"/v1/cases/{case_id}/dossier")
     assert response.status_code == 200, response.text
     return pdf_text(zipfile.ZipFile(io.BytesIO(response.content)).read(REPORT_NAME), tmp_path)

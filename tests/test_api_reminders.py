@@ -10,7 +10,7 @@ from datetime import timedelta
 from icalendar import Calendar
 
 from infrastructure.application import ReclaimApplication
-from tests.report_support import catch_up, ok, open_credit, submit, today
+from tests.report_support import ok, open_credit, submit, today
 
 
 def alices_and_bobs_cases(api, settings) -> dict[str, str]:
@@ -22,7 +22,6 @@ def alices_and_bobs_cases(api, settings) -> dict[str, str]:
     submit(alice, mine["id"], 10)
     theirs = open_credit(bob, opened_days_ago=3, platform="shein")
     submit(bob, theirs["id"], 1)
-    catch_up(settings)
     return {"alice": mine["id"], "bob": theirs["id"]}
 
 

@@ -452,35 +452,6 @@ def test_signed_out_pages_lead_to_sign_in(api) -> None:
         anonymous.close()
 
 
-def test_with_a_separate_projector_the_page_after_a_write_shows_it(settings_for, store) -> None:
-    """A browser cannot pass the position it must see, so the post waits for it (bounded)."""
-    import threading
-
-    from infrastructure.application import ReclaimApplication
-    from infrastructure.projections.projector import Projector
-    from tests.live import live_server
-
-    settings = settings_for(store, separate_projector=True)
-    setup = ReclaimApplication(settings)
-    key, _ = setup.keys.create("alice", "home", "member")
-    projector = Projector(setup)
-    try:
-        with live_server(settings) as base_url:
-            alice = Browser(base_url, key)
-            try:
-                # the projector process starts a moment after the case is opened
-                threading.Timer(1.0, projector.start).start()
-                case_id = _open(alice)
-                page = alice.get(f"/app/cases/{case_id}").text
-                assert "Opened: 25.00 USD store credit on temu" in unescape(page)
-                assert f"Credit {case_id[:8]}" in alice.get("/app/cases").text
-            finally:
-                alice.close()
-    finally:
-        projector.stop()
-        setup.close()
-
-
 def test_what_users_typed_is_shown_as_text_never_as_markup(api, alice) -> None:
     attack = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
     case_id = _open(alice, account_reference=attack)

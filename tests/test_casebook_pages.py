@@ -11,7 +11,7 @@ import pytest
 from tests.api_data import PNG, credit_body, dispute_body, upload
 from tests.browser import browser
 from tests.report_support import act as api_act
-from tests.report_support import catch_up, days_ago, ok, today
+from tests.report_support import days_ago, ok, today
 from tests.test_casebook_helpers import (
     act,
     action_forms,
@@ -120,7 +120,6 @@ def test_my_cases_filters_sorts_pages_and_shows_what_is_due(api, settings, brows
     api_act(alice, overdue, "submit", 15, channel="ads_manager", reference="ADS-1")
     soon = (today() + timedelta(days=3)).isoformat()
     expiring = _opened(api, platform="shein", earned_on=None, expires_on=soon)
-    catch_up(settings)
 
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     sign_in(page, api.base_url, api.keys["owner"])
