@@ -10,19 +10,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import statistics
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.cases import ESCALATION_LEVELS, OUTCOMES
+from domain.deadlines import DeadlinePolicy
 from domain.lifecycle import STATES
 from infrastructure.database import Database
 from infrastructure.projections.audit import HEAD_TABLE, AuditLog
-from infrastructure.projections.cases import CaseList, Reports
+from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import from_milli, iso, parse_iso
+from infrastructure.projections.reports import CONTACTS, DAY, RESOLVED_FACETS, Reports
 from infrastructure.projections.timeline import Timeline
+from infrastructure.timeliness import figures, platform_figures
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -33,12 +35,19 @@ SORTS = {
     "amount_claimed": "amount_claimed_milli",
     "amount_recovered": "amount_recovered_milli",
 }
-GROUPS = {"platform": "platform", "kind": "kind", "reason": "reason", "month": "resolved_month"}
+#: recovery's groupings (each a facet of the reports' counters over resolved cases)
+GROUPS = {group: f"resolved:{group}" for group in RESOLVED_FACETS}
 _TIMES = {"opened_at", "last_activity_at", "resolved_at", "next_deadline", "occurred_at"}
 _TIMES |= {"recorded_at", "last_outbound_at", "last_response_at", "last_denied_at"}
 _HIDDEN = {"amount_claimed_milli", "amount_recovered_milli", "search_text", "opened_position"}
 CASES = CaseList.table.name
-REPORT_CASES = Reports.table.name
+#: the reports projection's tables (see ``reports.py``)
+REPORT_CASES = Reports.facts.name
+REPORT_COUNTS = Reports.counts.name
+REPORT_OUTCOMES = Reports.outcomes.name
+REPORT_RESOLUTION_DAYS = Reports.resolution_days.name
+REPORT_CONTACTS = Reports.contacts.name
+REPORT_ANSWER_DAYS = Reports.answer_days.name
 TIMELINE = Timeline.table.name
 AUDIT = AuditLog.table.name
 
@@ -202,13 +211,14 @@ def timeline(db: Database, case_id: str, workspace: str, owner: str | None) -> l
 
 
 def timeline_with_platform(db: Database, workspace: str, owner: str | None) -> list[dict[str, Any]]:
-    """Every timeline entry the caller may see, with its case's platform: by case, then
-    in the order things happened (what the timeliness report reads)."""
+    """Every timeline entry the caller may see, with its case's platform (from the case
+    list): by case, then in the order things happened (what ``timeliness.timeliness``
+    reads; the API's report comes from the counters, ``timeliness`` below)."""
     conditions, params = _scope(workspace, owner)
     where = _where([f"t.{c}" for c in conditions])
     rows = db.fetchall(
-        f"SELECT t.case_id, t.version, t.event_type, t.occurred_at, s.platform "
-        f"FROM {TIMELINE} t JOIN {Timeline.scopes_table} s ON s.case_id = t.case_id "
+        f"SELECT t.case_id, t.version, t.event_type, t.occurred_at, c.platform "
+        f"FROM {TIMELINE} t JOIN {CASES} c ON c.case_id = t.case_id "
         f"WHERE {where} ORDER BY t.case_id, t.occurred_at, t.version",
         params,
     )
@@ -281,51 +291,108 @@ def _money(currency: str, claimed: int, recovered: int, resolved_claimed: int) -
 
 
 def summary(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
-    """Counts by state, kind and platform; per currency what was claimed (every case),
-    recovered, and the recovery rate (recovered ÷ claimed, over resolved cases);
-    the median days from opening to resolution (by when each happened)."""
+    """Counts by state, kind, platform and reason; per currency what was claimed (every
+    case), recovered, and the recovery rate (recovered ÷ claimed, over resolved cases);
+    the median days from opening to resolution (by when each happened). From the
+    reports' counters: a few hundred rows per scope at most, whatever the log's length."""
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
-        f"SELECT state, kind, platform, currency, COUNT(*) AS cases, "
-        f"SUM(amount_claimed_milli) AS claimed, SUM(amount_recovered_milli) AS recovered, "
-        f"SUM(CASE WHEN state = 'resolved' THEN amount_claimed_milli ELSE 0 END) "
-        f"AS resolved_claimed FROM {REPORT_CASES} WHERE {_where(conditions)} "
-        f"GROUP BY state, kind, platform, currency",
+        f"SELECT facet, value, currency, SUM(cases) AS cases, SUM(claimed_milli) AS claimed, "
+        f"SUM(recovered_milli) AS recovered FROM {REPORT_COUNTS} WHERE {_where(conditions)} "
+        f"AND facet IN ('state', 'kind', 'platform', 'reason', 'resolved:kind') "
+        f"GROUP BY facet, value, currency",
         params,
     )
-    by_state = dict.fromkeys(STATES, 0)
-    by_kind: dict[str, int] = {"credit": 0, "dispute": 0}
-    by_platform: dict[str, int] = {}
+    tallies: dict[str, dict[str, int]] = {
+        "state": dict.fromkeys(STATES, 0),
+        "kind": {"credit": 0, "dispute": 0},
+        "platform": {},
+        "reason": {},
+    }
     money: dict[str, list[int]] = {}
     for r in rows:
-        n = int(r["cases"])
-        by_state[r["state"]] += n
-        by_kind[r["kind"]] += n
-        by_platform[r["platform"]] = by_platform.get(r["platform"], 0) + n
+        facet, n = r["facet"], int(r["cases"])
         sums = money.setdefault(r["currency"], [0, 0, 0])
-        for i, column in enumerate(("claimed", "recovered", "resolved_claimed")):
-            sums[i] += int(r[column])
+        if facet == "resolved:kind":
+            sums[2] += int(r["claimed"])
+            continue
+        tally = tallies[facet]
+        tally[r["value"]] = tally.get(r["value"], 0) + n
+        if facet == "kind":
+            sums[0] += int(r["claimed"])
+            sums[1] += int(r["recovered"])
     return {
-        "cases": sum(by_state.values()),
-        "by_state": by_state,
-        "by_kind": by_kind,
-        "by_platform": dict(sorted(by_platform.items())),
+        "cases": sum(tallies["state"].values()),
+        "by_state": tallies["state"],
+        "by_kind": tallies["kind"],
+        "by_platform": dict(sorted(tallies["platform"].items())),
+        "by_reason": dict(sorted(tallies["reason"].items())),
         "money": [_money(c, *money[c]) for c in sorted(money)],
         "median_days_to_resolution": _median_days(db, conditions, params),
     }
 
 
+@dataclass(frozen=True)
+class _Middle:
+    """Where one median's middle row(s) are: the rows of ``table`` matching ``where``,
+    ordered by ``column`` (microseconds), whose whole days (rounded up) are counted in
+    ``histogram`` (days -> rows)."""
+
+    table: str
+    column: str
+    where: list[str]
+    params: list[Any]
+    histogram: dict[int, int]
+
+
+def _medians(db: Database, wanted: list[_Middle]) -> list[float | None]:
+    """Each median in days (as ``statistics.median`` of ``microseconds / 1e6 / 86400``
+    gives it, unrounded); None for no rows. One statement for them all: each
+    reads at most two rows through an index, after skipping only rows of the middle's
+    own day (the days before it are counted, not read)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    counts: list[int] = []
+    for g, middle in enumerate(wanted):
+        n = sum(middle.histogram.values())
+        counts.append(n)
+        if not n:
+            continue
+        k, before = (n - 1) // 2, 0
+        for days in sorted(middle.histogram):
+            if before + middle.histogram[days] > k:
+                break
+            before += middle.histogram[days]
+        parts.append(
+            f"SELECT {g} AS g, v FROM (SELECT {middle.column} AS v FROM {middle.table} "
+            f"WHERE {_where(middle.where)} AND {middle.column} > {(days - 1) * DAY} "
+            f"ORDER BY {middle.column} LIMIT {2 - n % 2} OFFSET {k - before}) AS q{g}"
+        )
+        params += middle.params
+    found: dict[int, list[int]] = {}
+    if parts:
+        for r in db.fetchall(" UNION ALL ".join(parts), params):
+            found.setdefault(int(r["g"]), []).append(int(r["v"]))
+    medians: list[float | None] = []
+    for g, n in enumerate(counts):
+        days_each = [v / 10**6 / 86400 for v in sorted(found.get(g, []))]
+        if not n or len(days_each) != 2 - n % 2:
+            medians.append(None)
+        else:
+            medians.append(sum(days_each) / len(days_each))
+    return medians
+
+
 def _median_days(db: Database, conditions: list[str], params: list[Any]) -> float | None:
     rows = db.fetchall(
-        f"SELECT opened_at, resolved_at FROM {REPORT_CASES} "
-        f"WHERE {_where(conditions)} AND resolved_at IS NOT NULL",
+        f"SELECT days, SUM(cases) AS n FROM {REPORT_RESOLUTION_DAYS} "
+        f"WHERE {_where(conditions)} GROUP BY days",
         params,
     )
-    days = [
-        (parse_iso(r["resolved_at"]) - parse_iso(r["opened_at"])).total_seconds() / 86400  # type: ignore[operator]
-        for r in rows
-    ]
-    return round(statistics.median(days), 2) if days else None
+    histogram = {int(r["days"]): int(r["n"]) for r in rows}
+    where = [*conditions, "resolution_micro IS NOT NULL"]
+    median = _medians(db, [_Middle(REPORT_CASES, "resolution_micro", where, params, histogram)])[0]
+    return None if median is None else round(median, 2)
 
 
 def recovery(
@@ -335,14 +402,13 @@ def recovery(
     currency: how many, what they claimed and recovered, and the rate."""
     if group_by not in GROUPS:
         raise InvalidQuery(f"group_by must be one of {', '.join(GROUPS)}")
-    column = GROUPS[group_by]
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
-        f"SELECT {column} AS grp, currency, COUNT(*) AS cases, "
-        f"SUM(amount_claimed_milli) AS claimed, SUM(amount_recovered_milli) AS recovered "
-        f"FROM {REPORT_CASES} WHERE {_where(conditions)} AND state = 'resolved' "
-        f"GROUP BY {column}, currency ORDER BY {column}, currency",
-        params,
+        f"SELECT value AS grp, currency, SUM(cases) AS cases, "
+        f"SUM(claimed_milli) AS claimed, SUM(recovered_milli) AS recovered "
+        f"FROM {REPORT_COUNTS} WHERE {_where(conditions)} AND facet = %s "
+        f"GROUP BY value, currency ORDER BY value, currency",
+        [*params, GROUPS[group_by]],
     )
     return [
         {
@@ -364,7 +430,7 @@ def outcomes(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
     escalated counts in both. ``open``: not resolved yet."""
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
-        f"SELECT appealed, escalation_level, outcome, COUNT(*) AS cases FROM {REPORT_CASES} "
+        f"SELECT appealed, escalation_level, outcome, SUM(cases) AS cases FROM {REPORT_OUTCOMES} "
         f"WHERE {_where(conditions)} GROUP BY appealed, escalation_level, outcome",
         params,
     )
@@ -383,3 +449,61 @@ def outcomes(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
             tally["cases"] += int(r["cases"])
             tally[r["outcome"] or "open"] += int(r["cases"])
     return result
+
+
+def timeliness(
+    db: Database, workspace: str, owner: str | None, policy: DeadlinePolicy
+) -> list[dict[str, Any]]:
+    """How promptly each platform answers (see ``infrastructure/timeliness.py``, which
+    works out the same figures from timeline entries): from the reports' counters of
+    contacts by whole days to their answer, compared with each platform's follow-up
+    interval here, at query time, so a change of settings shows at once. A contact
+    answered after d days (a fraction) is within an interval of n whole days exactly when
+    d rounded up is at most n."""
+    conditions, params = _scope(workspace, owner)
+    rows = db.fetchall(
+        f"SELECT platform, contact, days, SUM(contacts) AS n FROM {REPORT_ANSWER_DAYS} "
+        f"WHERE {_where(conditions)} GROUP BY platform, contact, days",
+        params,
+    )
+    # platform -> contact -> days (None: unanswered) -> contacts
+    found: dict[str, dict[str, dict[int | None, int]]] = {}
+    for r in rows:
+        days = None if r["days"] is None else int(r["days"])
+        found.setdefault(r["platform"], {}).setdefault(r["contact"], {})[days] = int(r["n"])
+    wanted: list[_Middle] = []
+    for platform in sorted(found):
+        every: dict[int, int] = {}
+        for contact in CONTACTS:
+            answered = {d: n for d, n in found[platform].get(contact, {}).items() if d is not None}
+            where = [*conditions, "platform = %s", "contact = %s"]
+            wanted.append(
+                _Middle(
+                    REPORT_CONTACTS, "answer_micro", where, [*params, platform, contact], answered
+                )
+            )
+            for d, n in answered.items():
+                every[d] = every.get(d, 0) + n
+        where = [*conditions, "platform = %s"]
+        wanted.append(_Middle(REPORT_CONTACTS, "answer_micro", where, [*params, platform], every))
+    medians = iter(_medians(db, wanted))
+    report = []
+    for platform in sorted(found):
+        interval = policy.follow_up_interval(platform)
+        totals = [0, 0, 0]
+        after: dict[str, Any] = {}
+        for contact in CONTACTS:
+            tally = found[platform].get(contact, {})
+            contacts = sum(tally.values())
+            answered = contacts - tally.get(None, 0)
+            within = sum(n for d, n in tally.items() if d is not None and d <= interval)
+            after[contact] = figures(
+                contacts=contacts, answered=answered, within=within, median_days=next(medians)
+            )
+            for i, value in enumerate((contacts, answered, within)):
+                totals[i] += value
+        overall = figures(
+            contacts=totals[0], answered=totals[1], within=totals[2], median_days=next(medians)
+        )
+        report.append(platform_figures(platform, interval, after, overall))
+    return report

@@ -1,0 +1,388 @@
+"""The reports projection: counters per workspace and owner, so that a report costs the
+same at 1k and at 1M events.
+
+Each case contributes to a few counter rows (how many cases, what they claimed and
+recovered), keyed by the dimensions a report groups by. The projection keeps every
+case's last contribution in a row of its own (``facts``): for each case a batch
+touches it subtracts that and adds the new one, read from the aggregate as the
+batch leaves it (the domain's own fold; no lifecycle rule is repeated here). A
+counter row whose count falls to zero is deleted, so the same log gives the same
+rows however it was cut into batches (inline, or a rebuild).
+
+- ``counts``: one row per (workspace, owner, facet, value, currency). Facets over
+  every case: ``state``, ``kind``, ``platform``, ``reason``; over resolved cases, what
+  recovery groups by: ``resolved:platform``, ``resolved:kind``, ``resolved:reason``,
+  ``resolved:month`` (of resolution). The summary reads the first four, recovery one
+  of the others: both a GROUP BY over at most a few hundred rows per scope.
+- ``outcomes``: (workspace, owner, appealed, highest escalation level, outcome or open).
+- ``resolution_days``: resolved cases by whole days to resolution (rounded up): the
+  median is found by walking these counts to the middle bucket, then reading the
+  middle row(s) of that bucket through the facts' index on microseconds to
+  resolution (``ORDER BY ... LIMIT 2 OFFSET k``, k within one bucket).
+- ``contacts``: every outbound contact (submission, follow-up, appeal, escalation)
+  and every event that can answer one (response, denial, resolution), one row per
+  event. A touched case's contacts are worked out again from all its rows in the
+  order things happened (``occurred_at``, then version), as ``timeliness.py`` reads
+  them: a back-dated event can answer, or cut off, an earlier contact.
+- ``answer_days``: contacts by (workspace, owner, platform, contact, whole days to
+  the answer rounded up, or NULL when unanswered). ``d <= interval`` is
+  ``days <= interval`` for a whole number of days, so the share answered within the
+  platform's interval is read from these counts at query time, whatever the settings.
+
+Counter rows are keyed by a 63-bit hash of their dimensions (their unique whole-number
+``order_by`` column; the same on every store and every rebuild).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.cases import Case, Credit
+from infrastructure.database import Cursor
+from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
+from infrastructure.projections.events import Batch, Recorded, iso, milli
+
+#: microseconds in a day: durations are kept in microseconds, exactly as the
+#: timestamps (``(later - earlier).total_seconds() / 86400`` is ``micro / 1e6 / 86400``)
+DAY = 86_400_000_000
+
+#: outbound events (timeline event types) -> the contact they are
+OUTBOUND = {
+    "submitted": "submission",
+    "followed_up": "follow_up",
+    "appealed": "appeal",
+    "escalated": "escalation",
+}
+#: the events that answer the contact before them
+INBOUND = frozenset({"response_received", "denied", "resolved"})
+CONTACTS = tuple(OUTBOUND.values())
+#: facets counted over every case, and over resolved cases (recovery's groupings)
+CASE_FACETS = ("state", "kind", "platform", "reason")
+RESOLVED_FACETS = {"platform": "platform", "kind": "kind", "reason": "reason", "month": "month"}
+
+Row = dict[str, Any]
+
+
+def micro(delta: timedelta) -> int:
+    """A duration in whole microseconds (exact)."""
+    return delta // timedelta(microseconds=1)
+
+
+def days_up(microseconds: int) -> int:
+    """Whole days, rounded up: ``d <= n`` (d in days, n whole) exactly when ``days_up <= n``."""
+    return -(-microseconds // DAY)
+
+
+def counter_id(key: Sequence[Any]) -> int:
+    """A counter row's id: 63 bits of SHA-256 of its dimensions (positive on every store)."""
+    digest = hashlib.sha256(json.dumps(list(key), separators=(",", ":")).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _counter(name: str, keys: Sequence[Column], sums: Sequence[str]) -> Table:
+    return Table(
+        name,
+        (
+            Column("id", "BIGINT", null=False),
+            *keys,
+            *(Column(s, "BIGINT", null=False) for s in sums),
+        ),
+        primary_key="id",
+        order_by="id",
+        indexes=(
+            ", ".join(c.name for c in keys),
+            ", ".join(c.name for c in keys if c.name != "owner"),
+        ),
+    )
+
+
+def _text(name: str, null: bool = False) -> Column:
+    return Column(name, "TEXT", null=null)
+
+
+def case_contribution(case: Case, case_id: str, opened_position: int) -> Row:
+    """What one case counts for, read from the aggregate."""
+    resolved_at: datetime | None = case.resolved_at
+    resolved = case.state == "resolved"
+    return {
+        "case_id": case_id,
+        "opened_position": opened_position,
+        "workspace": case.workspace,
+        "owner": case.owner,
+        "kind": case.kind,
+        "platform": case.platform,
+        "reason": case.problem if isinstance(case, Credit) else case.reason,  # type: ignore[attr-defined]
+        "currency": case.currency,
+        "state": case.state,
+        "claimed_milli": milli(case.amount_claimed),
+        "recovered_milli": milli(case.amount_recovered),
+        "month": iso(resolved_at)[:7] if resolved and resolved_at is not None else None,
+        "appealed": 1 if case.appeals else 0,
+        "escalation_level": case.escalation_level,
+        "outcome": case.outcome,
+        "resolution_micro": (
+            micro(resolved_at - case.opened_at) if resolved and resolved_at is not None else None
+        ),
+    }
+
+
+class Deltas:
+    """Net changes to one counter table: key -> sums, then written in two statements (an
+    upsert adding them, and a delete of the rows they empty). A counter table's sums are
+    its BIGINT columns after ``id``; its keys are the others."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        names = table.column_names
+        self.sums = tuple(c.name for c in table.columns if c.type == "BIGINT" and c.name != "id")
+        self.keys = tuple(n for n in names if n != "id" and n not in self.sums)
+        self.changes: dict[tuple[Any, ...], list[int]] = {}
+
+    def add(self, key: tuple[Any, ...], values: Sequence[int], sign: int) -> None:
+        sums = self.changes.setdefault(key, [0] * len(self.sums))
+        for i, value in enumerate(values):
+            sums[i] += sign * value
+
+    def write(self, cursor: Cursor) -> None:
+        rows, emptied = [], []
+        for key in sorted(self.changes, key=_sort_key):
+            sums = self.changes[key]
+            if not any(sums):
+                continue
+            ident = counter_id(key)
+            rows.append((ident, *key, *sums))
+            if sums[0] < 0:
+                emptied.append((ident,))
+        if not rows:
+            return
+        name = self.table.name
+        columns = ("id", *self.keys, *self.sums)
+        marks = ", ".join(["%s"] * len(columns))
+        updates = ", ".join(f"{s} = {name}.{s} + excluded.{s}" for s in self.sums)
+        cursor.executemany(
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            rows,
+        )
+        cursor.executemany(f"DELETE FROM {name} WHERE id = %s AND {self.sums[0]} = 0", emptied)
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(("", -1) if v is None else (str(type(v)), v) for v in key)
+
+
+class Reports(ReclaimProjection):
+    name = "reports"
+
+    #: each case's last contribution (and the index the median of days to resolution reads)
+    facts = Table(
+        "reclaim_report_case_facts",
+        (
+            _text("case_id"),
+            Column("opened_position", "BIGINT", null=False),
+            _text("workspace"),
+            _text("owner"),
+            _text("kind"),
+            _text("platform"),
+            _text("reason"),
+            _text("currency"),
+            _text("state"),
+            Column("claimed_milli", "BIGINT", null=False),
+            Column("recovered_milli", "BIGINT", null=False),
+            _text("month", null=True),
+            Column("appealed", "INTEGER", null=False),
+            _text("escalation_level", null=True),
+            _text("outcome", null=True),
+            Column("resolution_micro", "BIGINT"),
+        ),
+        primary_key="case_id",
+        order_by="opened_position",
+        unique=("opened_position",),
+        indexes=("workspace, owner, resolution_micro", "workspace, resolution_micro"),
+    )
+    counts = _counter(
+        "reclaim_report_counts",
+        (_text("workspace"), _text("owner"), _text("facet"), _text("value"), _text("currency")),
+        ("cases", "claimed_milli", "recovered_milli"),
+    )
+    outcomes = _counter(
+        "reclaim_report_outcomes",
+        (
+            _text("workspace"),
+            _text("owner"),
+            Column("appealed", "INTEGER", null=False),
+            _text("escalation_level", null=True),
+            _text("outcome", null=True),
+        ),
+        ("cases",),
+    )
+    resolution_days = _counter(
+        "reclaim_report_resolution_days",
+        (_text("workspace"), _text("owner"), Column("days", "INTEGER", null=False)),
+        ("cases",),
+    )
+    #: outbound contacts (``contact`` set) and the events that may answer them (``contact``
+    #: NULL), one row per event; a contact's answer in microseconds, NULL while unanswered
+    contacts = Table(
+        "reclaim_report_contacts",
+        (
+            Column("position", "BIGINT", null=False),
+            _text("case_id"),
+            Column("version", "INTEGER", null=False),
+            _text("occurred_at"),
+            _text("event_type"),
+            _text("workspace"),
+            _text("owner"),
+            _text("platform"),
+            _text("contact", null=True),
+            Column("answer_micro", "BIGINT"),
+        ),
+        primary_key="position",
+        order_by="position",
+        indexes=(
+            "case_id",
+            "workspace, owner, platform, contact, answer_micro",
+            "workspace, platform, contact, answer_micro",
+            "workspace, owner, platform, answer_micro",
+            "workspace, platform, answer_micro",
+        ),
+    )
+    answer_days = _counter(
+        "reclaim_report_answer_days",
+        (
+            _text("workspace"),
+            _text("owner"),
+            _text("platform"),
+            _text("contact"),
+            Column("days", "INTEGER"),
+        ),
+        ("contacts",),
+    )
+    tables: tuple[Table, ...] = (
+        facts,
+        counts,
+        outcomes,
+        resolution_days,
+        contacts,
+        answer_days,
+    )
+
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
+        events = batch.events
+        opened = {r.case_id: r.position for r in events if r.name == "Opened"}
+        touched = sorted({r.case_id for r in events})
+        before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
+        counts, outcomes = Deltas(self.counts), Deltas(self.outcomes)
+        days = Deltas(self.resolution_days)
+        changed: list[Row] = []
+        for case_id in touched:
+            old = before.get(case_id)
+            if old is None and case_id not in opened:
+                raise LookupError(f"case {case_id} has events but was never opened")
+            position = opened[case_id] if old is None else old["opened_position"]
+            new = case_contribution(batch.cases[case_id], case_id, position)
+            if new == old:
+                continue
+            changed.append(new)
+            for row, sign in ((old, -1), (new, 1)):
+                if row is not None:
+                    _count(row, sign, counts, outcomes, days)
+        self.facts.write(cursor, changed, upsert=True)
+        for deltas in (counts, outcomes, days):
+            deltas.write(cursor)
+        self._apply_contacts(cursor, batch, opened)
+
+    # --- timeliness ------------------------------------------------------------------------
+    def _apply_contacts(self, cursor: Cursor, batch: Batch, opened: Mapping[str, int]) -> None:
+        fresh: dict[str, list[Row]] = {}
+        for r in batch.events:
+            if r.event_type in OUTBOUND or r.event_type in INBOUND:
+                fresh.setdefault(r.case_id, []).append(self._exchange(r, batch.cases[r.case_id]))
+        if not fresh:
+            return
+        stored: dict[str, list[Row]] = {}
+        earlier = [c for c in fresh if c not in opened]
+        for row in _rows_of_cases(cursor, self.contacts, earlier):
+            stored.setdefault(row["case_id"], []).append(row)
+        deltas = Deltas(self.answer_days)
+        written: list[Row] = []
+        for case_id in sorted(fresh):
+            old = {row["position"]: row for row in stored.get(case_id, [])}
+            rows = {**old, **{row["position"]: row for row in fresh[case_id]}}
+            for row in answered(rows.values()):
+                previous = old.get(row["position"])
+                if previous == row:
+                    continue
+                written.append(row)
+                for contact, sign in ((previous, -1), (row, 1)):
+                    if contact is not None and contact["contact"] is not None:
+                        deltas.add(_answer_key(contact), (1,), sign)
+        self.contacts.write(cursor, written, upsert=True)
+        deltas.write(cursor)
+
+    @staticmethod
+    def _exchange(recorded: Recorded, case: Case) -> Row:
+        return {
+            "position": recorded.position,
+            "case_id": recorded.case_id,
+            "version": recorded.version,
+            "occurred_at": recorded.occurred_at,
+            "event_type": recorded.event_type,
+            "workspace": case.workspace,
+            "owner": case.owner,
+            "platform": case.platform,
+            "contact": OUTBOUND.get(recorded.event_type),
+            "answer_micro": None,
+        }
+
+
+def _count(row: Row, sign: int, counts: Deltas, outcomes: Deltas, days: Deltas) -> None:
+    scope = (row["workspace"], row["owner"])
+    money = (1, row["claimed_milli"], row["recovered_milli"])
+    for facet in CASE_FACETS:
+        counts.add((*scope, facet, row[facet], row["currency"]), money, sign)
+    if row["state"] == "resolved":
+        for group, column in RESOLVED_FACETS.items():
+            counts.add((*scope, f"resolved:{group}", row[column], row["currency"]), money, sign)
+    outcomes.add((*scope, row["appealed"], row["escalation_level"], row["outcome"]), (1,), sign)
+    if row["resolution_micro"] is not None:
+        days.add((*scope, days_up(row["resolution_micro"])), (1,), sign)
+
+
+def _answer_key(row: Row) -> tuple[Any, ...]:
+    answer = row["answer_micro"]
+    days = None if answer is None else days_up(answer)
+    return (row["workspace"], row["owner"], row["platform"], row["contact"], days)
+
+
+def answered(rows: Iterable[Row]) -> list[Row]:
+    """One case's exchange rows with each contact's answer worked out again: in the order
+    things happened (occurred_at, then version), a contact is answered by the first
+    response, denial or resolution after it and before the next contact."""
+    ordered = sorted(rows, key=lambda r: (r["occurred_at"], r["version"]))
+    out: list[Row] = []
+    waiting: Row | None = None
+    for row in ordered:
+        row = {**row, "answer_micro": None} if row["contact"] is not None else row
+        if waiting is not None and row["contact"] is None:
+            since = datetime.fromisoformat(waiting["occurred_at"])
+            waiting["answer_micro"] = micro(datetime.fromisoformat(row["occurred_at"]) - since)
+            waiting = None
+        elif row["contact"] is not None:
+            waiting = row
+        out.append(row)
+    return out
+
+
+def _rows_of_cases(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> list[Row]:
+    found: list[Row] = []
+    ids = sorted(case_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join(["%s"] * len(chunk))
+        found += cursor.fetchall(f"SELECT * FROM {table.name} WHERE case_id IN ({marks})", chunk)
+    return found
