@@ -16,7 +16,6 @@ from typing import Any
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import retry
 
 from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 from infrastructure.projections.inline import InlineProjections
@@ -63,11 +62,30 @@ class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
 
 def _fewer_retries(method: Any) -> Any:
     """The library retries a failed database call ten times; while the server is down that
-    holds a request for ~20 s. Two tries: a blip is still ridden out, an outage answers
-    503 in a few seconds (and the API's breaker answers the next requests at once)."""
-    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(
-        getattr(method, "__wrapped__", method)
-    )
+    holds a request for ~20 s. Here a call that lost its connection (a restart, a failover,
+    ``pg_terminate_backend``) is tried once more on a fresh one, and a blip is ridden out;
+    the pool itself replaces its dead idle connections at once (``pg_pool.py``). A call
+    that could not get a connection at all has already waited ``connect_timeout`` for
+    one and is not tried again: an outage answers 503 in that time (and the API's breaker
+    answers the next requests at once)."""
+    import functools
+    import time
+
+    import psycopg_pool
+
+    body = getattr(method, "__wrapped__", method)
+
+    @functools.wraps(body)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except (InterfaceError, OperationalError) as exc:
+            if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
+                raise
+        time.sleep(0.05)
+        return body(*args, **kwargs)
+
+    return call
 
 
 class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):

@@ -141,13 +141,18 @@ class Settings(BaseSettings):
                 POSTGRES_DBNAME=parts["dbname"],
                 POSTGRES_POOL_SIZE=str(self.pool_size),
                 POSTGRES_MAX_OVERFLOW=str(self.pool_max_overflow),
+                # how long a request waits for a connection (and, in pg_pool.py, how long
+                # one is tried for and libpq's own connect timeout)
                 POSTGRES_CONNECT_TIMEOUT=str(self.connect_timeout),
+                # a connection is checked as it leaves the pool; when one is dead after a
+                # restart or failover, the recorder below sweeps out the others at once
                 POSTGRES_PRE_PING="y",
                 # Must stay off: with it on, the library wrote one application's events
                 # into another's table and skipped projection positions (measured here).
                 POSTGRES_ENABLE_DB_FUNCTIONS="",
                 POSTGRES_LOCK_TIMEOUT="10",
-                APPLICATION_RECORDER_TOPIC="infrastructure.recorders:PostgresReclaimRecorder",
+                # PostgresReclaimRecorder on a pool that rides out a blip (pg_pool.py)
+                APPLICATION_RECORDER_TOPIC="infrastructure.pg_pool:SteadyPostgresRecorder",
             )
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -100,8 +100,9 @@ class _Store:
 
     def application_recorder(self) -> Any:
         recorder = self.factory().application_recorder()
+        # our classes (on PostgreSQL the one on the steady pool, pg_pool.py)
         expected = PostgresReclaimRecorder if self.store == "postgres" else SQLiteReclaimRecorder
-        assert type(recorder) is expected, type(recorder)
+        assert isinstance(recorder, expected), type(recorder)
         return recorder
 
 
