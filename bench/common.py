@@ -66,9 +66,16 @@ class Figure:
     target: str | None = None
     #: True / False when a target applies, None when it does not
     met: bool | None = None
-    #: the target's ratio bound (at least, or less than)
+    #: the target's ratio bound (at least, or at most); for an absolute target, the bound
+    #: itself in the figure's unit (the baseline is then that bound, and the ratio 1x)
     limit: float | None = None
     note: str = ""
+    #: which of the report's targets this figure answers (a key of ``report.TARGETS``)
+    target_key: str = ""
+    #: False: shown beside a target for comparison, not judged against it
+    judged: bool = True
+    #: the target is a bound on the value itself (p50 <= 3 ms), not a ratio
+    absolute: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -254,7 +261,8 @@ def _git() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return out.stdout.strip()
+        # only trailing whitespace: a porcelain status line starts with its status columns
+        return out.stdout.rstrip()
 
     changed = [
         line[3:]
@@ -343,6 +351,36 @@ def postgres(options: Options) -> Iterator[BenchPostgres]:
         yield pg
     finally:
         pg.stop()
+
+
+# --- the projections -----------------------------------------------------------------------
+def call_with(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` with those of ``kwargs`` it takes (``timeout`` and ``progress``
+    come and go between versions of the projector)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+    return function(*args, **kwargs)
+
+
+def project_all(app: Any) -> int:
+    """Bring every projection to the end of the log, once events were written with
+    ``app.save`` by the benchmark's own setup (no server running). A no-op when the
+    saves already wrote the read rows in their own transactions (inline projections).
+    Returns how many events were projected."""
+    from infrastructure.projections import Projector
+
+    catch_up = getattr(Projector(app), "catch_up", None)
+    if catch_up is None:
+        return 0
+    return int(call_with(catch_up, timeout=60) or 0)
+
+
+def log_length(app: Any) -> int:
+    """The last position of the notification log (its length: positions start at 1)."""
+    return int(app.recorder.max_notification_id() or 0)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -27,11 +27,10 @@ from typing import Any
 
 import psycopg
 
-from bench.common import ROOT, BenchPostgres, Options, say
+from bench.common import ROOT, BenchPostgres, Options, call_with, log_length, say
 from bench.history import cases
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections import Projector
-from infrastructure.projections.projector import count_events
 from infrastructure.settings import Settings
 
 #: bump when the generator changes, so cached logs are made again
@@ -176,8 +175,8 @@ class Log:
             shutil.copyfile(self.pristine_dir / "reclaim.sqlite3", self.log_dir / "reclaim.sqlite3")
         app = ReclaimApplication(self.settings())
         try:
-            Projector(app).rebuild(timeout=30)
-            events = count_events(app)
+            call_with(Projector(app).rebuild, timeout=30)
+            events = log_length(app)
         finally:
             app.close()
         seconds = round(time.perf_counter() - started, 1)

@@ -1,14 +1,16 @@
 """Where a Reclaim server spends its time under the benchmark's command mix.
 
-    .venv/bin/python -m bench.profile_server --store sqlite --clients 16 --seconds 10
+    .venv/bin/python -m bench.profile_server --store postgres --clients 16 --seconds 15
 
 Runs Reclaim's app in this process under uvicorn (one worker, the same app and
 settings as ``reclaim serve``), drives it with the same wrk script as the ``http``
-section, and samples every thread's stack every few milliseconds
-(``sys._current_frames``): cProfile sees only one thread, and the work here is
-spread over the event loop, the thread pool and the projector. Prints, per thread
-group, the functions seen most often on the stack (inclusive) and at the top
-(exclusive), as shares of the samples.
+section (issue 10's mix by default: follow-ups and notes over 300 submitted cases;
+``--mix realistic`` for the other), and samples every thread's stack every few
+milliseconds (``sys._current_frames``): cProfile sees only one thread, and the work
+here is spread over the event loop, the thread pool and any background threads
+(group commit, a store's pool). Prints the load's figures (2xx only, as the
+benchmark counts them), then, per thread group, the functions seen most often on
+the stack (inclusive) and at the top (exclusive), as shares of the samples.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def _group(name: str) -> str:
         return "thread pool (routes)"
     if name.startswith("reclaim-projector") or "projection" in name.lower():
         return "projector"
+    if "commit" in name.lower():
+        return "group commit"
     if name.startswith("MainThread"):
         return "event loop"
     return "other: " + name.split("-")[0]
@@ -100,7 +104,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from api.app import create_app
     from bench.__main__ import parse
-    from bench.sections.http import USER, WORKSPACE, fresh_store, mix_script
+    from bench.common import project_all
+    from bench.sections.http import (
+        USER,
+        WORKSPACE,
+        fresh_store,
+        issue_cases,
+        issue_script,
+        mix_script,
+    )
     from infrastructure.application import ReclaimApplication
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -108,15 +120,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--mix",
+        choices=("issue", "realistic"),
+        default="issue",
+        help="issue 10's follow-ups and notes (default), or the realistic mix",
+    )
     args = parser.parse_args(argv)
     options = parse(["--cache-dir", str(args.cache_dir), "--stores", args.store])
     with postgres(options) if args.store == "postgres" else _none() as pg:
         settings = fresh_store(options, args.store, f"bench_profile_{args.store}", pg)
         app = ReclaimApplication(settings)
-        key, _ = app.keys.create(USER, WORKSPACE, "member")
-        app.close()
-        warm = mix_script(settings, key, args.clients, "warm-up")
-        script = mix_script(settings, key, args.clients, "profiled")
+        try:
+            key, _ = app.keys.create(USER, WORKSPACE, "member")
+            if args.mix == "issue":
+                cases = issue_cases(app, settings.data_dir)
+                warm = issue_script(cases, key, args.clients, "warm-up")
+                script = issue_script(cases, key, args.clients, "profiled")
+            else:
+                warm = mix_script(app, settings.data_dir / "warm-up", key, args.clients)
+                script = mix_script(app, settings.data_dir / "profiled", key, args.clients)
+            project_all(app)
+        finally:
+            app.close()
         port = free_port()
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=port, log_level="warning"
@@ -137,10 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         sampler.stop()
         server.should_exit = True
         thread.join(10)
-    say(
-        f"{args.store}, {args.clients} clients: {result.rate:,.0f} req/s, p50 "
-        f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, non-2xx {result.non_2xx}"
-    )
+    say(f"{args.store}, {args.mix} mix, {args.clients} clients, one worker: {result.describe()}")
     print(sampler.report())
 
 

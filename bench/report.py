@@ -1,89 +1,91 @@
-"""Turn a run's figures into BENCHMARKS.md: baselines, ratios and issue 6's targets.
+"""Turn a run's figures into BENCHMARKS.md: baselines, ratios and issue 10's targets.
 
 ``evaluate`` sets each figure's baseline (measured in the same run) and, where issue
-6 sets a target, whether it is met; ``write_report`` writes the markdown. Nothing
-in the report is typed by hand: rerun the command to refresh it.
+10 sets a target, whether it is met; ``write_report`` writes the markdown, the
+targets first, one row per target and store (met, the gap, or not measured).
+Nothing in the report is typed by hand: rerun the command to refresh it.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from bench.common import Figure, Options, SectionResult
 
-TARGETS_TEXT = {
-    "c-raw": "≥ 1.0× raw one-row-per-transaction inserts (PostgreSQL, 1 connection)",
-    "c-lib": "≥ 3× the library used directly (PostgreSQL, 1 thread)",
-    "c-p99": "p99 < 4× the bare endpoint's p99 (16 clients)",
-    "d": "≥ 0.5× the library's decoded log-read rate",
-    "e": "flat within 20 % from 10 to 10,000 events (p50 against p50 at 10)",
-    "f": "p99 at 1M events within 2× of p99 at 1k",
-    "g": "flat in the log's size (peak at the larger log ≤ 1.2× the smaller)",
+#: issue 10's targets: key -> (the target as the report states it, the section measuring it)
+TARGETS: dict[str, tuple[str, str]] = {
+    "pg-raw": (
+        "HTTP commands at 16 clients ≥ 1.0× raw one-row-per-transaction inserts "
+        "(PostgreSQL; the inserts on 1 connection, as issue 10's table)",
+        "http,raw",
+    ),
+    "pg-raw-16": (
+        "for comparison, not judged: the same against the inserts on 16 connections",
+        "http,raw",
+    ),
+    "sqlite-raw": (
+        "HTTP commands at 16 clients ≥ 1.0× raw one-row inserts (SQLite, synchronous=FULL)",
+        "http,raw",
+    ),
+    "p99": ("p99 at 16 clients ≤ 4× the bare endpoint's p99 (16 clients)", "http,bare"),
+    "p50": ("p50 at 1 client ≤ 3 ms", "http"),
+    "reports": ("p99 at {large} events within 2× of p99 at {small}", "queries"),
+    "rebuild": ("rebuild ≥ 0.5× the decoded log read", "rebuild"),
+    "replay": (
+        "replay memory flat: peak RSS at {large} events ≤ 1.2× at {small}",
+        "memory",
+    ),
 }
+#: the stores each target is judged on
+TARGET_STORES = {"pg-raw": ("postgres",), "pg-raw-16": ("postgres",), "sqlite-raw": ("sqlite",)}
+#: the queries issue 10 sets a target for (section ``queries``)
+REPORT_QUERIES = ("summary", "recovery", "outcomes", "timeliness")
+LABELS = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 
 
-#: why a target is missed, from profiles of the code measured (see each note's source);
-#: printed under the targets when the run misses that target. Written by hand: check
-#: them against a fresh profile when the code they name changes.
+#: where to look when a target is missed: printed under the targets for each missed
+#: one. These say how to find the cause, not what it is: the cause is the code's, and
+#: changes with it (write what a profile found in the note that comes with the run).
 WHY = {
-    "c": (
-        "**(c) Command throughput and p99 on PostgreSQL.** Every command answers only "
-        "once the server's own projections hold its events (`api/commands.py` "
-        "`_await_projections` → `Projector.wait_for`: read-your-writes for the embedded "
-        "default). On PostgreSQL the server's projector follows the log with the library's "
-        "projection runners: one transaction per event for each of the four projections, so "
-        "each command waits for four more commits, and the projections' catch-up rate "
-        '(section (c), "catching up") bounds the command rate. A sampling profile of one '
-        "worker under 16 clients (`python -m bench.profile_server --store postgres "
-        "--clients 16`, at commit 441a2a2) puts about 80 % of the request threads' busy time "
-        "in `wait_for`, a third of that in `Projector.positions()` (one SQL query per waiting "
-        "request per poll, competing for the pool with the projector), and about 15 % in the "
-        "command itself "
-        "(`ReclaimApplication.execute` with group commit). Section (e)'s in-process figures "
-        "show what a command costs without that wait. On SQLite the same wait is on a poller "
-        "(batches, so faster), which is why SQLite beats PostgreSQL here."
+    "pg-raw": (
+        "**Command throughput.** Issue 10: below 0.3× raw inserts the design is not done; "
+        "profile it and say where the time goes: `python -m bench.profile_server --store "
+        "<postgres|sqlite> --clients 16 --seconds 15` samples every thread of one worker "
+        "under this section's mix and prints where each thread group spends its time. Section (e) "
+        "gives a command's cost in-process without HTTP, and section (c)'s library baseline "
+        "what the eventsourcing library alone does on this machine."
     ),
-    "d": (
-        "**(d) Rebuild against the decoded log read.** A rebuild writes about four rows per "
-        "event (case list, timeline, audit log, reports), each made in Python. A cProfile "
-        "of a 100k-event SQLite rebuild (at commit 441a2a2) spent about 60 % in Python "
-        "row-building (decoding, the audit chain's canonical JSON and hashing, "
-        "`isoformat`, dicts), 17 % in commits (four per batch) and 12 % in `executemany`; "
-        "reading and decoding alone run about ten times faster. Reaching 0.5× needs larger "
-        "transactions during a rebuild (one per batch for all four projections, COPY on "
-        "PostgreSQL) and less Python per row."
+    "p99": (
+        "**Latency against the bare endpoint.** Both are timed the same way (per request, "
+        "in the wrk script, 2xx only), on the same server stack and worker count: the "
+        "difference is Reclaim's request. `python -m bench.profile_server --store "
+        "<postgres|sqlite> --clients 16` shows where it goes under load; with 1 client, "
+        "where one command's time goes."
     ),
-    "e": (
-        "**(e) Command latency by case length, cache off.** Without the aggregate cache a "
-        "command replays the case from its latest snapshot (every 50 events) plus the events "
-        "after it: up to 49 events at 1,000 or 10,000 events against all 10 at 10 events. "
-        "The cost is bounded by the snapshot interval, not by the case's length."
+    "reports": (
+        "**Reports by log size.** Section (f)'s table gives every query's n, p50 and p99 at "
+        "each size: a report whose time grows with the log between 100k and 1M reads rows "
+        "in proportion to the log (or to the caller's cases) on every request."
     ),
-    "f": (
-        "**(f) The summary report at 1M events.** `GET /v1/reports/summary` "
-        "(`queries.summary`) aggregates the caller's rows of the reports table on every "
-        "request and computes the median days to resolution in Python over every resolved "
-        "case (`_median_days`: fetch them all, parse their times): linear in the number of "
-        "cases; `_median_days` was about 60 % of its time at 100k events (cProfile). List and "
-        "timeline read a page or one case by index and stay flat. Meeting the target needs "
-        "the summary kept as a projection (counts and sums per workspace and owner, updated "
-        "as events arrive) or at least computed in SQL."
+    "rebuild": (
+        "**Rebuild rate.** Section (d) gives the rebuild's wall time beside this process's "
+        "CPU time: CPU close to the wall time means Python row-building bounds it; far "
+        "below it, the store's writes (transactions, fsyncs) do. `python -m bench.rebuild "
+        "--events 100000 --store sqlite` under cProfile (`python -m cProfile -s cumtime`) "
+        "names the functions."
     ),
-    "g": (
-        "**(g) Replay memory.** The replay's memory is bounded but not flat: the audit and "
-        "timeline projections keep a cache of case scopes (`infrastructure/projections/"
-        "base.py`, up to `LIMIT = 100_000` cases each, cleared when passed), so the RSS grows "
-        "with the number of distinct cases until that cap: sampled every 10 s during a 1M "
-        "replay (at commit 441a2a2), it grew by about 0.5 MiB/s for the first 700k events "
-        "(about 100k cases), then stayed level. A 1M-event log has "
-        "about 140k cases, past the cap, so larger logs should stay near this peak. A smaller "
-        "cap or an LRU would make it flat."
+    "replay": (
+        "**Replay memory.** A peak that grows with the log means the replay keeps something "
+        "per case or per event (caches, a list of rows, an unbounded batch) for the whole "
+        "run: sample `VmRSS` in `/proc/<pid>/status` during `reclaim replay` of the 1M log "
+        "to see when it grows."
     ),
 }
+WHY["sqlite-raw"] = WHY["pg-raw"]
+WHY["p50"] = WHY["p99"]
 
 
 def _find(results: dict[str, SectionResult], key: str, name: str) -> Figure | None:
@@ -98,11 +100,6 @@ def _value(results: dict[str, SectionResult], key: str, name: str) -> float | No
     return None if figure is None else figure.value
 
 
-def _unit(results: dict[str, SectionResult], key: str, name: str) -> str:
-    figure = _find(results, key, name)
-    return "" if figure is None else figure.unit
-
-
 def _compare(
     figure: Figure | None,
     baseline: str,
@@ -112,184 +109,284 @@ def _compare(
     at_least: float | None = None,
     at_most: float | None = None,
     unit: str = "",
+    key: str = "",
+    judged: bool = True,
 ) -> None:
+    """Set ``figure``'s baseline (measured in the same run) and, with a target, whether
+    the ratio meets it (``at_least`` / ``at_most``, both bounds included)."""
     if figure is None or value is None:
         return
     figure.baseline, figure.baseline_value = baseline, value
     figure.baseline_unit = unit if unit and unit != figure.unit else ""
     if target is None:
         return
-    figure.target = target
+    figure.target, figure.target_key, figure.judged = target, key, judged
     figure.limit = at_least if at_least is not None else at_most
     ratio = figure.ratio
-    if ratio is None:
+    if ratio is None or not judged:
         figure.met = None
     elif at_least is not None:
         figure.met = ratio >= at_least
     elif at_most is not None:
-        figure.met = ratio < at_most
+        figure.met = ratio <= at_most + 1e-9
 
 
-#: issue 6's reference figures (measured earlier on these machines), beside ours for context
+def _bound(figure: Figure | None, bound: float, *, target: str, key: str) -> None:
+    """An absolute target: the figure's value at most ``bound`` (in its own unit)."""
+    if figure is None or figure.value is None:
+        return
+    figure.baseline, figure.baseline_value = "the bound", bound
+    figure.target, figure.target_key, figure.limit, figure.absolute = target, key, bound, True
+    figure.met = figure.value <= bound
+
+
+#: issue 10's own figures, measured before its change on this machine ("before"), beside
+#: ours for context: (section, figure) -> the figure as the issue gives it
 REFERENCES = {
-    ("raw", "PostgreSQL, one row per transaction, 1 connection(s)"): "2.6k rows/s",
-    ("raw", "PostgreSQL, one row per transaction, 4 connection(s)"): "6.0k/s (pgbench)",
-    ("raw", "PostgreSQL, 100 rows per transaction, executemany, 1 connection(s)"): "24k rows/s",
-    ("raw", "PostgreSQL, 100 rows per transaction, COPY, 1 connection(s)"): "33k rows/s",
+    ("raw", "PostgreSQL, one row per transaction, 1 connection(s)"): "3,091 rows/s",
     (
         "raw",
         "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection",
-    ): "3.4k rows/s",
-    (
-        "raw",
-        "SQLite WAL, synchronous=NORMAL, one row per transaction, 1 connection",
-    ): "17k rows/s",
-    ("bare", "bare POST (async), 16 client(s): throughput"): "12k req/s (2 workers)",
-    (
-        "library",
-        "PostgreSQL: get a 7-event aggregate, add 1 event, save; 1 thread(s)",
-    ): "346/s",
-    ("library", "SQLite: get a 7-event aggregate, add 1 event, save; 1 thread(s)"): "843/s",
+    ): "5,438 rows/s",
+    ("bare", "bare POST (async), 1 client(s): throughput"): "3,316 req/s",
+    ("bare", "bare POST (async), 4 client(s): throughput"): "6,402 req/s",
+    ("bare", "bare POST (async), 16 client(s): throughput"): "6,149 req/s",
+    ("bare", "bare POST (async), 1 client(s): p99"): "1.1 ms",
+    ("bare", "bare POST (async), 4 client(s): p99"): "1.9 ms",
+    ("bare", "bare POST (async), 16 client(s): p99"): "7.1 ms",
+    ("http", "PostgreSQL, 1 client(s): throughput"): "39 req/s (25 ms each)",
+    ("http", "PostgreSQL, 4 client(s): throughput"): "72 req/s",
+    ("http", "PostgreSQL, 16 client(s): throughput"): "59 req/s = 0.02× raw inserts",
+    ("http", "PostgreSQL, 1 client(s): p99"): "38 ms",
+    ("http", "PostgreSQL, 4 client(s): p99"): "152 ms",
+    ("http", "PostgreSQL, 16 client(s): p99"): "507 ms",
+    ("http", "SQLite, 16 client(s): throughput"): "243 req/s = 0.04× raw inserts",
+    ("queries", "PostgreSQL, summary (HTTP): p99 at 1M events"): "2.6 s",
+    ("queries", "SQLite, summary (HTTP): p99 at 1M events"): "3.8 s",
 }
 
 
-def _against_first_of_series(
-    figures: list[Any],
-    is_target: Callable[[str, str], bool],
-    target: str,
-    at_most: float,
-) -> None:
-    """Compare each "<series> at <size>" figure with the first size of its series."""
-    for figure in figures:
-        prefix, at = figure.name.rsplit(" at ", 1)
-        first = next((f for f in figures if f.name.startswith(prefix + " at ")), None)
-        if first is None or first is figure:
-            continue
-        _compare(
-            figure,
-            first.name.rsplit(": ", 1)[1],
-            first.value,
-            target=target if is_target(prefix, at) else None,
-            at_most=at_most,
-        )
+def _store_of(name: str) -> str:
+    return "postgres" if name.startswith("PostgreSQL") or "on PostgreSQL" in name else "sqlite"
 
 
 def evaluate(results: dict[str, SectionResult]) -> None:
+    """Baselines, ratios and issue 10's targets on the run's figures (in place)."""
     for (key, name), reference in REFERENCES.items():
         figure = _find(results, key, name)
         if figure is not None:
-            parts = (figure.note, f"issue 6 reference: {reference}")
+            parts = (figure.note, f"issue 10, before its change: {reference}")
             figure.note = "; ".join(x for x in parts if x)
-    raw_pg = _value(results, "raw", "PostgreSQL, one row per transaction, 1 connection(s)")
-    raw_sqlite = _value(
-        results, "raw", "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection"
-    )
+    raw = {
+        "pg-1": _value(results, "raw", "PostgreSQL, one row per transaction, 1 connection(s)"),
+        "pg-16": _value(results, "raw", "PostgreSQL, one row per transaction, 16 connection(s)"),
+        "sqlite": _value(
+            results, "raw", "SQLite WAL, synchronous=FULL, one row per transaction, 1 connection"
+        ),
+    }
+    #: how many measurements around the judged run each raw baseline is the mean of
+    around: dict[str, int] = {}
     lib = {
         store: _value(
             results,
             "library",
             f"{label}: get a 7-event aggregate, add 1 event, save; 1 thread(s)",
         )
-        for store, label in (("postgres", "PostgreSQL"), ("sqlite", "SQLite"))
+        for store, label in LABELS.items()
     }
     http = results.get("http")
     if http is not None:
-        for figure in list(http.figures):
-            if " client(s)" not in figure.name:
-                continue
-            store = "postgres" if figure.name.startswith("PostgreSQL") else "sqlite"
-            label = "PostgreSQL" if store == "postgres" else "SQLite"
-            clients = figure.name.split(", ", 1)[1].split(" ", 1)[0]
-            if figure.name.endswith("throughput"):
-                top = store == "postgres" and clients == "16"
-                if store == "postgres":
-                    _compare(
-                        figure,
-                        "raw one-row inserts, 1 connection",
-                        raw_pg,
-                        target=TARGETS_TEXT["c-raw"] if top else None,
-                        at_least=1.0,
-                        unit="rows/s",
-                    )
-                else:
-                    _compare(figure, "SQLite raw one-row inserts (FULL)", raw_sqlite, unit="rows/s")
-                if top:  # the second target on the same figure gets its own line
-                    extra = Figure(
-                        "http",
-                        f"{label}, 16 client(s): throughput against the library",
-                        figure.value,
-                        "req/s",
-                        note=figure.note,
-                    )
-                    _compare(
-                        extra,
-                        "library used directly, 1 thread",
-                        lib["postgres"],
-                        target=TARGETS_TEXT["c-lib"],
-                        at_least=3.0,
-                        unit="commands/s",
-                    )
-                    http.figures.insert(http.figures.index(figure) + 1, extra)
-                elif lib.get(store) is not None and store == "sqlite" and clients == "16":
-                    extra = Figure(
-                        "http",
-                        f"{label}, 16 client(s): throughput against the library",
-                        figure.value,
-                        "req/s",
-                    )
-                    _compare(
-                        extra,
-                        "library used directly on SQLite, 1 thread",
-                        lib["sqlite"],
-                        unit="commands/s",
-                    )
-                    http.figures.insert(http.figures.index(figure) + 1, extra)
-            elif figure.name.endswith(("p99", "p50")):
-                which = figure.name.rsplit(" ", 1)[1]
-                bare = _value(results, "bare", f"bare POST (async), {clients} client(s): {which}")
-                top = which == "p99" and clients == "16" and store == "postgres"
-                _compare(
-                    figure,
-                    f"bare POST {which}, {clients} client(s)",
-                    bare,
-                    target=TARGETS_TEXT["c-p99"] if top else None,
-                    at_most=4.0,
-                )
+        # the raw inserts measured right before the judged runs, when the section has them
+        adjacent = {
+            "pg-1": "PostgreSQL: raw one-row inserts, 1 connection(s), just ",
+            "pg-16": "PostgreSQL: raw one-row inserts, 16 connection(s), just ",
+            "sqlite": "SQLite: raw one-row inserts (synchronous=FULL), just ",
+        }
+        for key, start in adjacent.items():
+            values = [f.value for f in http.figures if f.name.startswith(start) and f.value]
+            if values:
+                raw[key] = sum(values) / len(values)
+                around[key] = len(values)
+        _evaluate_http(results, http, raw, lib, around)
     rebuild = results.get("rebuild")
     if rebuild is not None:
         for figure in list(rebuild.figures):
-            if "projection rebuild" not in figure.name:
+            if ": projection rebuild (" not in figure.name:
                 continue
-            label = figure.name.split(":", 1)[0]
-            events = figure.name.rsplit("(", 1)[1]
+            label, events = figure.name.split(": projection rebuild (", 1)
             decoded = _value(results, "rebuild", f"{label}: library decoded log read ({events}")
-            raw = _value(results, "rebuild", f"{label}: raw sequential read ({events}")
-            _compare(figure, "decoded log read", decoded, target=TARGETS_TEXT["d"], at_least=0.5)
+            raw_read = _value(results, "rebuild", f"{label}: raw sequential read ({events}")
+            _compare(
+                figure,
+                "decoded log read",
+                decoded,
+                target=TARGETS["rebuild"][0],
+                at_least=0.5,
+                key="rebuild",
+            )
             against_raw = Figure(
                 "rebuild", figure.name + ", against the raw read", figure.value, figure.unit
             )
-            _compare(against_raw, "raw sequential read", raw, unit="rows/s")
+            _compare(against_raw, "raw sequential read", raw_read, unit="rows/s")
             rebuild.figures.insert(rebuild.figures.index(figure) + 1, against_raw)
     depth = results.get("depth")
-    if depth is not None:
-        _against_first_of_series(
-            depth.figures, lambda prefix, at: prefix.endswith("p50"), TARGETS_TEXT["e"], 1.2 + 1e-9
-        )
+    if depth is not None:  # issue 6's series, shown for context: no target in issue 10
+        _against_first_of_series(depth.figures)
     queries = results.get("queries")
     if queries is not None:
-        _against_first_of_series(
-            queries.figures, lambda prefix, at: at.startswith("1M"), TARGETS_TEXT["f"], 2.0
-        )
+        _evaluate_queries(queries)
     memory = results.get("memory")
     if memory is not None:
-        replays = [f for f in memory.figures if f.name.startswith("`reclaim replay`")]
-        if len(replays) >= 2:
+        for label in LABELS.values():
+            replays = [
+                f
+                for f in memory.figures
+                if f.name.startswith("`reclaim replay`")
+                and f.name.endswith(f"on {label}: peak RSS")
+            ]
+            if len(replays) < 2:
+                continue
+            small, large = (_events_in(f.name) for f in (replays[0], replays[-1]))
             _compare(
                 replays[-1],
                 replays[0].name.split(" of ", 1)[1].split(":")[0],
                 replays[0].value,
-                target=TARGETS_TEXT["g"],
-                at_most=1.2 + 1e-9,
+                target=TARGETS["replay"][0].format(small=small, large=large),
+                at_most=1.2,
+                key="replay",
+            )
+
+
+def _events_in(name: str) -> str:
+    """ "`reclaim replay` of 1,000,002 events on ...": "1,000,002"."""
+    return name.split(" of ", 1)[1].split(" events", 1)[0]
+
+
+def _evaluate_http(
+    results: dict[str, SectionResult],
+    http: SectionResult,
+    raw: dict[str, float | None],
+    lib: dict[str, float | None],
+    around: dict[str, int],
+) -> None:
+    def measured(key: str) -> str:
+        if around.get(key, 0) >= 2:
+            return ", mean of just before and just after"
+        return ", around the run" if around.get(key) else " (section (a))"
+
+    for figure in list(http.figures):
+        if " client(s): " not in figure.name:
+            continue
+        store = _store_of(figure.name)
+        label = LABELS[store]
+        realistic = ", realistic mix, " in figure.name
+        clients = figure.name.split(" client(s)", 1)[0].rsplit(" ", 1)[1]
+        which = figure.name.rsplit(": ", 1)[1]
+        judged = not realistic and clients == "16"
+        if which == "throughput":
+            if store == "postgres":
+                _compare(
+                    figure,
+                    "raw one-row inserts, 1 connection" + measured("pg-1"),
+                    raw["pg-1"],
+                    target=TARGETS["pg-raw"][0] if judged else None,
+                    at_least=1.0,
+                    unit="rows/s",
+                    key="pg-raw",
+                )
+            else:
+                _compare(
+                    figure,
+                    "SQLite raw one-row inserts (FULL)" + measured("sqlite"),
+                    raw["sqlite"],
+                    target=TARGETS["sqlite-raw"][0] if judged else None,
+                    at_least=1.0,
+                    unit="rows/s",
+                    key="sqlite-raw",
+                )
+            if judged and store == "postgres" and raw["pg-16"] is not None:
+                extra = Figure(
+                    "http",
+                    f"{label}, 16 client(s): throughput against 16 connections",
+                    figure.value,
+                    figure.unit,
+                )
+                _compare(
+                    extra,
+                    "raw one-row inserts, 16 connections" + measured("pg-16"),
+                    raw["pg-16"],
+                    target=TARGETS["pg-raw-16"][0],
+                    at_least=1.0,
+                    unit="rows/s",
+                    key="pg-raw-16",
+                    judged=False,
+                )
+                http.figures.insert(http.figures.index(figure) + 1, extra)
+            if judged and lib.get(store) is not None:
+                extra = Figure(
+                    "http",
+                    f"{label}, 16 client(s): throughput against the library",
+                    figure.value,
+                    figure.unit,
+                )
+                _compare(
+                    extra,
+                    f"library used directly on {label}, 1 thread",
+                    lib[store],
+                    unit="commands/s",
+                )
+                index = http.figures.index(figure) + 1
+                while http.figures[index].name.startswith(f"{label}, 16 client(s): throughput "):
+                    index += 1
+                http.figures.insert(index, extra)
+        elif which in ("p50", "p99"):
+            bare = _value(results, "bare", f"bare POST (async), {clients} client(s): {which}")
+            _compare(
+                figure,
+                f"bare POST {which}, {clients} client(s)",
+                bare,
+                target=TARGETS["p99"][0] if which == "p99" and judged else None,
+                at_most=4.0,
+                key="p99",
+            )
+            if which == "p50" and clients == "1" and not realistic:
+                # an absolute bound: the bare baseline stays in the section's table only
+                shown = Figure("http", f"{figure.name} against the bound", figure.value, "ms")
+                _bound(shown, 3.0, target=TARGETS["p50"][0], key="p50")
+                http.figures.insert(http.figures.index(figure) + 1, shown)
+
+
+def _against_first_of_series(figures: list[Figure]) -> None:
+    """Compare each "<series> at <size>" figure with the first size of its series."""
+    for figure in figures:
+        prefix, _ = figure.name.rsplit(" at ", 1)
+        first = next((f for f in figures if f.name.startswith(prefix + " at ")), None)
+        if first is None or first is figure:
+            continue
+        _compare(figure, first.name.rsplit(": ", 1)[1], first.value)
+
+
+def _evaluate_queries(queries: SectionResult) -> None:
+    """Each size against the smallest; issue 10's target on the reports at the largest."""
+    series: dict[str, list[Figure]] = {}
+    for figure in queries.figures:
+        if " at " in figure.name:
+            series.setdefault(figure.name.rsplit(" at ", 1)[0], []).append(figure)
+    for prefix, figures in series.items():
+        first, last = figures[0], figures[-1]
+        report = prefix.split(", ", 1)[1].split(" ", 1)[0] in REPORT_QUERIES
+        small = first.name.rsplit(" at ", 1)[1].split(" ")[0]
+        large = last.name.rsplit(" at ", 1)[1].split(" ")[0]
+        for figure in figures[1:]:
+            _compare(
+                figure,
+                first.name.rsplit(": ", 1)[1],
+                first.value,
+                target=TARGETS["reports"][0].format(small=small, large=large)
+                if report and figure is last
+                else None,
+                at_most=2.0,
+                key="reports",
             )
 
 
@@ -305,18 +402,13 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def _target_key(figure: Figure) -> str:
-    for key, text in TARGETS_TEXT.items():
-        if figure.target == text:
-            return key.split("-")[0]
-    return ""
-
-
 def _baseline_unit(figure: Figure) -> str:
     return getattr(figure, "baseline_unit", "") or figure.unit
 
 
 def _met(figure: Figure) -> str:
+    if figure.target is not None and not figure.judged:
+        return "not judged"
     if figure.met is None:
         return ""
     if figure.met:
@@ -324,18 +416,76 @@ def _met(figure: Figure) -> str:
     return "**missed**"
 
 
+def _ratio(figure: Figure) -> str:
+    if figure.absolute or figure.ratio is None:
+        return ""
+    return f"{figure.ratio:.2f}×"
+
+
 def _gap(figure: Figure) -> str:
     """How far from its target a missed figure is, in words."""
     ratio = figure.ratio
-    if figure.met is not False or ratio is None or figure.target is None:
+    limit = figure.limit
+    if figure.met is not False or ratio is None or figure.target is None or limit is None:
         return ""
-    limit = getattr(figure, "limit", None)
-    if limit is None:
-        return ""
+    if figure.absolute:
+        return (
+            f"{_num(figure.value, figure.unit)} against at most {_num(limit, figure.unit)}: "
+            f"{ratio:.2f}× over"
+        )
     if "≥" in figure.target:
-        return f"{ratio:.2f}× of {limit:g}× needed: {limit / ratio:.1f}× short"
-    limit = round(limit, 2)
+        text = f"{ratio:.2f}× of {limit:g}× needed: {limit / ratio:.1f}× short"
+        if figure.target_key in ("pg-raw", "sqlite-raw") and ratio < 0.3:
+            text += " (below 0.3×, where issue 10 counts the design as not done)"
+        return text
     return f"{ratio:.2f}× against at most {limit:g}×: {ratio / limit:.2f}× over"
+
+
+def _targets(options: Options, results: dict[str, SectionResult]) -> list[str]:
+    """Issue 10's targets, one row per target and store: met, the gap, or not measured."""
+    order = list(TARGETS)
+    found = [f for r in results.values() for f in r.figures if f.target and f.target_key in TARGETS]
+    found.sort(key=lambda f: (order.index(f.target_key), _store_of(f.name) != "postgres"))
+    #: figures meant for a target that have no value (a query that failed)
+    unmeasured = [
+        f for r in results.values() for f in r.figures if f.target_key and f.value is None
+    ]
+    lines = [
+        "| target | figure | value | baseline (same run) | ratio | met | gap |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in order:
+        text, sections = TARGETS[key]
+        for store in TARGET_STORES.get(key, options.stores):
+            if store not in options.stores:
+                continue
+            rows = [f for f in found if f.target_key == key and _store_of(f.name) == store]
+            failed = [f for f in unmeasured if f.target_key == key and _store_of(f.name) == store]
+            labels = list(options.sizes)
+            small = labels[0] if key == "reports" else labels[-2:][0]
+            what = text.format(small=small, large=labels[-1])
+            for f in rows:
+                baseline = f"{f.baseline}: {_num(f.baseline_value, _baseline_unit(f))}"
+                lines.append(
+                    f"| {f.target} | {f.name} | {_num(f.value, f.unit)} | {baseline} | "
+                    f"{_ratio(f)} | {_met(f)} | {_gap(f)} |"
+                )
+            for f in failed:
+                lines.append(f"| {what} | {f.name} | - | - | - | **failed** | {f.note} |")
+            if not rows and not failed:
+                errors = [
+                    f"section {x} failed: {results[x].error}"
+                    for x in sections.split(",")
+                    if x in results and results[x].error
+                ]
+                command = f"python3 dev.py bench --sections {sections}"
+                why = "; ".join(errors) or f"not in this run's sections (`{command}`)"
+                lines.append(f"| {what} | {LABELS[store]} | - | - | - | not measured | {why} |")
+    missed = {f.target_key for f in found if f.met is False}
+    for key in order:
+        if key in missed and key in WHY and WHY[key] not in lines:
+            lines += ["", WHY[key]]
+    return lines
 
 
 def _table(figures: list[Figure]) -> list[str]:
@@ -347,7 +497,7 @@ def _table(figures: list[Figure]) -> list[str]:
             if f.baseline is None
             else f"{f.baseline}: {_num(f.baseline_value, _baseline_unit(f))}"
         )
-        ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
+        ratio = _ratio(f)
         gap = _gap(f)
         note = "; ".join(x for x in (f.note, gap) if x)
         lines.append(
@@ -412,25 +562,20 @@ def write_report(
             else ""
         ),
     ]
-    targets = [f for r in results.values() for f in r.figures if f.target]
-    out += ["", "## Issue 6 targets", ""]
-    if targets:
-        out += [
-            "| target | figure | value | baseline | ratio | met | gap |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for f in targets:
-            out.append(
-                f"| {f.target} | {f.name} | {_num(f.value, f.unit)} | "
-                f"{f.baseline}: {_num(f.baseline_value, _baseline_unit(f))} | "
-                f"{'-' if f.ratio is None else f'{f.ratio:.2f}×'} | {_met(f)} | {_gap(f)} |"
-            )
-        missed = {_target_key(f) for f in targets if f.met is False}
-        for key in ("c", "d", "e", "f", "g"):
-            if key in missed:
-                out += ["", WHY[key]]
-    else:
-        out.append("No target-bearing section ran.")
+    out += ["", "## Issue 10 targets", ""]
+    out.append(
+        "Each target is judged on figures of this run: HTTP figures count 2xx answers only "
+        "(non-2xx are reported in section (c) and left out), under issue 10's mix "
+        "(follow-ups and notes with `occurred_at` over 300 cases). Raw inserts on "
+        "PostgreSQL are judged on 1 connection, as issue 10's table was (its figure: "
+        "3,091 rows/s); the same throughput against 16 connections is shown under it, not "
+        "judged. The raw inserts judged against are the mean of those section (c) "
+        "measures just before and just after its 16-client run on each store, so both "
+        "figures share the machine's load of those minutes; section (a) has the same "
+        "measurement from the start of the run. The bare endpoint is the `async def` "
+        "route, timed the same way."
+    )
+    out += ["", *_targets(options, results)]
     errors = [f for r in results.values() for f in r.figures if "ERRORS" in f.note]
     if errors:
         out += [

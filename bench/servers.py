@@ -5,7 +5,9 @@ endpoint runs under the same uvicorn with the same worker count and defaults
 (``loop=auto``/``http=auto``: uvloop and httptools when installed, as they are with
 ``uvicorn[standard]``) and uvicorn's access log off, as ``reclaim serve`` has it
 (Reclaim logs each request itself; that is part of what it costs). Their output
-goes to a file.
+goes to a file. Reclaim's server gets only the store's settings (every other
+``RECLAIM_`` variable of the caller's environment is left out), so it runs as
+documented, with its defaults.
 """
 
 from __future__ import annotations
@@ -129,35 +131,6 @@ def bare(workers: int, log: Path) -> Iterator[Server]:
         yield server
     finally:
         stop(server)
-
-
-def wait_caught_up(server: Server, timeout: float = 900.0) -> tuple[int, float] | None:
-    """Wait until ``/readyz`` shows every projection at the end of the log.
-
-    Returns (events the projections were behind at first sight, seconds since the
-    server started) or None when the server reports no projections."""
-    import http.client
-    import json
-
-    started = time.monotonic()
-    first: int | None = None
-    while time.monotonic() - started < timeout:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        try:
-            conn.request("GET", "/readyz")
-            body = json.loads(conn.getresponse().read() or b"{}")
-        finally:
-            conn.close()
-        lag = (body.get("checks") or {}).get("projections")
-        if not isinstance(lag, dict):
-            return None
-        behind = max(lag.values(), default=0)
-        if first is None:
-            first = behind
-        if behind == 0:
-            return first, time.monotonic() - server.started
-        time.sleep(0.2)
-    raise TimeoutError(f"the projections did not catch up within {timeout:.0f}s")
 
 
 @contextlib.contextmanager

@@ -6,6 +6,13 @@ their own cases), fed from files written before the run and from the responses
 (an opened case joins the connection's pool of cases to submit, a submitted one
 the pool for follow-ups, notes and evidence). Every response is counted by status
 and by kind; the ``done`` hook prints one JSON line that ``run_wrk`` parses.
+
+Only 2xx answers count: each request is timed in the script itself (LuaJIT's ffi
+and ``clock_gettime(CLOCK_MONOTONIC)``, from building the request to its parsed
+response, which is where wrk's own timer starts and stops), and the ``done`` hook
+writes the 2xx latencies to a file. Throughput is 2xx answers per second and the
+percentiles are over 2xx answers; non-2xx answers are counted, reported and left
+out. wrk's own histogram (every answer) is kept in the raw figures beside them.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import say
+from bench.common import percentile, say
 
 #: binary -> Debian package, installed when missing and we are root (like dev.py does)
 SYSTEM_BENCH_PACKAGES: dict[str, str] = {"wrk": "wrk"}
@@ -43,6 +50,17 @@ def ensure_wrk() -> str:
 
 # The shared part of every script: counting, and the JSON summary at the end.
 LUA_COMMON = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local clock = ffi.new("bench_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000000 + tonumber(clock.tv_nsec) / 1000
+end
+
 local threads = {}
 local counter = 1
 function setup(thread)
@@ -53,10 +71,21 @@ end
 
 counts = {}
 kinds = {}
+ok_us = {}
 last_kind = "-"
 last_case = nil
+local sent_at = 0
+
+-- every script's request() calls this last, just before wrk writes the request
+local function sending(req)
+  sent_at = now_us()
+  return req
+end
 
 local function count(status)
+  if status >= 200 and status < 300 then
+    ok_us[#ok_us + 1] = math.floor(now_us() - sent_at + 0.5)
+  end
   local key = tostring(status)
   counts[key] = (counts[key] or 0) + 1
   local k = last_kind .. " " .. key
@@ -69,11 +98,15 @@ end
 
 function done(summary, latency, requests)
   local all_counts, all_kinds, extra = {}, {}, {}
+  local out = io.open(os.getenv("BENCH_LATENCY_FILE") or "/dev/null", "w")
   for _, t in ipairs(threads) do
     merge(all_counts, t:get("counts"))
     merge(all_kinds, t:get("kinds"))
     merge(extra, t:get("extra"))
+    local mine = t:get("ok_us") or {}
+    for i = 1, #mine do out:write(mine[i], "\n") end
   end
+  out:close()
   local function obj(tbl)
     local parts = {}
     for k, v in pairs(tbl) do
@@ -101,14 +134,65 @@ local body = '{"platform":"temu","amount":"25.00","currency":"USD","message":"he
 local headers = {["Content-Type"] = "application/json"}
 function request()
   last_kind = "post"
-  return wrk.format("POST", "@PATH@", headers, body)
+  return sending(wrk.format("POST", "@PATH@", headers, body))
 end
 function response(status, headers, body)
   count(status)
 end
 """
 
-# The command mix. Weights are of the requests sent; a command whose pool is empty
+# Issue 10's mix: follow-ups and notes, both with occurred_at, over cases opened and
+# submitted before the run. Each connection works on its own share of them (the
+# cases file's lines tid, tid + clients, ...), as one user on their own cases.
+LUA_ISSUE = r"""
+local path = "@CASES@"
+local key = "@KEY@"
+local clients = @CLIENTS@
+local follow_share = @FOLLOW_SHARE@
+-- unique per wrk process (warm-up and measured runs must not share idempotency keys)
+local run_id = string.format("%s-%d", "@RUN@", os.time())
+local mine = {}
+local n = 0
+
+function init(args)
+  local me = tid or 1
+  local i = 0
+  for line in io.lines(path) do
+    if #line > 0 then
+      if i % clients == me - 1 then table.insert(mine, line) end
+      i = i + 1
+    end
+  end
+  math.randomseed(me * 7919)
+end
+
+local FOLLOW = '{"channel":"live_chat","message":"No answer yet",' ..
+  '"occurred_at":"2026-02-05T09:00:00Z"}'
+local NOTE = '{"text":"Called support, they said to wait a week",' ..
+  '"occurred_at":"2026-02-05T10:00:00Z"}'
+
+function request()
+  n = n + 1
+  local headers = {
+    ["Authorization"] = "Bearer " .. key,
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = string.format("bench-%s-%d-%d", run_id, tid or 1, n),
+  }
+  last_case = mine[math.random(#mine)]
+  if math.random() < follow_share then
+    last_kind = "follow_up"
+    return sending(wrk.format("POST", "/v1/cases/" .. last_case .. "/follow-up", headers, FOLLOW))
+  end
+  last_kind = "note"
+  return sending(wrk.format("POST", "/v1/cases/" .. last_case .. "/notes", headers, NOTE))
+end
+
+function response(status, headers, body)
+  count(status)
+end
+"""
+
+# The realistic mix. Weights are of the requests sent; a command whose pool is empty
 # turns into an open (which refills the pools).
 LUA_MIX = r"""
 local dir = "@DIR@"
@@ -177,7 +261,7 @@ local FOLLOW = '{"channel":"live_chat","message":"No answer yet",' ..
   '"occurred_at":"2026-02-05T09:00:00Z"}'
 local NOTE = '{"text":"Called support, they said to wait a week"}'
 
-function request()
+local function build()
   local kind = pick()
   if kind == "submit" and #opened == 0 then
     kind = "open"
@@ -203,6 +287,10 @@ function request()
   end
   return wrk.format("POST", "/v1/cases/" .. last_case .. "/evidence",
     headers_for("multipart/form-data; boundary=" .. boundary), evidence_body)
+end
+
+function request()
+  return sending(build())
 end
 
 function response(status, headers, body)
@@ -231,10 +319,56 @@ class WrkResult:
     counts: dict[str, int]
     kinds: dict[str, int] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
+    #: latency of every 2xx answer, in milliseconds, timed by the script (see above)
+    ok_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> int:
+        """2xx answers: the only ones the figures count."""
+        return sum(n for status, n in self.counts.items() if status.startswith("2"))
 
     @property
     def rate(self) -> float:
+        """2xx answers per second."""
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    @property
+    def all_rate(self) -> float:
+        """Every answer per second, as wrk itself reports it."""
         return self.requests / self.seconds if self.seconds else 0.0
+
+    def ok_percentile(self, q: float) -> float:
+        return percentile(self.ok_ms, q)
+
+    @property
+    def p50(self) -> float:
+        """p50 over 2xx answers, ms."""
+        return self.ok_percentile(50)
+
+    @property
+    def p90(self) -> float:
+        return self.ok_percentile(90)
+
+    @property
+    def p99(self) -> float:
+        """p99 over 2xx answers, ms."""
+        return self.ok_percentile(99)
+
+    @property
+    def max(self) -> float:
+        return max(self.ok_ms, default=float("nan"))
+
+    def describe(self) -> str:
+        text = f"{self.rate:,.0f} req/s (2xx), p50 {self.p50:.2f} ms, p99 {self.p99:.2f} ms"
+        if self.non_2xx:
+            text += f", {self.non_2xx} non-2xx left out ({self.non_2xx_counts()})"
+        if self.socket_errors:
+            text += f", {self.socket_errors} socket errors"
+        return text
+
+    def non_2xx_counts(self) -> str:
+        bad = {k: v for k, v in self.counts.items() if not k.startswith("2")}
+        return ", ".join(f"{v} × {k}" for k, v in sorted(bad.items()))
 
     @property
     def non_2xx(self) -> int:
@@ -275,6 +409,8 @@ def run_wrk(
     url: str, script: Path, *, clients: int, duration: float, timeout: float = 10.0
 ) -> WrkResult:
     """One wrk run: ``clients`` connections, one thread each, for ``duration`` seconds."""
+    import tempfile
+
     wrk = ensure_wrk()
     seconds = max(1, round(duration))
     command = [
@@ -288,7 +424,10 @@ def run_wrk(
         str(script),
         url,
     ]
-    out = subprocess.run(command, capture_output=True, text=True, check=False)
+    with tempfile.NamedTemporaryFile(prefix="wrk-latency-", suffix=".txt") as latencies:
+        env = {**os.environ, "BENCH_LATENCY_FILE": latencies.name}
+        out = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        ok_ms = [int(x) / 1000 for x in Path(latencies.name).read_text().split()]
     line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if out.returncode != 0 or line is None:
         tail = f"{out.stderr[-2000:]}{out.stdout[-2000:]}"
@@ -307,4 +446,5 @@ def run_wrk(
         counts=data["counts"],
         kinds=data["kinds"],
         extra=data["extra"],
+        ok_ms=ok_ms,
     )

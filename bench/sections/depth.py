@@ -20,9 +20,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import BenchPostgres, Options, SectionResult, latency_summary, say
+from bench.common import (
+    BenchPostgres,
+    Options,
+    SectionResult,
+    latency_summary,
+    project_all,
+    say,
+)
 from bench.sections.http import USER, WORKSPACE, fresh_store, open_cases
-from bench.servers import reclaim, wait_caught_up
+from bench.servers import reclaim
 from infrastructure.application import ReclaimApplication
 
 TITLE = "(e) Command latency by the case's length"
@@ -102,10 +109,10 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             warm = build_cases(app, 10, 5)
             for depth, count, per_case in plan(options):
                 cases[depth] = (build_cases(app, depth, count), per_case)
+            project_all(app)  # the read rows of what was saved, before the server starts
         finally:
             app.close()
         with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
-            wait_caught_up(server)  # the cases were written before it started
             http_latencies(server.port, key, warm, 6)
             for depth, (ids, per_case) in cases.items():
                 s = latency_summary(http_latencies(server.port, key, ids, per_case))

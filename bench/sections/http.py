@@ -1,12 +1,18 @@
-"""(b) the bare endpoint and (c) Reclaim's command mix over HTTP, both driven by wrk.
+"""(b) the bare endpoint and (c) Reclaim's commands over HTTP, both driven by wrk.
 
-Reclaim runs as ``reclaim serve --workers N`` on a fresh store. Before each client
-count, cases are opened (and some submitted) through the application, so every
-command of the mix finds its case in the right state: submits take opened cases,
-follow-ups, notes and evidence take submitted ones; an open made during the run
-feeds the submits, a submit the others. Every request sends an API key and an
-``Idempotency-Key``, as a careful client does. Non-2xx answers are counted and
-reported. The server's peak memory (VmHWM of every process) is read at the end.
+Reclaim runs as ``reclaim serve --workers N`` on a fresh store. Issue 10's mix:
+follow-ups and notes (half each), both with ``occurred_at``, over 300 cases opened
+and submitted beforehand through the application (not in the timed part); each
+connection works on its own share of the 300, and every client count runs on the
+same cases, one after the other. Then, at the highest client count only, the
+realistic mix of opens, submits, follow-ups, notes and evidence uploads (issue 6's),
+on pools of cases prepared per connection: submits take opened cases, the others
+submitted ones; an open made during the run feeds the submits, a submit the
+others. Every request sends an API key and an ``Idempotency-Key``, as a careful
+client does. Only 2xx answers count: throughput is 2xx answers per second and the
+percentiles are over 2xx answers (timed per request by the wrk script); non-2xx
+answers are reported and left out. Each run has its own warm-up first. The
+server's peak memory (VmHWM of every process) is read at the end.
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchPostgres, Options, SectionResult, say
-from bench.servers import bare, reclaim, sampling_memory, wait_caught_up
-from bench.wrk import LUA_BARE, LUA_MIX, WrkResult, run_wrk, write_script
+from bench.common import BenchPostgres, Options, SectionResult, project_all, say
+from bench.servers import bare, reclaim, sampling_memory
+from bench.wrk import LUA_BARE, LUA_ISSUE, LUA_MIX, WrkResult, run_wrk, write_script
 from domain.cases import Credit
 from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
 
 BARE_TITLE = "(b) Baseline: a bare FastAPI POST on the same server stack"
 BARE_COMMAND = "python3 dev.py bench --sections bare"
-TITLE = "(c) Reclaim's HTTP commands: a realistic mix"
+TITLE = "(c) Reclaim's HTTP commands: issue 10's mix, and a realistic one"
 COMMAND = "python3 dev.py bench --sections http"
-#: requests of each kind, out of 100
+#: issue 10's mix: follow-ups and notes over this many cases, opened and submitted first
+ISSUE_CASES = 300
+#: the share of follow-ups in issue 10's mix (the rest are notes)
+FOLLOW_SHARE = 0.5
+#: the realistic mix's requests of each kind, out of 100
 WEIGHTS = {"OPEN": 15, "SUBMIT": 15, "FOLLOW": 20, "NOTE": 35, "EVIDENCE": 15}
 USER, WORKSPACE = "bench", "bench"
 #: cases made before a run, per connection (the run's own opens and submits add more)
@@ -107,17 +117,13 @@ def open_cases(app: ReclaimApplication, count: int, submit: bool) -> list[str]:
     return ids
 
 
-def prepare_pools(settings: Settings, directory: Path, clients: int) -> None:
+def prepare_pools(app: ReclaimApplication, directory: Path, clients: int) -> None:
     """Per connection: cases to submit and submitted cases, one id per line."""
-    app = ReclaimApplication(settings)
-    try:
-        for tid in range(1, clients + 1):
-            opened = open_cases(app, OPENED_PER_CONNECTION, submit=False)
-            submitted = open_cases(app, SUBMITTED_PER_CONNECTION, submit=True)
-            (directory / f"opened-{tid}.txt").write_text("\n".join(opened) + "\n")
-            (directory / f"submitted-{tid}.txt").write_text("\n".join(submitted) + "\n")
-    finally:
-        app.close()
+    for tid in range(1, clients + 1):
+        opened = open_cases(app, OPENED_PER_CONNECTION, submit=False)
+        submitted = open_cases(app, SUBMITTED_PER_CONNECTION, submit=True)
+        (directory / f"opened-{tid}.txt").write_text("\n".join(opened) + "\n")
+        (directory / f"submitted-{tid}.txt").write_text("\n".join(submitted) + "\n")
 
 
 def fresh_store(options: Options, store: str, name: str, pg: BenchPostgres | None) -> Settings:
@@ -128,11 +134,30 @@ def fresh_store(options: Options, store: str, name: str, pg: BenchPostgres | Non
     return Settings(data_dir=data_dir, database_url=url)
 
 
-def mix_script(settings: Settings, key: str, clients: int, name: str) -> Path:
-    """The Lua script of the command mix, with its own pools of cases per connection."""
-    directory = settings.data_dir / name
-    directory.mkdir()
-    prepare_pools(settings, directory, clients)
+def issue_cases(app: ReclaimApplication, directory: Path, count: int = ISSUE_CASES) -> Path:
+    """Issue 10's cases, opened and submitted, one id per line in a file."""
+    path = directory / "issue-cases.txt"
+    path.write_text("\n".join(open_cases(app, count, submit=True)) + "\n")
+    return path
+
+
+def issue_script(cases: Path, key: str, clients: int, name: str) -> Path:
+    """The Lua script of issue 10's mix on the cases in ``cases``."""
+    return write_script(
+        cases.parent / f"{name}.lua",
+        LUA_ISSUE,
+        CASES=cases,
+        KEY=key,
+        CLIENTS=clients,
+        FOLLOW_SHARE=FOLLOW_SHARE,
+    )
+
+
+def mix_script(app: ReclaimApplication, directory: Path, key: str, clients: int) -> Path:
+    """The Lua script of the realistic mix, with its own pools of cases per connection
+    (in ``directory``, which must not exist yet)."""
+    directory.mkdir(parents=True)
+    prepare_pools(app, directory, clients)
     boundary = "bench7MA4YWxkTrZu0gW"
     (directory / "evidence.boundary").write_text(boundary + "\n")
     (directory / "evidence.body").write_bytes(evidence_body(boundary))
@@ -145,11 +170,14 @@ def mix_script(settings: Settings, key: str, clients: int, name: str) -> Path:
     )
 
 
-def _describe(r: WrkResult) -> str:
-    errors = f", {r.non_2xx} non-2xx" if r.non_2xx else ""
+def counted(r: WrkResult) -> str:
+    """What a run's figures count, for the note beside them."""
+    text = f"{r.ok:,} 2xx answers counted"
+    if r.non_2xx:
+        text += f"; ERRORS: {r.non_2xx:,} non-2xx left out ({r.non_2xx_counts()})"
     if r.socket_errors:
-        errors += f", {r.socket_errors} socket errors"
-    return f"{r.rate:,.0f} req/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms{errors}"
+        text += f"; ERRORS: {r.socket_errors:,} socket errors or timeouts"
+    return text
 
 
 def run_bare(options: Options, context: dict[str, Any]) -> SectionResult:
@@ -159,32 +187,75 @@ def run_bare(options: Options, context: dict[str, Any]) -> SectionResult:
     runs: dict[str, dict[str, Any]] = {}
     with bare(options.workers, directory / "server.log") as server:
         for path, variant in (("/items", "async"), ("/items-sync", "sync")):
-            script = write_script(directory / f"bare-{variant}.lua", LUA_BARE, PATH=path)
             levels = options.clients if variant == "async" else (max(options.clients),)
             for clients in levels:
-                run_wrk(server.url, script, clients=clients, duration=options.warmup)
+                warm = write_script(directory / f"bare-{variant}-warm.lua", LUA_BARE, PATH=path)
+                script = write_script(directory / f"bare-{variant}.lua", LUA_BARE, PATH=path)
+                run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 r = run_wrk(server.url, script, clients=clients, duration=options.duration)
-                say(f"  bare {variant} POST, {clients} client(s): {_describe(r)}")
+                say(f"  bare {variant} POST, {clients} client(s): {r.describe()}")
                 runs[f"{variant}_{clients}"] = r.as_dict()
-                note = "async def route" if variant == "async" else "plain def route (thread pool)"
-                fig = result.add(
-                    f"bare POST ({variant}), {clients} client(s): throughput",
-                    r.rate,
-                    "req/s",
-                    note=note + (f"; {r.non_2xx} non-2xx" if r.non_2xx else ""),
-                )
-                if r.non_2xx or r.socket_errors:
-                    fig.note += f"; ERRORS: {r.non_2xx} non-2xx, {r.socket_errors} socket"
-                result.add(f"bare POST ({variant}), {clients} client(s): p50", r.p50_ms, "ms")
-                result.add(f"bare POST ({variant}), {clients} client(s): p99", r.p99_ms, "ms")
+                what = "async def route" if variant == "async" else "plain def route (thread pool)"
+                name = f"bare POST ({variant}), {clients} client(s)"
+                result.add(f"{name}: throughput", r.rate, "req/s", note=f"{what}; {counted(r)}")
+                result.add(f"{name}: p50", r.p50, "ms")
+                result.add(f"{name}: p99", r.p99, "ms")
         memory = server.memory()
     result.detail.append(
         f"Server: `uvicorn bench.bare_app:app --workers {options.workers}` (uvicorn defaults: "
         f"uvloop and httptools), uvicorn's access log off as in `reclaim serve`; peak memory "
-        f"{memory['peak_sum_mib']:.0f} MiB over {memory['processes']} processes."
+        f"{memory['peak_sum_mib']:.0f} MiB over {memory['processes']} processes. Latency is "
+        "timed per request by the wrk script, as for Reclaim's commands."
     )
     context["bare"] = runs
     return result
+
+
+def _figures(result: SectionResult, name: str, r: WrkResult) -> None:
+    result.add(f"{name}: throughput", r.rate, "req/s", note=counted(r))
+    result.add(f"{name}: p50", r.p50, "ms")
+    result.add(f"{name}: p99", r.p99, "ms")
+
+
+def _row(label: str, mix: str, clients: int, r: WrkResult) -> str:
+    kinds = ", ".join(f"{k}: {v:,}" for k, v in sorted(r.kinds.items()))
+    return (
+        f"| {label} | {mix} | {clients} | {r.rate:,.0f} | {r.p50:.2f} | {r.p90:.2f} | "
+        f"{r.p99:.2f} | {r.max:.1f} | {r.non_2xx + r.socket_errors} | {kinds} |"
+    )
+
+
+#: the raw-insert baselines measured inside this section, around the judged run
+ADJACENT = {
+    "postgres": "PostgreSQL: raw one-row inserts, {n} connection(s), just {when} the "
+    "{top}-client run",
+    "sqlite": "SQLite: raw one-row inserts (synchronous=FULL), just {when} the {top}-client run",
+}
+
+
+def adjacent_baselines(
+    options: Options,
+    result: SectionResult,
+    store: str,
+    pg: BenchPostgres | None,
+    tmp: Path,
+    when: str,
+) -> None:
+    """Raw one-row-per-transaction inserts again, just before and just after the run the
+    targets judge: the machine is shared, and its load (other processes' fsyncs above
+    all) moves both figures, so the ratio compares figures taken under the same load."""
+    from bench.sections.raw import pg_single_rates, sqlite_full_rate
+
+    duration = min(options.duration, 2.0 if options.quick else 5.0)
+    top = max(options.clients)
+    if store == "postgres" and pg is not None:
+        for n, rate in pg_single_rates(pg, (1, 16), duration).items():
+            say(f"  raw one-row inserts on PostgreSQL, {n} connection(s), {when}: {rate:,.0f}/s")
+            result.add(ADJACENT[store].format(n=n, when=when, top=top), rate, "rows/s")
+    elif store == "sqlite":
+        rate = sqlite_full_rate(tmp, duration)
+        say(f"  raw one-row inserts on SQLite (FULL), {when}: {rate:,.0f}/s")
+        result.add(ADJACENT[store].format(when=when, top=top), rate, "rows/s")
 
 
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
@@ -192,58 +263,59 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
     pg: BenchPostgres | None = context.get("pg")  # type: ignore[assignment]
     runs: dict[str, dict[str, Any]] = {}
     memories: dict[str, Any] = {}
-    rows = ["| store | clients | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | by kind |"]
-    rows.append("|---|---|---|---|---|---|---|---|---|")
+    rows = [
+        "| store | mix | clients | 2xx/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | "
+        "answers by kind and status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    top = max(options.clients)
     for store in options.stores:
         label = options.store_label(store)
         settings = fresh_store(options, store, f"bench_http_{store}", pg)
+        # every run's cases, written before the server starts, and projected: the
+        # timed runs find their cases in the read tables and wait on nobody's setup
         app = ReclaimApplication(settings)
-        key, _ = app.keys.create(USER, WORKSPACE, "member")
-        app.close()
-        # every run's cases, written before the server starts: the server's projector
-        # catches up on them first, so no run waits on another's setup
-        scripts = {
-            clients: (
-                mix_script(settings, key, clients, f"wrk-{clients}-warm-up"),
-                mix_script(settings, key, clients, f"wrk-{clients}"),
-            )
-            for clients in options.clients
-        }
-        with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
-            caught_up = wait_caught_up(server)
-            if caught_up is not None:
-                events, seconds = caught_up
-                result.add(
-                    f"{label}: the server's projector catching up on {events:,} events",
-                    events / seconds if seconds else None,
-                    "events/s",
-                    note=f"{seconds:.1f} s from the server's start",
+        try:
+            key, _ = app.keys.create(USER, WORKSPACE, "member")
+            cases = issue_cases(app, settings.data_dir)
+            issue = {
+                clients: (
+                    issue_script(cases, key, clients, f"issue-{clients}-warm-up"),
+                    issue_script(cases, key, clients, f"issue-{clients}"),
                 )
+                for clients in options.clients
+            }
+            realistic = (
+                mix_script(app, settings.data_dir / "realistic-warm-up", key, top),
+                mix_script(app, settings.data_dir / "realistic", key, top),
+            )
+            project_all(app)
+        finally:
+            app.close()
+        with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
             rss: list[float] = []
-            for clients in options.clients:
-                # the warm-up has its own cases: a case it submitted cannot be submitted again
-                warm, script = scripts[clients]
+            plan = [("issue", clients, *issue[clients]) for clients in options.clients]
+            plan.append(("realistic", top, *realistic))
+            for mix, clients, warm, script in plan:
+                judged = mix == "issue" and clients == top
+                if judged:
+                    adjacent_baselines(options, result, store, pg, settings.data_dir, "before")
                 run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 with sampling_memory(server) as samples:
                     r = run_wrk(server.url, script, clients=clients, duration=options.duration)
                 rss += samples
-                say(f"  Reclaim on {label}, {clients} client(s): {_describe(r)}")
-                runs[f"{store}_{clients}"] = r.as_dict()
-                kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.kinds.items()))
-                rows.append(
-                    f"| {label} | {clients} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | "
-                    f"{r.p99_ms:.1f} | {r.max_ms:.1f} | {r.non_2xx + r.socket_errors} | {kinds} |"
+                if judged:
+                    adjacent_baselines(options, result, store, pg, settings.data_dir, "after")
+                what = "issue 10's mix" if mix == "issue" else "realistic mix"
+                say(f"  Reclaim on {label}, {what}, {clients} client(s): {r.describe()}")
+                runs[f"{store}_{clients}" if mix == "issue" else f"{store}_{mix}_{clients}"] = (
+                    r.as_dict()
                 )
-                fig = result.add(f"{label}, {clients} client(s): throughput", r.rate, "req/s")
-                if r.non_2xx or r.socket_errors:
-                    fig.note = (
-                        f"ERRORS: {r.non_2xx} non-2xx and {r.socket_errors} socket errors "
-                        f"of {r.requests} requests"
-                    )
-                else:
-                    fig.note = f"no errors in {r.requests:,} requests"
-                result.add(f"{label}, {clients} client(s): p50", r.p50_ms, "ms")
-                result.add(f"{label}, {clients} client(s): p99", r.p99_ms, "ms")
+                rows.append(_row(label, what, clients, r))
+                name = f"{label}, {clients} client(s)"
+                if mix != "issue":
+                    name = f"{label}, realistic mix, {clients} client(s)"
+                _figures(result, name, r)
             memory = server.memory()
             memory["rss_samples_max_mib"] = max(rss, default=0)
             memories[store] = memory
@@ -252,10 +324,21 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
     names = {"FOLLOW": "follow-up", "EVIDENCE": "evidence upload"}
     mix = ", ".join(f"{names.get(k, k.lower())} {v}%" for k, v in WEIGHTS.items())
     result.detail.append(
-        f"Mix (share of requests): {mix}; evidence is a multipart upload of a "
-        f"{len(png())}-byte PNG. `reclaim serve --workers {options.workers}`; wrk with one "
-        f"thread per connection, {options.duration:.0f} s per run after a "
-        f"{options.warmup:.0f} s warm-up. Status counts per kind:"
+        f"Figures without a mix named are issue 10's mix: follow-ups "
+        f"{FOLLOW_SHARE:.0%} and notes {1 - FOLLOW_SHARE:.0%}, both with `occurred_at`, over "
+        f"{ISSUE_CASES} cases opened and submitted before the server started (each "
+        f"connection on its own share of them). The realistic mix (share of requests): {mix}; "
+        f"evidence is a multipart upload of a {len(png())}-byte PNG. "
+        f"`reclaim serve --workers {options.workers}`; wrk with one thread per connection, "
+        f"{options.duration:.0f} s per run after a {options.warmup:.0f} s warm-up. Only 2xx "
+        "answers are counted (throughput and percentiles); non-2xx answers are in the "
+        "non-2xx column and left out. Just before and just after each store's issue-mix "
+        f"run at {top} clients, raw one-row-per-transaction inserts are measured again "
+        "(PostgreSQL on 1 and 16 connections, SQLite with synchronous=FULL, as in section "
+        "(a), for a few seconds each), and the throughput figures are compared with their "
+        "mean: the machine is shared, and figures taken minutes apart can be under "
+        "different loads. "
+        "Answers per kind and status:"
     )
     result.detail.append("\n".join(rows))
     context["http"] = runs

@@ -2,8 +2,9 @@
 
 The server's figure comes from the ``http`` section (VmHWM of the uvicorn parent
 and each worker, read at the end of the runs). The replay runs ``reclaim replay``
-as a child process on the generated logs and takes its peak RSS from
-``os.wait4`` (the kernel's ``ru_maxrss`` for that one child).
+as a child process on the two largest generated logs (100k and 1M events; 1k and
+10k with --quick) of each store (``--replay-store`` picks one) and takes its peak
+RSS from ``os.wait4`` (the kernel's ``ru_maxrss`` for that one child).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def replay(settings: Any) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"reclaim replay failed ({process.returncode}): {output[-1500:]}")
-    match = re.search(r"replayed (\d+) events", output)
+    match = re.search(r"replayed ([\d,]+) events", output)
     return {
-        "events": int(match.group(1)) if match else None,
+        "events": int(match.group(1).replace(",", "")) if match else None,
         "seconds": round(seconds, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
     }
@@ -61,14 +62,15 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         )
     if not server:
         result.detail.append("The server's memory comes from the `http` section, not run here.")
-    store = options.replay_store if options.replay_store in options.stores else options.stores[0]
+    stores = [s for s in options.stores if options.replay_store in ("both", s)]
     labels = list(options.sizes)[-2:]  # the two largest logs
     replays: dict[str, dict[str, Any]] = {}
-    for label in labels:
+    for store, label in ((s, x) for s in stores for x in labels):
         dataset = datasets.ensure(options, (store,), label, pg)[store]
         figures = replay(dataset.settings)
-        replays[label] = {**figures, "log_events": dataset.events}
-        rate = figures["events"] / figures["seconds"] if figures["events"] else 0
+        figures["events"] = figures["events"] or dataset.events
+        replays[f"{store}_{label}"] = {**figures, "log_events": dataset.events}
+        rate = figures["events"] / figures["seconds"] if figures["seconds"] else 0
         say(
             f"  reclaim replay, {dataset.events:,} events on {store}: peak RSS "
             f"{figures['peak_rss_mib']:.0f} MiB, {figures['seconds']:.0f}s ({rate:,.0f} events/s)"

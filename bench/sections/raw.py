@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -110,6 +111,30 @@ def _sqlite_rate(path: str, synchronous: str, duration: float) -> float:
         return count / (time.perf_counter() - started)
     finally:
         conn.close()
+
+
+def pg_single_rates(pg: BenchPostgres, connections: tuple[int, ...], duration: float) -> dict:
+    """One row per transaction on each of these connection counts, on a fresh table:
+    {connections: rows/s}."""
+    url = pg.fresh("bench_raw_adjacent")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in DDL:
+                conn.execute(statement)
+        return {c: _parallel(url, "single", c, duration) for c in connections}
+    finally:
+        pg.drop("bench_raw_adjacent")
+
+
+def sqlite_full_rate(directory: Path, duration: float) -> float:
+    """One row per transaction, WAL, synchronous=FULL, on a fresh file in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "raw-adjacent.sqlite3"
+    try:
+        return _sqlite_rate(str(path), "FULL", duration)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            _unlink(str(path) + suffix)
 
 
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
