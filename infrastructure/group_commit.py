@@ -32,30 +32,38 @@ from domain.cases import Case
 SaveBatch = Callable[[Sequence[Case], dict[str, Any]], list[Recording[Any]]]
 
 
-def _driver_integrity_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [IntegrityError, sqlite3.IntegrityError]
+def _driver_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    conflicts: list[type[BaseException]] = [IntegrityError, sqlite3.IntegrityError]
+    errors: list[type[BaseException]] = [sqlite3.Error]
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         pass
     else:
-        errors.append(psycopg.IntegrityError)
-    return tuple(errors)
+        conflicts.append(psycopg.IntegrityError)
+        errors.append(psycopg.Error)
+    return tuple(conflicts), tuple(errors)
 
 
-_CONFLICTS = _driver_integrity_errors()
+_CONFLICTS, _DRIVER_ERRORS = _driver_errors()
 
 
 def is_conflict(exc: BaseException) -> bool:
     """A unique-key conflict, however it was raised: the library's IntegrityError, a
-    driver's own, or another error (PostgreSQL's "pipeline aborted") caused by one."""
+    driver's own, or an error the driver raised while handling one (psycopg's "pipeline
+    aborted" after a unique violation, which the library wraps as an OperationalError)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, _CONFLICTS):
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        following = current.__cause__
+        if following is None and isinstance(current, _DRIVER_ERRORS):
+            # only inside the driver: anything else raised while handling a conflict (an
+            # outage while saving a failed batch's commands alone) is not a conflict
+            following = current.__context__
+        current = following
     return False
 
 
@@ -161,9 +169,12 @@ class GroupCommitter:
                 unsaved = [list(item.case.pending_events) for item in batch]
                 try:
                     self._save(batch)
+                    conflicted = False
                 except BaseException as exc:
                     if not is_conflict(exc):
                         raise
+                    conflicted = True
+                if conflicted:  # (outside the except: each save alone is its own story)
                     # someone conflicted: find out who, one by one; the failed save has
                     # already taken each case's pending events, so give them back first
                     for item, events in zip(batch, unsaved, strict=True):

@@ -137,6 +137,25 @@ def test_a_conflict_hidden_behind_another_error_is_still_a_conflict() -> None:
         assert item.finished
 
 
+def test_an_outage_while_a_conflicting_batch_is_split_is_not_a_conflict() -> None:
+    """The store goes away between the batch's conflict and the saves alone: those are
+    outages (503), not conflicts (which ``execute`` would retry 20 times)."""
+    calls = []
+
+    def save_batch(cases, extra) -> list[Any]:
+        calls.append(len(cases))
+        if len(cases) > 1:
+            raise IntegrityError("one of them conflicted")
+        raise OperationalError("connection refused")
+
+    committer = GroupCommitter(save_batch)
+    batch = [_Pending(_case(uuid4(), 1), {}), _Pending(_case(uuid4(), 1), {})]
+    committer._write(batch)
+    assert calls == [2, 1, 1]
+    for item in batch:
+        assert type(item.error) is OperationalError, repr(item.error)
+
+
 def test_an_outage_is_not_a_conflict() -> None:
     def save_batch(cases, extra) -> list[Any]:
         raise OperationalError("connection refused")
