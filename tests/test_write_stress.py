@@ -95,9 +95,9 @@ def test_no_caller_writes_more_than_its_own_batch_under_16_threads() -> None:
     assert committer.batches < committer.commands  # still grouped
     # the bound: a call writes its own batch and nobody else's
     assert max(written_per_call) == 1
-    # and so waits for the batch being written when it came, and its own: with 16
-    # threads, one command per case per batch, that is two batches of ~2 ms
-    assert max(waits) < 40 * store.seconds, max(waits)
+    # and so waits for the batch being written when it came and its own, ~4 ms here
+    # (a loose bound for a shared machine; the old leader waited 0.88 s)
+    assert max(waits) < 0.5, max(waits)
     # every thread took its turn at writing, not one for everyone
     assert len(store.batches_by_thread) > THREADS // 2
 
