@@ -15,8 +15,8 @@ timeline by log size; ``memory`` (g) peak RSS of the server under load and of
 ``reclaim replay`` by log size. The report opens with issue 10's targets, each met
 or with its gap. PostgreSQL is a durable (fsync on) server the run starts on a
 cluster kept in ``.bench-cache/`` with the generated logs, so a second run skips
-generating them (their projections are built again when
-``infrastructure/projections/`` changes).
+generating them (their read tables are built again when code under
+``domain/`` or ``infrastructure/`` changes).
 """
 
 from __future__ import annotations

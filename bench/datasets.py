@@ -8,10 +8,10 @@ tables.
 
 Two stages are cached, each with a marker file: the bare event log ("pristine":
 only the library's tables), and a copy of it with Reclaim's tables and built
-projections. When the projection code changes (a hash of
-``infrastructure/projections/``), only the second stage is made again: the
-pristine log is copied (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE``
-for PostgreSQL) and projected afresh.
+projections. When the code that makes the read tables changes (a hash of every
+source file under ``domain/`` and ``infrastructure/``), only the second stage is
+made again: the pristine log is copied (a file copy for SQLite, ``CREATE DATABASE
+... TEMPLATE`` for PostgreSQL) and projected afresh.
 """
 
 from __future__ import annotations
@@ -52,10 +52,16 @@ class Dataset:
     made_seconds: float | None
 
 
+#: the code a log's read tables are made by: the projections, and what they call (the
+#: domain's event classes fold a rebuild; reports and timeliness live beside them)
+PROJECTION_CODE = ("domain", "infrastructure")
+
+
 def projections_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "infrastructure" / "projections").glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for top in PROJECTION_CODE:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
