@@ -275,7 +275,7 @@ def _evaluate_http(
         return ", around the run" if around.get(key) else " (section (a))"
 
     for figure in list(http.figures):
-        if " client(s): " not in figure.name:
+        if " client(s): " not in figure.name or ": bare POST" in figure.name:
             continue
         store = _store_of(figure.name)
         label = LABELS[store]
@@ -341,9 +341,23 @@ def _evaluate_http(
                 http.figures.insert(index, extra)
         elif which in ("p50", "p99"):
             bare = _value(results, "bare", f"bare POST (async), {clients} client(s): {which}")
+            what = f"bare POST {which}, {clients} client(s)"
+            # the bare endpoint measured again just before and after this store's judged run
+            again = [
+                f.value
+                for f in http.figures
+                if f.value is not None
+                and f.name.startswith(f"{label}: bare POST (async), {clients} client(s), just ")
+                and f.name.endswith(f"-client run: {which}")
+            ]
+            if judged and again:
+                bare = sum(again) / len(again)
+                what += (
+                    ", mean of just before and just after" if len(again) > 1 else ", around the run"
+                )
             _compare(
                 figure,
-                f"bare POST {which}, {clients} client(s)",
+                what,
                 bare,
                 target=TARGETS["p99"][0] if which == "p99" and judged else None,
                 at_most=4.0,
@@ -573,7 +587,9 @@ def write_report(
         "measures just before and just after its 16-client run on each store, so both "
         "figures share the machine's load of those minutes; section (a) has the same "
         "measurement from the start of the run. The bare endpoint is the `async def` "
-        "route, timed the same way."
+        "route, timed the same way; the p99 target takes the mean of its p99s just before "
+        "and just after each store's judged run (section (b) has it from earlier in the "
+        "run)."
     )
     out += ["", *_targets(options, results)]
     errors = [f for r in results.values() for f in r.figures if "ERRORS" in f.note]

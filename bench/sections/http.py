@@ -258,6 +258,31 @@ def adjacent_baselines(
         result.add(ADJACENT[store].format(when=when, top=top), rate, "rows/s")
 
 
+#: the bare endpoint measured inside this section, around the judged run
+ADJACENT_BARE = "{label}: bare POST (async), {top} client(s), just {when} the {top}-client run"
+
+
+def adjacent_bare(
+    options: Options,
+    result: SectionResult,
+    label: str,
+    directory: Path,
+    scripts: list[Path],
+    when: str,
+) -> None:
+    """The bare endpoint again, just before or just after the judged run (its own
+    server, the same worker count, as long a run): a p99 is the figure the machine's
+    load moves most."""
+    top = max(options.clients)
+    with bare(options.workers, directory / "server.log") as server:
+        run_wrk(server.url, scripts[0], clients=top, duration=options.warmup)
+        r = run_wrk(server.url, scripts[1], clients=top, duration=options.duration)
+    say(f"  bare async POST, {top} client(s), {when} Reclaim on {label}: {r.describe()}")
+    name = ADJACENT_BARE.format(label=label, top=top, when=when)
+    result.add(f"{name}: p50", r.p50, "ms", note=counted(r))
+    result.add(f"{name}: p99", r.p99, "ms")
+
+
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
     result = SectionResult("http", TITLE, COMMAND)
     pg: BenchPostgres | None = context.get("pg")  # type: ignore[assignment]
@@ -269,6 +294,11 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     top = max(options.clients)
+    bare_dir = options.cache / "tmp" / "bare-adjacent"
+    bare_dir.mkdir(parents=True, exist_ok=True)
+    bare_scripts = [
+        write_script(bare_dir / f"bare-{n}.lua", LUA_BARE, PATH="/items") for n in range(2)
+    ]
     for store in options.stores:
         label = options.store_label(store)
         settings = fresh_store(options, store, f"bench_http_{store}", pg)
@@ -300,11 +330,13 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 judged = mix == "issue" and clients == top
                 if judged:
                     adjacent_baselines(options, result, store, pg, settings.data_dir, "before")
+                    adjacent_bare(options, result, label, bare_dir, bare_scripts, "before")
                 run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 with sampling_memory(server) as samples:
                     r = run_wrk(server.url, script, clients=clients, duration=options.duration)
                 rss += samples
                 if judged:
+                    adjacent_bare(options, result, label, bare_dir, bare_scripts, "after")
                     adjacent_baselines(options, result, store, pg, settings.data_dir, "after")
                 what = "issue 10's mix" if mix == "issue" else "realistic mix"
                 say(f"  Reclaim on {label}, {what}, {clients} client(s): {r.describe()}")
@@ -337,7 +369,10 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         "(PostgreSQL on 1 and 16 connections, SQLite with synchronous=FULL, as in section "
         "(a), for a few seconds each), and the throughput figures are compared with their "
         "mean: the machine is shared, and figures taken minutes apart can be under "
-        "different loads. "
+        "different loads. The bare endpoint of section (b) runs again just before and "
+        f"just after that run, at {top} clients (its own server, the same worker count "
+        f"and run length), and the p99 at {top} clients is compared with the mean of its "
+        "two p99s. "
         "Answers per kind and status:"
     )
     result.detail.append("\n".join(rows))
