@@ -56,18 +56,38 @@ MACHINE = Machine(
 )
 
 
-def allowed_actions(state: str) -> list[str]:
-    """The actions the machine allows from ``state``, in a stable order."""
+def _allowed_from_machine(state: str) -> list[str]:
     triggers = set(MACHINE.get_triggers(state))
     return [a for a in ACTIONS if a in triggers]
 
 
+def _destination_from_machine(state: str, action: str) -> str | None:
+    found = MACHINE.get_transitions(trigger=action, source=state)
+    return (found[0].dest or state) if found else None
+
+
+# Read off the machine once: every command asks these, and the machine's own lookups
+# walk all its events each time.
+_ALLOWED = {state: _allowed_from_machine(state) for state in STATES}
+_NEXT = {
+    (state, action): dest
+    for state in STATES
+    for action in ACTIONS
+    if (dest := _destination_from_machine(state, action)) is not None
+}
+
+
+def allowed_actions(state: str) -> list[str]:
+    """The actions the machine allows from ``state``, in a stable order."""
+    return list(_ALLOWED[state])
+
+
 def next_state(state: str, action: str) -> str:
     """Where ``action`` takes a case in ``state``; raises ActionNotAllowed if nowhere."""
-    found = MACHINE.get_transitions(trigger=action, source=state)
-    if not found:
+    dest = _NEXT.get((state, action))
+    if dest is None:
         raise ActionNotAllowed(action, state, allowed_actions(state))
-    return found[0].dest or state
+    return dest
 
 
 def check_can(state: str, action: str) -> None:

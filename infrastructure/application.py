@@ -90,7 +90,7 @@ class ReclaimApplication(Application[UUID]):
             self.recorder.datastore,  # type: ignore[attr-defined]
             "postgres" if self.settings.uses_postgres else "sqlite",
         )
-        self.keys = KeyStore(self.database)
+        self.keys = KeyStore(self.database, cache_seconds=self.settings.key_cache_seconds)
         self.idempotency = IdempotencyStore(self.database)
         #: the case book's and reports page's sign-ins
         self.sessions = SessionStore(self.database)

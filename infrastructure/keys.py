@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,8 +85,15 @@ def _check_name(value: str, what: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, database: Database) -> None:
+    #: most verified keys remembered at once (then the memory starts again)
+    CACHE_LIMIT = 10_000
+
+    def __init__(self, database: Database, *, cache_seconds: float = 0.0) -> None:
         self.database = database
+        #: how long a verified API key is trusted without asking the store again; a key
+        #: revoked elsewhere (another node, the command line) stops working within it
+        self.cache_seconds = cache_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def create_tables(self) -> None:
         self.database.create_tables(CREATE_STATEMENTS)
@@ -119,6 +127,23 @@ class KeyStore:
     def authenticate(self, key: str, *, kind: str = "api") -> Principal | None:
         if not key or len(key) > 200:
             return None
+        if kind != "api" or self.cache_seconds <= 0:
+            return self._look_up(key, kind)
+        digest = hash_key(key)
+        now = time.monotonic()
+        known = self._verified.get(digest)
+        if known is not None and known[1] > now:
+            return known[0]
+        principal = self._look_up(key, kind)
+        if principal is None:
+            self._verified.pop(digest, None)
+            return None
+        if len(self._verified) >= self.CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[digest] = (principal, now + self.cache_seconds)
+        return principal
+
+    def _look_up(self, key: str, kind: str) -> Principal | None:
         row = self.database.fetchone(
             "SELECT key_id, key_hash, user_id, workspace, role FROM reclaim_api_keys "
             "WHERE key_hash = %s AND kind = %s AND revoked_at IS NULL",
@@ -136,6 +161,7 @@ class KeyStore:
         return [KeyInfo(**_str_row(r)) for r in rows if kind is None or r["kind"] == kind]
 
     def revoke(self, key_id: str) -> bool:
+        self._verified.clear()  # in this process at once; elsewhere within cache_seconds
         with self.database.transaction() as cursor:
             cursor.execute(
                 "UPDATE reclaim_api_keys SET revoked_at = %s WHERE key_id = %s "

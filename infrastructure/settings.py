@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="/readyz fails when a projection is further behind (only one being "
         "caught up by `reclaim project` can be: the others are written with the events).",
     )
+    key_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a verified API key is trusted without asking the store again "
+        "(0: every request asks); a key revoked on another node stops working within it.",
+    )
     sqlite_lock_timeout: int = Field(
         default=5, gt=0, description="Seconds to wait for a locked SQLite file."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api_data import COMMANDS, credit_body, upload
+from tests.live import Client
 
 READERS = {"owner", "auditor", "admin"}  # alice owns the case; carol audits; dana administers
 HIDDEN = {"other_member", "foreign_member", "foreign_auditor"}  # 404, as if there were no case
@@ -96,3 +97,28 @@ def test_garbage_keys(api) -> None:
     for key in ("x", "rk_" + "A" * 43, "Bearer", "a" * 5000):
         with Client(api.base_url, key) as client:
             assert client.get("/v1/cases/00000000-0000-0000-0000-000000000000").status_code == 401
+
+
+def test_a_key_revoked_elsewhere_stops_working_within_the_stated_bound(api, settings) -> None:
+    """Verified keys are remembered for ``key_cache_seconds`` (no lookup per request): a
+    key revoked by another node or the command line is refused within that bound."""
+    import time
+
+    from infrastructure.application import ReclaimApplication
+
+    elsewhere = ReclaimApplication(settings)
+    try:
+        key, info = elsewhere.keys.create("hal", "home", "member")
+        client = Client(api.base_url, key)
+        try:
+            assert client.get("/v1/cases").status_code == 200  # now remembered
+            elsewhere.keys.revoke(info.key_id)
+            revoked_at = time.monotonic()
+            while client.get("/v1/cases").status_code == 200:
+                assert time.monotonic() - revoked_at < settings.key_cache_seconds + 1.0
+                time.sleep(0.05)
+            assert client.get("/v1/cases").status_code == 401
+        finally:
+            client.close()
+    finally:
+        elsewhere.close()
