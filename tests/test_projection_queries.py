@@ -166,8 +166,11 @@ def test_case_list_filters_sorts_and_scopes(app, history) -> None:
 
 def test_the_due_before_filter_reads_the_deadline_hook(app, monkeypatch) -> None:
     from infrastructure.projections import cases
+    from infrastructure.projections.events import optional_iso
 
-    monkeypatch.setattr(cases, "next_deadline_for", lambda row, policy: row["last_outbound_at"])
+    monkeypatch.setattr(
+        cases, "next_deadline_for", lambda case, policy: optional_iso(case.last_outbound_at)
+    )
     case = app.open_credit(**credit_facts(), now=NOW).case
     app.submit(case.id, **action_args("submit", at(61)))
     Projector(app).catch_up()

@@ -16,7 +16,7 @@ from infrastructure.application import ReclaimApplication
 from tests.api_data import PNG, upload
 from tests.browser import browser, check_charts_drawn, save_screenshot
 from tests.live import Client
-from tests.report_support import catch_up, ok, today
+from tests.report_support import ok, today
 
 __all__ = ["browser"]  # the fixture
 
@@ -55,7 +55,6 @@ def record_history(api, settings) -> dict[str, str]:
         )
     )["id"]
     ok(erin.post("/v1/credits", json=_credit(at("2026-10-16"))))
-    catch_up(settings)
     return {"a": a, "b": b, "c": c}
 
 
