@@ -32,8 +32,6 @@ OURS = ("/api/", "/infrastructure/", "/domain/", "eventsourcing/", "psycopg/", "
 def _group(name: str) -> str:
     if name.startswith(("AnyIO worker", "ThreadPoolExecutor", "asyncio_")):
         return "thread pool (routes)"
-    if name.startswith("reclaim-projector") or "projection" in name.lower():
-        return "projector"
     if "commit" in name.lower():
         return "group commit"
     if name.startswith("MainThread"):
