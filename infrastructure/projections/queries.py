@@ -18,7 +18,7 @@ from typing import Any
 from domain.cases import ESCALATION_LEVELS, OUTCOMES
 from domain.deadlines import DeadlinePolicy
 from domain.lifecycle import STATES
-from infrastructure.database import Database
+from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import HEAD_TABLE, AuditLog
 from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import from_milli, iso, parse_iso
@@ -50,6 +50,10 @@ REPORT_CONTACTS = Reports.contacts.name
 REPORT_ANSWER_DAYS = Reports.answer_days.name
 TIMELINE = Timeline.table.name
 AUDIT = AuditLog.table.name
+
+
+#: what a query reads through: the database (a transaction per statement) or one cursor
+Reader = Database | Cursor
 
 
 class InvalidQuery(ValueError):
@@ -295,6 +299,11 @@ def summary(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
     case), recovered, and the recovery rate (recovered ÷ claimed, over resolved cases);
     the median days from opening to resolution (by when each happened). From the
     reports' counters: a few hundred rows per scope at most, whatever the log's length."""
+    with db.transaction(commit=False) as cursor:  # one connection for its three statements
+        return _summary(cursor, workspace, owner)
+
+
+def _summary(db: Reader, workspace: str, owner: str | None) -> dict[str, Any]:
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
         f"SELECT facet, value, currency, SUM(cases) AS cases, SUM(claimed_milli) AS claimed, "
@@ -333,65 +342,114 @@ def summary(db: Database, workspace: str, owner: str | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Middle:
-    """Where one median's middle row(s) are: the rows of ``table`` matching ``where``,
-    ordered by ``column`` (microseconds), whose whole days (rounded up) are counted in
-    ``histogram`` (days -> rows)."""
+class _Medians:
+    """A family of medians over one table's ``column`` (microseconds) within one scope:
+    one per group, a group being the rows whose ``filters`` columns hold its values.
+    Each group comes with the counts of its rows by whole days (rounded up)."""
 
     table: str
     column: str
-    where: list[str]
-    params: list[Any]
-    histogram: dict[int, int]
+    scope: list[str]
+    scope_params: list[Any]
+    filters: tuple[str, ...]
+    #: (the filter columns' values, days -> rows)
+    groups: list[tuple[tuple[Any, ...], dict[int, int]]]
 
 
-def _medians(db: Database, wanted: list[_Middle]) -> list[float | None]:
-    """Each median in days (as ``statistics.median`` of ``microseconds / 1e6 / 86400``
-    gives it, unrounded); None for no rows. One statement for them all: each
-    reads at most two rows through an index, after skipping only rows of the middle's
-    own day (the days before it are counted, not read)."""
+def _middle(histogram: dict[int, int]) -> tuple[int, int, int] | None:
+    """Where the middle row(s) are: (lower bound of their day in microseconds, how many to
+    read, how many rows of that day to skip); None for no rows. The days before the
+    middle's are counted, not read."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    k, before = (n - 1) // 2, 0
+    for days in sorted(histogram):
+        if before + histogram[days] > k:
+            return (days - 1) * DAY, 2 - n % 2, k - before
+        before += histogram[days]
+    raise AssertionError("unreachable")
+
+
+def _is_postgres(db: Reader) -> bool:
+    return (db.database if isinstance(db, Cursor) else db).is_postgres
+
+
+def _medians(db: Reader, families: list[_Medians]) -> list[list[float | None]]:
+    """Each family's medians in days (as ``statistics.median`` of ``microseconds / 1e6 /
+    86400`` gives them, unrounded; None for a group without rows), in one statement:
+    each group reads at most two rows through an index, after skipping only the rows of
+    its middle's own day. On PostgreSQL a family is one subquery joined LATERAL to a
+    VALUES list of its groups (planned once, not once per group: about 0.6 ms less for
+    25 groups); SQLite, which has no LATERAL, plans a subquery per group cheaply."""
     parts: list[str] = []
     params: list[Any] = []
-    counts: list[int] = []
-    for g, middle in enumerate(wanted):
-        n = sum(middle.histogram.values())
-        counts.append(n)
-        if not n:
-            continue
-        k, before = (n - 1) // 2, 0
-        for days in sorted(middle.histogram):
-            if before + middle.histogram[days] > k:
-                break
-            before += middle.histogram[days]
-        parts.append(
-            f"SELECT {g} AS g, v FROM (SELECT {middle.column} AS v FROM {middle.table} "
-            f"WHERE {_where(middle.where)} AND {middle.column} > {(days - 1) * DAY} "
-            f"ORDER BY {middle.column} LIMIT {2 - n % 2} OFFSET {k - before}) AS q{g}"
-        )
-        params += middle.params
+    wanted: list[list[tuple[int, int] | None]] = []  # per family, per group: (g, rows)
+    g = 0
+    postgres = _is_postgres(db)
+    for family in families:
+        lateral = postgres and bool(family.filters)
+        column, slots = family.column, []
+        where = _where(family.scope)
+        values: list[str] = []
+        lateral_params: list[Any] = []
+        for key, histogram in family.groups:
+            middle = _middle(histogram)
+            if middle is None:
+                slots.append(None)
+                continue
+            lower, count, skip = middle
+            slots.append((g, count))
+            if lateral:
+                marks = ", ".join(["%s::text"] * len(key))
+                values.append(f"({g}, {marks}, %s::bigint, %s::bigint, %s::bigint)")
+                lateral_params += [*key, lower, count, skip]
+            else:
+                matches = "".join(f" AND {f} = %s" for f in family.filters)
+                parts.append(
+                    f"SELECT {g} AS g, v FROM (SELECT {column} AS v FROM {family.table} "
+                    f"WHERE {where}{matches} AND {column} > %s "
+                    f"ORDER BY {column} LIMIT %s OFFSET %s) AS q{g}"
+                )
+                params += [*family.scope_params, *key, lower, count, skip]
+            g += 1
+        if values:
+            names = ", ".join(f"f{i}" for i in range(len(family.filters)))
+            matches = "".join(f" AND t.{f} = x.f{i}" for i, f in enumerate(family.filters))
+            parts.append(
+                f"SELECT x.g, q.v FROM (VALUES {', '.join(values)}) "
+                f"AS x(g, {names}, lower, count, skip) CROSS JOIN LATERAL "
+                f"(SELECT t.{column} AS v FROM {family.table} t WHERE "
+                f"{_where([f't.{c}' for c in family.scope])}{matches} AND t.{column} > x.lower "
+                f"ORDER BY t.{column} LIMIT x.count OFFSET x.skip) AS q"
+            )
+            params += [*lateral_params, *family.scope_params]
+        wanted.append(slots)
     found: dict[int, list[int]] = {}
     if parts:
         for r in db.fetchall(" UNION ALL ".join(parts), params):
             found.setdefault(int(r["g"]), []).append(int(r["v"]))
-    medians: list[float | None] = []
-    for g, n in enumerate(counts):
-        days_each = [v / 10**6 / 86400 for v in sorted(found.get(g, []))]
-        if not n or len(days_each) != 2 - n % 2:
-            medians.append(None)
-        else:
-            medians.append(sum(days_each) / len(days_each))
+    medians: list[list[float | None]] = []
+    for slots in wanted:
+        medians.append([])
+        for slot in slots:
+            days_each = [] if slot is None else [v / 10**6 / 86400 for v in sorted(found[slot[0]])]
+            if slot is None or len(days_each) != slot[1]:
+                medians[-1].append(None)
+            else:
+                medians[-1].append(sum(days_each) / len(days_each))
     return medians
 
 
-def _median_days(db: Database, conditions: list[str], params: list[Any]) -> float | None:
+def _median_days(db: Reader, conditions: list[str], params: list[Any]) -> float | None:
     rows = db.fetchall(
         f"SELECT days, SUM(cases) AS n FROM {REPORT_RESOLUTION_DAYS} "
         f"WHERE {_where(conditions)} GROUP BY days",
         params,
     )
     histogram = {int(r["days"]): int(r["n"]) for r in rows}
-    where = [*conditions, "resolution_micro IS NOT NULL"]
-    median = _medians(db, [_Middle(REPORT_CASES, "resolution_micro", where, params, histogram)])[0]
+    family = _Medians(REPORT_CASES, "resolution_micro", conditions, params, (), [((), histogram)])
+    median = _medians(db, [family])[0][0]
     return None if median is None else round(median, 2)
 
 
@@ -460,6 +518,13 @@ def timeliness(
     interval here, at query time, so a change of settings shows at once. A contact
     answered after d days (a fraction) is within an interval of n whole days exactly when
     d rounded up is at most n."""
+    with db.transaction(commit=False) as cursor:  # one connection for its two statements
+        return _timeliness(cursor, workspace, owner, policy)
+
+
+def _timeliness(
+    db: Reader, workspace: str, owner: str | None, policy: DeadlinePolicy
+) -> list[dict[str, Any]]:
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
         f"SELECT platform, contact, days, SUM(contacts) AS n FROM {REPORT_ANSWER_DAYS} "
@@ -471,22 +536,21 @@ def timeliness(
     for r in rows:
         days = None if r["days"] is None else int(r["days"])
         found.setdefault(r["platform"], {}).setdefault(r["contact"], {})[days] = int(r["n"])
-    wanted: list[_Middle] = []
+    contacts = _Medians(
+        REPORT_CONTACTS, "answer_micro", conditions, params, ("platform", "contact"), []
+    )
+    overall = _Medians(REPORT_CONTACTS, "answer_micro", conditions, params, ("platform",), [])
     for platform in sorted(found):
         every: dict[int, int] = {}
         for contact in CONTACTS:
             answered = {d: n for d, n in found[platform].get(contact, {}).items() if d is not None}
-            where = [*conditions, "platform = %s", "contact = %s"]
-            wanted.append(
-                _Middle(
-                    REPORT_CONTACTS, "answer_micro", where, [*params, platform, contact], answered
-                )
-            )
+            contacts.groups.append(((platform, contact), answered))
             for d, n in answered.items():
                 every[d] = every.get(d, 0) + n
-        where = [*conditions, "platform = %s"]
-        wanted.append(_Middle(REPORT_CONTACTS, "answer_micro", where, [*params, platform], every))
-    medians = iter(_medians(db, wanted))
+        overall.groups.append(((platform,), every))
+    by_contact, by_platform = _medians(db, [contacts, overall])
+    medians = iter(by_contact)
+    overall_medians = iter(by_platform)
     report = []
     for platform in sorted(found):
         interval = policy.follow_up_interval(platform)
@@ -502,8 +566,11 @@ def timeliness(
             )
             for i, value in enumerate((contacts, answered, within)):
                 totals[i] += value
-        overall = figures(
-            contacts=totals[0], answered=totals[1], within=totals[2], median_days=next(medians)
+        overall_figures = figures(
+            contacts=totals[0],
+            answered=totals[1],
+            within=totals[2],
+            median_days=next(overall_medians),
         )
-        report.append(platform_figures(platform, interval, after, overall))
+        report.append(platform_figures(platform, interval, after, overall_figures))
     return report

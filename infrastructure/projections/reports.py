@@ -60,6 +60,8 @@ OUTBOUND = {
 #: the events that answer the contact before them
 INBOUND = frozenset({"response_received", "denied", "resolved"})
 CONTACTS = tuple(OUTBOUND.values())
+#: events that change none of a case's contribution (nor its contacts)
+RECORD_ONLY = frozenset({"NoteAdded", "EvidenceAttached"})
 #: facets counted over every case, and over resolved cases (recovery's groupings)
 CASE_FACETS = ("state", "kind", "platform", "reason")
 RESOLVED_FACETS = {"platform": "platform", "kind": "kind", "reason": "reason", "month": "month"}
@@ -241,10 +243,12 @@ class Reports(ReclaimProjection):
             _text("contact", null=True),
             Column("answer_micro", "BIGINT"),
         ),
-        primary_key="position",
+        # keyed by case first: a batch reads its cases' rows through the key, also while
+        # a rebuild writes the table before making its indexes
+        primary_key="case_id, position",
         order_by="position",
+        unique=("position",),
         indexes=(
-            "case_id",
             "workspace, owner, platform, contact, answer_micro",
             "workspace, platform, contact, answer_micro",
             "workspace, owner, platform, answer_micro",
@@ -274,7 +278,8 @@ class Reports(ReclaimProjection):
     def apply(self, cursor: Cursor, batch: Batch) -> None:
         events = batch.events
         opened = {r.case_id: r.position for r in events if r.name == "Opened"}
-        touched = sorted({r.case_id for r in events})
+        # a note or a piece of evidence changes nothing a report counts
+        touched = sorted({r.case_id for r in events if r.name not in RECORD_ONLY})
         before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
         counts, outcomes = Deltas(self.counts), Deltas(self.outcomes)
         days = Deltas(self.resolution_days)
