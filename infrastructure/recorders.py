@@ -96,20 +96,79 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
     def _insert_in_transaction(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One transaction, statement after statement: take the table lock, insert the
-        events, then Reclaim's rows. The library pipelines these, and a version conflict
-        inside a pipeline can surface as "pipeline aborted" (an OperationalError, read as
-        an outage) instead of the IntegrityError it is; here each statement's error is
-        its own. The rows' statements are few and batched (executemany), so the pipeline
-        saved little."""
+        """One transaction in one pipeline: the table lock and the events' INSERT, synced
+        at once so that a version conflict raises its IntegrityError before anything else
+        is queued; then Reclaim's rows, sent together (a read syncs when it needs its
+        answer), and the COMMIT with them. A few round trips instead of two dozen.
+
+        Errors are never caught inside the pipeline (the library's way, where the
+        pipeline's exit then raised "pipeline aborted" in place of the real error): the
+        first error leaves the block as itself and the exit does not clobber it."""
         positions: Sequence[int] | None = None
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
             self._insert_events(curs, stored_events, **kwargs)
             if stored_events:
                 self._insert_stored_events(curs, stored_events, **kwargs)
+                pipeline.sync()
                 positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
                 _write_side_rows(curs, "%s", kwargs)
                 self._write_inline(curs, stored_events, positions, kwargs)
+        # the COMMIT went with the rows: the pipeline's exit syncs, and raises the first
+        # error of any of them (PostgreSQL then rolls the whole transaction back)
         return positions
 
-    insert_events = _fewer_retries(_insert_in_transaction)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """As ``_fewer_retries``, tried once more on a fresh connection after a lost one;
+        but a write whose connection died may have committed all the same (the COMMIT
+        reached the server, its answer did not). Writing it again would record the
+        command twice, so the second try first looks for the first one's events."""
+        import time
+
+        import psycopg_pool
+
+        try:
+            return self._insert_in_transaction(stored_events, **kwargs)
+        except (InterfaceError, OperationalError) as exc:
+            if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
+                raise
+        time.sleep(0.05)
+        committed = self._positions_if_committed(stored_events)
+        if committed is not None:
+            return committed
+        return self._insert_in_transaction(stored_events, **kwargs)
+
+    def _positions_if_committed(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of these events if they are in the log byte for byte (their state
+        holds the time they were recorded and the request's id, so no other write has the
+        same bytes), else None."""
+        if not stored_events:
+            return None
+        statement = (
+            f"SELECT e.originator_id, e.originator_version, e.state, e.notification_id "
+            f'FROM "{self.datastore.schema}"."{self.events_table_name}" e '
+            f"JOIN (SELECT unnest(%s::uuid[]) AS id, unnest(%s::bigint[]) AS version) k "
+            f"ON e.originator_id = k.id AND e.originator_version = k.version"
+        )
+        ids = [str(e.originator_id) for e in stored_events]
+        versions = [e.originator_version for e in stored_events]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (ids, versions))
+            found = {
+                (str(r["originator_id"]), r["originator_version"]): r for r in curs.fetchall()
+            }
+        if not found:
+            return None
+        positions = []
+        for event in stored_events:
+            row = found.get((str(event.originator_id), event.originator_version))
+            if row is None or bytes(row["state"]) != bytes(event.state):
+                return None  # another writer's events: a conflict, as the retry will say
+            positions.append(int(row["notification_id"]))
+        return positions

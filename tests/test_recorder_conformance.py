@@ -17,6 +17,7 @@ import itertools
 import os
 import sys
 import tempfile
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,14 @@ class _Store:
             self.pg_server = request.getfixturevalue("pg_server")
         self._tmp = tempfile.TemporaryDirectory(prefix="reclaim-conformance-")
         self._factories: list[Any] = []
+        before = set(threading.enumerate())
         yield
+        # the library's concurrency cases tell their reader threads to stop but do not
+        # wait for them: closing a store under a thread still reading it can crash
+        # SQLite (a segfault, seen here), so wait for them first
+        for thread in set(threading.enumerate()) - before:
+            if not thread.daemon:  # theirs; the pools' workers are daemons and stay
+                thread.join(timeout=10)
         for factory in self._factories:
             factory.close()
         self._tmp.cleanup()
