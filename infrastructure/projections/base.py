@@ -95,12 +95,24 @@ class Table:
     def write(
         self, cursor: Cursor, rows: Sequence[dict[str, Any]], *, upsert: bool = False
     ) -> None:
-        """Insert (or upsert) rows with one prepared statement (pipelined on PostgreSQL)."""
-        statement = self.upsert_statement() if upsert else self.insert_statement()
-        cursor.executemany(statement, [self.values(row) for row in rows])
+        """Insert (or upsert) rows with one prepared statement (pipelined on PostgreSQL);
+        a rebuild's inserts into its new tables go by COPY on PostgreSQL."""
+        if not rows:
+            return
+        values = [self.values(row) for row in rows]
+        if not upsert and cursor.bulk and cursor.database.is_postgres:
+            cursor.copy(self.name, self.column_names, values)
+        else:
+            cursor.executemany(
+                self.upsert_statement() if upsert else self.insert_statement(), values
+            )
 
     def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(_storable(row[n]) for n in self.column_names)
+        values = tuple(row[n] for n in self.column_names)
+        texts = [v for v in values if isinstance(v, str)]
+        if UNSTORABLE.search("".join(texts)) is None:  # one search a row, not one a value
+            return values
+        return tuple(_storable(v) for v in values)
 
 
 def _storable(value: Any) -> Any:

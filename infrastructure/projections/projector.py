@@ -237,7 +237,7 @@ class Projector:
             folder = Folder(self.app)
             read, at = 0, 0
             for recorded in read_log(self.app, 0, None, self.batch_size):
-                with self.database.transaction() as cursor:
+                with self.database.transaction(bulk=True) as cursor:
                     apply_all(cursor, projections, folder.batch(recorded))
                 at = recorded[-1].position
                 read += len(recorded)
