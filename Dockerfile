@@ -1,4 +1,4 @@
-# One image for every Reclaim role: init (create tables), api, projector.
+# One image for every Reclaim role: init (create tables, build new projections) and api.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 RECLAIM_DATA_DIR=/data
 WORKDIR /app
