@@ -262,8 +262,15 @@ class ReclaimProjection:
     """
 
     name = ""
+    #: raised when what the rows hold changes: the position is kept under a new name, so
+    #: the store's old position does not count and ``reclaim project`` builds it afresh
+    version: ClassVar[int] = 1
     #: every table the projection writes (its rows are compared by ``verify``)
     tables: tuple[Table, ...] = ()
+
+    @classmethod
+    def tracking_name(cls) -> str:
+        return cls.name if cls.version == 1 else f"{cls.name}.v{cls.version}"
 
     def __init__(self, view: View, context: Context, *, suffix: str = "") -> None:
         self.view = view

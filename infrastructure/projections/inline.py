@@ -50,7 +50,11 @@ def build(
     """The projections, each with a view on the database's datastore."""
     classes = {c.name: c for c in PROJECTION_CLASSES}
     return {
-        n: classes[n](make_view(database.datastore, database.dialect, n), context, suffix=suffix)
+        n: classes[n](
+            make_view(database.datastore, database.dialect, classes[n].tracking_name()),
+            context,
+            suffix=suffix,
+        )
         for n in names
     }
 
