@@ -176,3 +176,19 @@ def test_one_rebuild_at_a_time(app) -> None:
         runner.join(30)
     assert second.rebuild(timeout=5) > 0
     assert verify(app).ok
+
+
+def test_a_projection_at_a_new_version_is_built_again_from_the_log(app, monkeypatch) -> None:
+    """An upgrade that changes what a projection's rows hold raises its version: the
+    store's old position is kept under the old name and does not count."""
+    from infrastructure.projections.cases import CaseList
+
+    generate(app, cases_=20, seed=31)
+    end = app.recorder.max_notification_id()
+    rows = app.database.fetchall("SELECT * FROM reclaim_case_list ORDER BY opened_position")
+    monkeypatch.setattr(CaseList, "version", 2)
+    projector = Projector(app)
+    assert projector.lag() == {**dict.fromkeys(projector.names, 0), "case_list": end}
+    assert projector.catch_up() == end
+    assert projector.lag()["case_list"] == 0
+    assert app.database.fetchall("SELECT * FROM reclaim_case_list ORDER BY opened_position") == rows
