@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import HEAD_TABLE, AuditLog
 from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import from_milli, iso, parse_iso
-from infrastructure.projections.reports import CONTACTS, DAY, RESOLVED_FACETS, Reports
+from infrastructure.projections.reports import CONTACTS, DAY, HOUR, RESOLVED_FACETS, Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.timeliness import figures, platform_figures
 
@@ -46,8 +47,10 @@ REPORT_CASES = Reports.facts.name
 REPORT_COUNTS = Reports.counts.name
 REPORT_OUTCOMES = Reports.outcomes.name
 REPORT_RESOLUTION_DAYS = Reports.resolution_days.name
+REPORT_RESOLUTION_HOURS = Reports.resolution_hours.name
 REPORT_CONTACTS = Reports.contacts.name
 REPORT_ANSWER_DAYS = Reports.answer_days.name
+REPORT_ANSWER_HOURS = Reports.answer_hours.name
 TIMELINE = Timeline.table.name
 AUDIT = AuditLog.table.name
 
@@ -345,10 +348,13 @@ def _summary(db: Reader, workspace: str, owner: str | None) -> dict[str, Any]:
 class _Medians:
     """A family of medians over one table's ``column`` (microseconds) within one scope:
     one per group, a group being the rows whose ``filters`` columns hold its values.
-    Each group comes with the counts of its rows by whole days (rounded up)."""
+    Each group comes with the counts of its rows by whole days (rounded up); ``hours``
+    counts them by whole hours (its count column ``counted``)."""
 
     table: str
     column: str
+    hours: str
+    counted: str
     scope: list[str]
     scope_params: list[Any]
     filters: tuple[str, ...]
@@ -356,17 +362,25 @@ class _Medians:
     groups: list[tuple[tuple[Any, ...], dict[int, int]]]
 
 
+#: a median's middle day with more rows than this is narrowed to its middle hour before its
+#: rows are read. Measured at 734k events (140k cases): narrowing costs about 0.1 ms a group
+#: (a GROUP BY and a window over the day's hour counts), skipping costs about 0.3 us a row
+#: on PostgreSQL (25 groups of ~2,000 rows a middle day: 10.3 ms unnarrowed, 5.1 ms
+#: narrowed) and 0.1 us on SQLite (where narrowing doubled the time: 1.6 -> 3.1 ms)
+NARROW_DAY_ROWS = {"postgres": 512, "sqlite": 4096}
+_TOKEN = re.compile(r"%s|:(\w+)")
+
+
 def _middle(histogram: dict[int, int]) -> tuple[int, int, int] | None:
-    """Where the middle row(s) are: (lower bound of their day in microseconds, how many to
-    read, how many rows of that day to skip); None for no rows. The days before the
-    middle's are counted, not read."""
+    """Where the middle row(s) are: (their day, how many to read, how many rows of that day
+    to skip); None for no rows. The days before the middle's are counted, not read."""
     n = sum(histogram.values())
     if not n:
         return None
     k, before = (n - 1) // 2, 0
     for days in sorted(histogram):
         if before + histogram[days] > k:
-            return (days - 1) * DAY, 2 - n % 2, k - before
+            return days, 2 - n % 2, k - before
         before += histogram[days]
     raise AssertionError("unreachable")
 
@@ -375,66 +389,127 @@ def _is_postgres(db: Reader) -> bool:
     return (db.database if isinstance(db, Cursor) else db).is_postgres
 
 
-def _medians(db: Reader, families: list[_Medians]) -> list[list[float | None]]:
-    """Each family's medians in days (as ``statistics.median`` of ``microseconds / 1e6 /
-    86400`` gives them, unrounded; None for a group without rows), in one statement:
-    each group reads at most two rows through an index, after skipping only the rows of
-    its middle's own day. On PostgreSQL a family is one subquery joined LATERAL to a
-    VALUES list of its groups (planned once, not once per group: about 0.6 ms less for
-    25 groups); SQLite, which has no LATERAL, plans a subquery per group cheaply."""
+def _per_group(
+    db: Reader, subqueries: list[tuple[str, list[Any], list[tuple[int, dict[str, Any]]]]]
+) -> list[dict[str, Any]]:
+    """Several subqueries, each run once per group, in one statement; each answer row
+    carries its group's ``g``. A subquery is SQL with ``%s`` for its scope's parameters
+    (given) and ``:name`` for each group's values (text or whole numbers). On PostgreSQL
+    each subquery is joined LATERAL to a VALUES list of its groups, so it is planned once
+    (planning 25 copies took 0.6 ms); SQLite, which has no LATERAL, gets a copy per group
+    and plans it cheaply."""
     parts: list[str] = []
     params: list[Any] = []
-    wanted: list[list[tuple[int, int] | None]] = []  # per family, per group: (g, rows)
-    g = 0
     postgres = _is_postgres(db)
-    for family in families:
-        lateral = postgres and bool(family.filters)
-        column, slots = family.column, []
-        where = _where(family.scope)
-        values: list[str] = []
-        lateral_params: list[Any] = []
+    for sql, scope_params, groups in subqueries:
+        if not groups:
+            continue
+        names = list(dict.fromkeys(m.group(1) for m in _TOKEN.finditer(sql) if m.group(1)))
+        if postgres:
+            first = groups[0][1]
+            kinds = ["text" if isinstance(first[n], str) else "bigint" for n in names]
+            row = ", ".join(["%s::int", *(f"%s::{kind}" for kind in kinds)])
+            columns = ", ".join(["g", *(f"p_{n}" for n in names)])
+            inner = _TOKEN.sub(lambda m: f"x.p_{m.group(1)}" if m.group(1) else "%s", sql)
+            parts.append(
+                f"SELECT x.g, q.* FROM (VALUES {', '.join([f'({row})'] * len(groups))}) "
+                f"AS x({columns}) CROSS JOIN LATERAL ({inner}) AS q"
+            )
+            for g, values in groups:
+                params += [g, *(values[n] for n in names)]
+            params += scope_params
+            continue
+        for g, values in groups:
+            scope = iter(scope_params)
+            for m in _TOKEN.finditer(sql):
+                params.append(values[m.group(1)] if m.group(1) else next(scope))
+            parts.append(f"SELECT {g} AS g, q{g}.* FROM ({_TOKEN.sub('%s', sql)}) AS q{g}")
+    if not parts:
+        return []
+    return db.fetchall(" UNION ALL ".join(parts), params)
+
+
+def _medians(db: Reader, families: list[_Medians]) -> list[list[float | None]]:
+    """Each family's medians in days (as ``statistics.median`` of ``microseconds / 1e6 /
+    86400`` gives them, unrounded; None for a group without rows). The day counts give
+    each group's middle day; a big middle day is narrowed to its middle hour by the hour
+    counts (one statement for every group); then each group reads its middle row(s)
+    through an index, skipping only rows of its middle day or hour (one statement)."""
+    narrow_above = NARROW_DAY_ROWS["postgres" if _is_postgres(db) else "sqlite"]
+    slots: list[list[int | None]] = []  # per family, per group: its g, None without rows
+    plans: dict[int, dict[str, Any]] = {}
+    for index, family in enumerate(families):
+        slots.append([])
         for key, histogram in family.groups:
             middle = _middle(histogram)
             if middle is None:
-                slots.append(None)
+                slots[-1].append(None)
                 continue
-            lower, count, skip = middle
-            slots.append((g, count))
-            if lateral:
-                marks = ", ".join(["%s::text"] * len(key))
-                values.append(f"({g}, {marks}, %s::bigint, %s::bigint, %s::bigint)")
-                lateral_params += [*key, lower, count, skip]
-            else:
-                matches = "".join(f" AND {f} = %s" for f in family.filters)
-                parts.append(
-                    f"SELECT {g} AS g, v FROM (SELECT {column} AS v FROM {family.table} "
-                    f"WHERE {where}{matches} AND {column} > %s "
-                    f"ORDER BY {column} LIMIT %s OFFSET %s) AS q{g}"
+            day, count, skip = middle
+            slots[-1].append(len(plans))
+            plans[len(plans)] = {
+                "family": index,
+                "values": dict(zip(family.filters, key, strict=True)),
+                "day": day,
+                "count": count,
+                "skip": skip,
+                "lower": (day - 1) * DAY,
+                "narrow": histogram[day] > narrow_above,
+            }
+
+    def matching(family: _Medians) -> str:
+        return _where([*family.scope, *(f"{f} = :{f}" for f in family.filters)])
+
+    def of(index: int, narrow: bool = False) -> list[tuple[int, dict[str, Any]]]:
+        return [(g, p) for g, p in plans.items() if p["family"] == index and p["narrow"] >= narrow]
+
+    narrowing = [
+        (
+            f"SELECT hours, cum - n AS before FROM (SELECT hours, n, SUM(n) OVER (ORDER BY "
+            f"hours) AS cum FROM (SELECT hours, SUM({f.counted}) AS n FROM {f.hours} "
+            f"WHERE {matching(f)} AND hours > :lower AND hours <= :upper GROUP BY hours) AS h"
+            f") AS c WHERE cum > :skip ORDER BY hours LIMIT 1",
+            f.scope_params,
+            [
+                (
+                    g,
+                    {
+                        **p["values"],
+                        "lower": 24 * (p["day"] - 1),
+                        "upper": 24 * p["day"],
+                        "skip": p["skip"],
+                    },
                 )
-                params += [*family.scope_params, *key, lower, count, skip]
-            g += 1
-        if values:
-            names = ", ".join(f"f{i}" for i in range(len(family.filters)))
-            matches = "".join(f" AND t.{f} = x.f{i}" for i, f in enumerate(family.filters))
-            parts.append(
-                f"SELECT x.g, q.v FROM (VALUES {', '.join(values)}) "
-                f"AS x(g, {names}, lower, count, skip) CROSS JOIN LATERAL "
-                f"(SELECT t.{column} AS v FROM {family.table} t WHERE "
-                f"{_where([f't.{c}' for c in family.scope])}{matches} AND t.{column} > x.lower "
-                f"ORDER BY t.{column} LIMIT x.count OFFSET x.skip) AS q"
-            )
-            params += [*lateral_params, *family.scope_params]
-        wanted.append(slots)
+                for g, p in of(i, narrow=True)
+            ],
+        )
+        for i, f in enumerate(families)
+    ]
+    for row in _per_group(db, narrowing):
+        plan = plans[int(row["g"])]
+        plan["lower"] = (int(row["hours"]) - 1) * HOUR
+        plan["skip"] -= int(row["before"])
+    reading = [
+        (
+            f"SELECT {f.column} AS v FROM {f.table} WHERE {matching(f)} AND {f.column} > :lower "
+            f"ORDER BY {f.column} LIMIT :count OFFSET :skip",
+            f.scope_params,
+            [
+                (g, {**p["values"], "lower": p["lower"], "count": p["count"], "skip": p["skip"]})
+                for g, p in of(i)
+            ],
+        )
+        for i, f in enumerate(families)
+    ]
     found: dict[int, list[int]] = {}
-    if parts:
-        for r in db.fetchall(" UNION ALL ".join(parts), params):
-            found.setdefault(int(r["g"]), []).append(int(r["v"]))
+    for row in _per_group(db, reading):
+        found.setdefault(int(row["g"]), []).append(int(row["v"]))
     medians: list[list[float | None]] = []
-    for slots in wanted:
+    for family_slots in slots:
         medians.append([])
-        for slot in slots:
-            days_each = [] if slot is None else [v / 10**6 / 86400 for v in sorted(found[slot[0]])]
-            if slot is None or len(days_each) != slot[1]:
+        for g in family_slots:
+            days_each = [] if g is None else [v / 10**6 / 86400 for v in sorted(found.get(g, []))]
+            if g is None or len(days_each) != plans[g]["count"]:
                 medians[-1].append(None)
             else:
                 medians[-1].append(sum(days_each) / len(days_each))
@@ -448,7 +523,16 @@ def _median_days(db: Reader, conditions: list[str], params: list[Any]) -> float 
         params,
     )
     histogram = {int(r["days"]): int(r["n"]) for r in rows}
-    family = _Medians(REPORT_CASES, "resolution_micro", conditions, params, (), [((), histogram)])
+    family = _Medians(
+        REPORT_CASES,
+        "resolution_micro",
+        REPORT_RESOLUTION_HOURS,
+        "cases",
+        conditions,
+        params,
+        (),
+        [((), histogram)],
+    )
     median = _medians(db, [family])[0][0]
     return None if median is None else round(median, 2)
 
@@ -536,10 +620,19 @@ def _timeliness(
     for r in rows:
         days = None if r["days"] is None else int(r["days"])
         found.setdefault(r["platform"], {}).setdefault(r["contact"], {})[days] = int(r["n"])
-    contacts = _Medians(
-        REPORT_CONTACTS, "answer_micro", conditions, params, ("platform", "contact"), []
+    contacts, overall = (
+        _Medians(
+            REPORT_CONTACTS,
+            "answer_micro",
+            REPORT_ANSWER_HOURS,
+            "contacts",
+            conditions,
+            params,
+            filters,
+            [],
+        )
+        for filters in (("platform", "contact"), ("platform",))
     )
-    overall = _Medians(REPORT_CONTACTS, "answer_micro", conditions, params, ("platform",), [])
     for platform in sorted(found):
         every: dict[int, int] = {}
         for contact in CONTACTS:

@@ -15,10 +15,11 @@ rows however it was cut into batches (inline, or a rebuild).
   ``resolved:month`` (of resolution). The summary reads the first four, recovery one
   of the others: both a GROUP BY over at most a few hundred rows per scope.
 - ``outcomes``: (workspace, owner, appealed, highest escalation level, outcome or open).
-- ``resolution_days``: resolved cases by whole days to resolution (rounded up): the
-  median is found by walking these counts to the middle bucket, then reading the
-  middle row(s) of that bucket through the facts' index on microseconds to
-  resolution (``ORDER BY ... LIMIT 2 OFFSET k``, k within one bucket).
+- ``resolution_days`` and ``resolution_hours``: resolved cases by whole days (and
+  hours) to resolution, rounded up. The median is found by walking the day counts to
+  the middle day, the hour counts of that day to the middle hour, then reading the
+  middle row(s) of that hour through the facts' index on microseconds to resolution
+  (``ORDER BY ... LIMIT 2 OFFSET k``, k within one hour).
 - ``contacts``: every outbound contact (submission, follow-up, appeal, escalation)
   and every event that can answer one (response, denial, resolution), one row per
   event. A touched case's contacts are worked out again from all its rows in the
@@ -28,6 +29,7 @@ rows however it was cut into batches (inline, or a rebuild).
   the answer rounded up, or NULL when unanswered). ``d <= interval`` is
   ``days <= interval`` for a whole number of days, so the share answered within the
   platform's interval is read from these counts at query time, whatever the settings.
+  ``answer_hours``: answered contacts by whole hours, for the medians as above.
 
 Counter rows are keyed by a 63-bit hash of their dimensions (their unique whole-number
 ``order_by`` column; the same on every store and every rebuild).
@@ -49,6 +51,7 @@ from infrastructure.projections.events import Batch, Recorded, iso, milli
 #: microseconds in a day: durations are kept in microseconds, exactly as the
 #: timestamps (``(later - earlier).total_seconds() / 86400`` is ``micro / 1e6 / 86400``)
 DAY = 86_400_000_000
+HOUR = 3_600_000_000
 
 #: outbound events (timeline event types) -> the contact they are
 OUTBOUND = {
@@ -77,6 +80,11 @@ def micro(delta: timedelta) -> int:
 def days_up(microseconds: int) -> int:
     """Whole days, rounded up: ``d <= n`` (d in days, n whole) exactly when ``days_up <= n``."""
     return -(-microseconds // DAY)
+
+
+def hours_up(microseconds: int) -> int:
+    """Whole hours, rounded up: day ``d`` holds hours ``24 (d - 1) + 1`` to ``24 d``."""
+    return -(-microseconds // HOUR)
 
 
 def counter_id(key: Sequence[Any]) -> int:
@@ -179,6 +187,8 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
 
 class Reports(ReclaimProjection):
     name = "reports"
+    #: 2: counters (version 1 was one facts row per case, aggregated on every read)
+    version = 2
 
     #: each case's last contribution (and the index the median of days to resolution reads)
     facts = Table(
@@ -227,6 +237,12 @@ class Reports(ReclaimProjection):
         (_text("workspace"), _text("owner"), Column("days", "INTEGER", null=False)),
         ("cases",),
     )
+    #: the same by whole hours: read only within a median's middle day
+    resolution_hours = _counter(
+        "reclaim_report_resolution_hours",
+        (_text("workspace"), _text("owner"), Column("hours", "INTEGER", null=False)),
+        ("cases",),
+    )
     #: outbound contacts (``contact`` set) and the events that may answer them (``contact``
     #: NULL), one row per event; a contact's answer in microseconds, NULL while unanswered
     contacts = Table(
@@ -266,13 +282,27 @@ class Reports(ReclaimProjection):
         ),
         ("contacts",),
     )
+    #: answered contacts by whole hours to the answer: read only within a median's middle day
+    answer_hours = _counter(
+        "reclaim_report_answer_hours",
+        (
+            _text("workspace"),
+            _text("owner"),
+            _text("platform"),
+            _text("contact"),
+            Column("hours", "INTEGER", null=False),
+        ),
+        ("contacts",),
+    )
     tables: tuple[Table, ...] = (
         facts,
         counts,
         outcomes,
         resolution_days,
+        resolution_hours,
         contacts,
         answer_days,
+        answer_hours,
     )
 
     def apply(self, cursor: Cursor, batch: Batch) -> None:
@@ -282,7 +312,7 @@ class Reports(ReclaimProjection):
         touched = sorted({r.case_id for r in events if r.name not in RECORD_ONLY})
         before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
         counts, outcomes = Deltas(self.counts), Deltas(self.outcomes)
-        days = Deltas(self.resolution_days)
+        days, hours = Deltas(self.resolution_days), Deltas(self.resolution_hours)
         changed: list[Row] = []
         for case_id in touched:
             old = before.get(case_id)
@@ -295,9 +325,9 @@ class Reports(ReclaimProjection):
             changed.append(new)
             for row, sign in ((old, -1), (new, 1)):
                 if row is not None:
-                    _count(row, sign, counts, outcomes, days)
+                    _count(row, sign, counts, outcomes, days, hours)
         self.facts.write(cursor, changed, upsert=True)
-        for deltas in (counts, outcomes, days):
+        for deltas in (counts, outcomes, days, hours):
             deltas.write(cursor)
         self._apply_contacts(cursor, batch, opened)
 
@@ -313,7 +343,7 @@ class Reports(ReclaimProjection):
         earlier = [c for c in fresh if c not in opened]
         for row in _rows_of_cases(cursor, self.contacts, earlier):
             stored.setdefault(row["case_id"], []).append(row)
-        deltas = Deltas(self.answer_days)
+        deltas, hours = Deltas(self.answer_days), Deltas(self.answer_hours)
         written: list[Row] = []
         for case_id in sorted(fresh):
             old = {row["position"]: row for row in stored.get(case_id, [])}
@@ -324,10 +354,14 @@ class Reports(ReclaimProjection):
                     continue
                 written.append(row)
                 for contact, sign in ((previous, -1), (row, 1)):
-                    if contact is not None and contact["contact"] is not None:
-                        deltas.add(_answer_key(contact), (1,), sign)
+                    if contact is None or contact["contact"] is None:
+                        continue
+                    deltas.add(_answer_key(contact), (1,), sign)
+                    if contact["answer_micro"] is not None:
+                        hours.add(_answer_hours_key(contact), (1,), sign)
         self.contacts.write(cursor, written, upsert=True)
         deltas.write(cursor)
+        hours.write(cursor)
 
     @staticmethod
     def _exchange(recorded: Recorded, case: Case) -> Row:
@@ -345,7 +379,9 @@ class Reports(ReclaimProjection):
         }
 
 
-def _count(row: Row, sign: int, counts: Deltas, outcomes: Deltas, days: Deltas) -> None:
+def _count(
+    row: Row, sign: int, counts: Deltas, outcomes: Deltas, days: Deltas, hours: Deltas
+) -> None:
     scope = (row["workspace"], row["owner"])
     money = (1, row["claimed_milli"], row["recovered_milli"])
     for facet in CASE_FACETS:
@@ -356,12 +392,18 @@ def _count(row: Row, sign: int, counts: Deltas, outcomes: Deltas, days: Deltas) 
     outcomes.add((*scope, row["appealed"], row["escalation_level"], row["outcome"]), (1,), sign)
     if row["resolution_micro"] is not None:
         days.add((*scope, days_up(row["resolution_micro"])), (1,), sign)
+        hours.add((*scope, hours_up(row["resolution_micro"])), (1,), sign)
 
 
 def _answer_key(row: Row) -> tuple[Any, ...]:
     answer = row["answer_micro"]
     days = None if answer is None else days_up(answer)
     return (row["workspace"], row["owner"], row["platform"], row["contact"], days)
+
+
+def _answer_hours_key(row: Row) -> tuple[Any, ...]:
+    scope = (row["workspace"], row["owner"], row["platform"], row["contact"])
+    return (*scope, hours_up(row["answer_micro"]))
 
 
 def answered(rows: Iterable[Row]) -> list[Row]:
