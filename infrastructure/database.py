@@ -10,11 +10,21 @@ and translated for SQLite.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 _PLACEHOLDER = re.compile(r"%s")
+T = TypeVar("T")
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """The pool had no connection to give (an outage): trying again would only wait again."""
+    import psycopg_pool
+
+    return isinstance(exc.__cause__, psycopg_pool.PoolTimeout)
 
 
 class Database:
@@ -37,17 +47,41 @@ class Database:
         with self.datastore.transaction(commit=commit) as cursor:
             yield Cursor(self, cursor, bulk=bulk)
 
+    @contextmanager
+    def _alone(self, *, commit: bool) -> Iterator[Cursor]:
+        """For one statement on its own. On PostgreSQL the pool's connections are in
+        autocommit, where a single statement is its own transaction: one round trip
+        instead of three (BEGIN, the statement, COMMIT or ROLLBACK)."""
+        if self.is_postgres:
+            with self.datastore.cursor() as raw:
+                yield Cursor(self, raw)
+        else:
+            with self.transaction(commit=commit) as cursor:
+                yield cursor
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        with self.transaction() as cursor:
+        with self._alone(commit=True) as cursor:
             cursor.execute(statement, params)
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.transaction(commit=False) as cursor:
-            return cursor.fetchall(statement, params)
+        return self._read(lambda cursor: cursor.fetchall(statement, params))
 
     def fetchone(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        with self.transaction(commit=False) as cursor:
-            return cursor.fetchone(statement, params)
+        return self._read(lambda cursor: cursor.fetchone(statement, params))
+
+    def _read(self, read: Callable[[Cursor], T]) -> T:
+        """A read, tried once more on a fresh connection when its connection turns out to
+        be dead (a restart or failover: the pool takes a recently used connection without
+        a pre-ping, see ``pg_pool.py``). A read is safe to repeat; a write is not."""
+        try:
+            with self._alone(commit=False) as cursor:
+                return read(cursor)
+        except (InterfaceError, OperationalError) as exc:
+            if not self.is_postgres or _no_connection(exc):
+                raise
+            self.datastore.pool.check()  # the others are likely dead too
+        with self._alone(commit=False) as cursor:
+            return read(cursor)
 
     def create_tables(self, statements: Sequence[str]) -> None:
         with self.transaction() as cursor:

@@ -69,21 +69,20 @@ def _fewer_retries(method: Any) -> Any:
     one and is not tried again: an outage answers 503 in that time (and the API's breaker
     answers the next requests at once)."""
     import functools
-    import time
 
     import psycopg_pool
 
     body = getattr(method, "__wrapped__", method)
 
     @functools.wraps(body)
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return body(*args, **kwargs)
+            return body(self, *args, **kwargs)
         except (InterfaceError, OperationalError) as exc:
             if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
                 raise
-        time.sleep(0.05)
-        return body(*args, **kwargs)
+        self.datastore.pool.check()  # one was dead: after a restart they all are
+        return body(self, *args, **kwargs)
 
     return call
 
@@ -129,7 +128,6 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         but a write whose connection died may have committed all the same (the COMMIT
         reached the server, its answer did not). Writing it again would record the
         command twice, so the second try first looks for the first one's events."""
-        import time
 
         import psycopg_pool
 
@@ -138,7 +136,7 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         except (InterfaceError, OperationalError) as exc:
             if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
                 raise
-        time.sleep(0.05)
+        self.datastore.pool.check()  # one was dead: after a restart they all are
         committed = self._positions_if_committed(stored_events)
         if committed is not None:
             return committed
