@@ -121,10 +121,23 @@ class Cursor:
         return dict(row)
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self.execute(statement, params)
-        return [self._row(r) for r in self.raw.fetchall()]
+        with self._reading() as raw:
+            raw.execute(self.database.sql(statement), tuple(params))
+            return [self._row(r) for r in raw.fetchall()]
 
     def fetchone(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        self.execute(statement, params)
-        row = self.raw.fetchone()
-        return None if row is None else self._row(row)
+        with self._reading() as raw:
+            raw.execute(self.database.sql(statement), tuple(params))
+            row = raw.fetchone()
+            return None if row is None else self._row(row)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A cursor for one query's rows. On PostgreSQL a cursor of its own on the same
+        connection: in a pipeline (the inline write) a cursor that has just sent a large
+        executemany can hand a later query's fetch the answer of an INSERT instead."""
+        if self.database.is_postgres:
+            with self.raw.connection.cursor() as raw:
+                yield raw
+        else:
+            yield self.raw

@@ -59,3 +59,26 @@ def cli_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         env["RECLAIM_DATABASE_URL"] = settings.database_url
     return env
+
+
+def forget_projection(app: Any, name: str) -> None:
+    """Empty a projection's tables and drop its position: as a projection added by an
+    upgrade (or a log loaded without its read rows) finds the store."""
+    projection = Projector(app).projections[name]
+    for table in projection.tables:
+        app.database.execute(f"DELETE FROM {table.name}")
+    app.database.execute(
+        f"DELETE FROM {projection.view.tracking_table} WHERE application_name = %s",
+        (projection.view.tracking_key(app.name),),
+    )
+
+
+def table_names(app: Any) -> set[str]:
+    """Every table in the store."""
+    if app.database.is_postgres:
+        rows = app.database.fetchall(
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+        )
+    else:
+        rows = app.database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {r["name"] for r in rows}

@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from bench.history import generate
-from infrastructure.projections import Projector
 from infrastructure.projections.audit import (
     GENESIS,
     canonical_bytes,
@@ -19,7 +18,12 @@ from infrastructure.projections.audit import (
     signing_key,
 )
 from infrastructure.projections.verify import verify
-from tests.projection_support import delete_events, set_stored_state, stored_state
+from tests.projection_support import (
+    delete_events,
+    forget_projection,
+    set_stored_state,
+    stored_state,
+)
 
 
 @pytest.fixture
@@ -141,13 +145,7 @@ def test_verify_agrees_with_commands_recorded_alongside(projected) -> None:
 def test_a_log_never_projected_lacks_only_its_signed_head(app) -> None:
     generate(app, cases_=3, seed=24)
     # as a log loaded without its projections: no audit rows, no head, no position
-    app.database.execute("DELETE FROM reclaim_audit_log")
-    app.database.execute("DELETE FROM reclaim_audit_head")
-    app.database.execute(
-        f"DELETE FROM {Projector(app).projections['audit'].view.tracking_table} "
-        "WHERE application_name = %s",
-        ("Reclaim.audit",),
-    )
+    forget_projection(app, "audit")
     report = verify(app)
     assert [(p.check, p.position) for p in report.problems] == [("head", None)]
     assert "not built" in report.problems[0].detail

@@ -19,7 +19,7 @@ from infrastructure.projections.verify import verify
 from tests.api_data import credit_body
 from tests.pgserver import PostgresServer
 from tests.processes import RECLAIM, ServerProcess
-from tests.projection_support import cli_env, dump
+from tests.projection_support import cli_env, dump, table_names
 
 pytestmark = pytest.mark.slow
 
@@ -201,13 +201,7 @@ def test_sqlite_locked_longer_than_the_busy_timeout_is_503(settings_for) -> None
 
 
 def _rebuild_tables(app) -> list[str]:
-    if app.database.is_postgres:
-        rows = app.database.fetchall(
-            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
-        )
-    else:
-        rows = app.database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return [r["name"] for r in rows if "__r" in r["name"]]
+    return sorted(name for name in table_names(app) if "__r" in name)
 
 
 def test_a_replay_killed_mid_way_leaves_the_live_tables_whole(app, settings) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.history import generate
 from infrastructure.projections import Projector
 from infrastructure.projections.verify import verify
-from tests.projection_support import cli_env, delete_events, dump
+from tests.projection_support import cli_env, delete_events, dump, forget_projection
 
 RECLAIM = str(Path(sys.executable).parent / "reclaim")
 
@@ -71,12 +71,7 @@ def test_reclaim_project_builds_only_what_is_behind(app, settings) -> None:
     idle = reclaim(settings, "project")
     assert idle.returncode == 0 and "up to date" in idle.stdout
     live = dump(app)
-    app.database.execute("DELETE FROM reclaim_timeline")
-    app.database.execute(
-        f"DELETE FROM {Projector(app).projections['timeline'].view.tracking_table} "
-        "WHERE application_name = %s",
-        ("Reclaim.timeline",),
-    )
+    forget_projection(app, "timeline")
     built = reclaim(settings, "project")
     assert built.returncode == 0, built.stderr
     assert f"built timeline from {total} events" in built.stdout

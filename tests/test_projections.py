@@ -14,17 +14,7 @@ from infrastructure.projections import Projector, ProjectorBusy
 from infrastructure.projections.projector import drop_unfinished
 from infrastructure.projections.verify import verify
 from tests.factories import NOW, action_args, at, credit_facts
-from tests.projection_support import dump
-
-
-def _tables(app) -> set[str]:
-    if app.database.is_postgres:
-        rows = app.database.fetchall(
-            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
-        )
-    else:
-        rows = app.database.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return {r["name"] for r in rows}
+from tests.projection_support import dump, forget_projection, table_names
 
 
 def test_every_acknowledged_command_is_in_every_projection_at_once(app) -> None:
@@ -61,7 +51,7 @@ def test_inline_rows_equal_a_rebuild_row_for_row(app) -> None:
     assert Projector(app, batch_size=333).rebuild() == len(live["reclaim_audit_log"])
     assert dump(app) == live
     assert verify(app).ok
-    assert not [t for t in _tables(app) if "__r" in t]  # the swap left nothing behind
+    assert not [t for t in table_names(app) if "__r" in t]  # the swap left nothing behind
 
 
 def test_the_case_list_row_is_the_aggregate(app) -> None:
@@ -96,12 +86,7 @@ def test_catch_up_builds_a_projection_whose_rows_were_lost(app) -> None:
     projector = Projector(app, batch_size=7)
     assert projector.catch_up() == 0  # inline: nothing is behind
     before = dump(app)
-    app.database.execute("DELETE FROM reclaim_timeline")
-    app.database.execute(
-        f"DELETE FROM {projector.projections['timeline'].view.tracking_table} "
-        "WHERE application_name = %s",
-        ("Reclaim.timeline",),
-    )
+    forget_projection(app, "timeline")
     assert projector.lag()["timeline"] == end
     assert projector.lag()["case_list"] == 0
     assert projector.catch_up() == end
@@ -143,7 +128,7 @@ def test_a_failed_rebuild_keeps_the_live_tables_and_leaves_nothing_behind(app) -
     with pytest.raises(RuntimeError):
         Projector(app, batch_size=50).rebuild(progress=fail)
     assert dump(app) == before
-    assert not [t for t in _tables(app) if "__r" in t]
+    assert not [t for t in table_names(app) if "__r" in t]
 
 
 def test_tables_of_a_killed_rebuild_are_dropped_by_the_next_one(app) -> None:
@@ -152,7 +137,7 @@ def test_tables_of_a_killed_rebuild_are_dropped_by_the_next_one(app) -> None:
     assert drop_unfinished(app.database) == ["reclaim_timeline__rdeadbeef"]
     app.database.execute("CREATE TABLE reclaim_timeline__rdeadbeef (position BIGINT)")
     Projector(app).rebuild()
-    assert "reclaim_timeline__rdeadbeef" not in _tables(app)
+    assert "reclaim_timeline__rdeadbeef" not in table_names(app)
     assert verify(app).ok
 
 
@@ -192,3 +177,13 @@ def test_a_projection_at_a_new_version_is_built_again_from_the_log(app, monkeypa
     assert projector.catch_up() == end
     assert projector.lag()["case_list"] == 0
     assert app.database.fetchall("SELECT * FROM reclaim_case_list ORDER BY opened_position") == rows
+
+
+def test_one_large_save_writes_every_projection(app) -> None:
+    """A thousand cases saved at once (an import, the benchmarks' set-up): the inline
+    write's reads come after large executemany batches in one pipeline, and on
+    PostgreSQL a shared cursor handed the audit head's query an INSERT's answer."""
+    events = generate(app, cases_=1000, seed=41, chunk=1000)
+    assert app.recorder.max_notification_id() == events
+    assert app.projection_lag() == dict.fromkeys(app.projection_lag(), 0)
+    assert verify(app).ok
