@@ -269,3 +269,30 @@ def test_deadlines_in_the_list_and_the_summary(api) -> None:
     assert [o["case_id"] for o in summary["overdue_follow_ups"]] == [late]
     assert summary["overdue_follow_ups"][0]["days_overdue"] == 7
     assert [e["case_id"] for e in summary["credits_expiring_soon"]] == [expiring]
+
+
+def test_the_summary_reads_only_the_most_urgent_deadlines(api, monkeypatch) -> None:
+    """However many cases are overdue, the summary reads a bounded number of them (most
+    overdue first) and says when its lists are not complete; reminders list them all."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.routers import reports
+
+    def ago(days: float) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+
+    monkeypatch.setattr(reports, "SUMMARY_DEADLINE_CASES", 2)
+    alice = api["owner"]
+    late = []
+    for days in (30, 20, 10):
+        case = _open_credit(alice, earned_on=None, expires_on=None, occurred_at=ago(days + 1))
+        submit = {**COMMANDS["submit"][1], "occurred_at": ago(days)}
+        assert alice.post(f"/v1/cases/{case}/submit", json=submit).status_code == 200
+        late.append(case)
+    summary = alice.get("/v1/reports/summary").json()
+    assert [o["case_id"] for o in summary["overdue_follow_ups"]] == late[:2]
+    assert summary["deadlines_complete"] is False
+    reminders = alice.get("/v1/reminders").json()
+    assert set(late) <= {r["case_id"] for r in reminders["items"]}
+    monkeypatch.setattr(reports, "SUMMARY_DEADLINE_CASES", 100)
+    assert alice.get("/v1/reports/summary").json()["deadlines_complete"] is True

@@ -16,7 +16,6 @@ from api.reads import owner_scope
 from domain.money import format_amount
 from infrastructure.projections import queries
 from infrastructure.report_sources import EXPIRING_SOON_DAYS, overdue_and_expiring
-from infrastructure.timeliness import timeliness
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=StrictJSONRoute)
 ERRORS = problem_responses(401, 422, 503)
@@ -40,6 +39,10 @@ def _money(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: the most urgent cases the summary reads for its deadline lists (all: /v1/reminders)
+SUMMARY_DEADLINE_CASES = 100
+
+
 class Summary(BaseModel):
     cases: int
     by_state: dict[str, int]
@@ -51,29 +54,12 @@ class Summary(BaseModel):
     credits_expiring_soon: list[dict[str, Any]] = Field(
         description=f"Credits expiring within {EXPIRING_SOON_DAYS} days"
     )
+    deadlines_complete: bool = Field(
+        description=f"False when more than {SUMMARY_DEADLINE_CASES} cases have a deadline "
+        "in the window: the two lists then hold the most urgent of them "
+        "(GET /v1/reminders lists every one)"
+    )
     today: date
-
-
-def _soon_rows(reclaim: Reclaim, workspace: str, owner: str | None, today: date) -> list[Any]:
-    """Only cases whose next deadline falls before the end of the window can have an
-    overdue follow-up or a credit expiring in it: read those, through the index."""
-    horizon = datetime.combine(today + timedelta(days=EXPIRING_SOON_DAYS + 1), time.min, UTC)
-    rows: list[Any] = []
-    cursor = None
-    while True:
-        page = queries.list_cases(
-            reclaim.database,
-            workspace,
-            owner,
-            due_before=horizon,
-            sort="opened_at",
-            limit=queries.MAX_LIMIT,
-            cursor=cursor,
-        )
-        rows += page.items
-        if page.next_cursor is None:
-            return rows
-        cursor = page.next_cursor
 
 
 @router.get(
@@ -83,15 +69,20 @@ def summary(reclaim: Reclaim, caller: Caller) -> Summary:
     owner = owner_scope(caller)
     figures = queries.summary(reclaim.database, caller.workspace, owner)
     today = datetime.now(UTC).date()
+    # only a case whose next deadline falls before the window's end can have an overdue
+    # follow-up or a credit expiring in it; the most urgent first, a bounded number
+    horizon = datetime.combine(today + timedelta(days=EXPIRING_SOON_DAYS + 1), time.min, UTC)
+    rows = queries.due_soon(
+        reclaim.database, caller.workspace, owner, horizon, SUMMARY_DEADLINE_CASES + 1
+    )
     overdue, expiring = overdue_and_expiring(
-        _soon_rows(reclaim, caller.workspace, owner, today),
-        reclaim.settings.deadline_policy(),
-        today,
+        rows[:SUMMARY_DEADLINE_CASES], reclaim.settings.deadline_policy(), today
     )
     return Summary(
         **{**figures, "money": [_money(m) for m in figures["money"]]},
         overdue_follow_ups=overdue,
         credits_expiring_soon=expiring,
+        deadlines_complete=len(rows) <= SUMMARY_DEADLINE_CASES,
         today=today,
     )
 
@@ -175,5 +166,11 @@ class Timeliness(BaseModel):
     summary="Per platform: how often and how fast it answered each kind of contact",
 )
 def get_timeliness(reclaim: Reclaim, caller: Caller) -> Timeliness:
-    rows = queries.timeline_with_platform(reclaim.database, caller.workspace, owner_scope(caller))
-    return Timeliness(platforms=timeliness(rows, reclaim.settings.deadline_policy()))
+    return Timeliness(
+        platforms=queries.timeliness(
+            reclaim.database,
+            caller.workspace,
+            owner_scope(caller),
+            reclaim.settings.deadline_policy(),
+        )
+    )

@@ -181,6 +181,7 @@ class CaseList(CaseFactsProjection):
             "workspace, owner, opened_at, case_id",
             "workspace, last_activity_at, case_id",
             "workspace, next_deadline",
+            "workspace, owner, next_deadline",
         ),
     )
     tables: tuple[Table, ...] = (table,)

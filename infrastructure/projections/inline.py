@@ -59,6 +59,12 @@ def build(
     }
 
 
+#: tables earlier versions kept and nothing reads any more: dropped when tables are made
+#: (the reports' one facts row per case, aggregated on every read; the timeline's and the
+#: audit log's copies of each case's scope, now read from the case itself)
+RETIRED_TABLES = ("reclaim_report_cases", "reclaim_timeline_cases", "reclaim_audit_cases")
+
+
 def projection_context(settings: Settings) -> Context:
     return Context(APP_NAME, signing_key(settings), settings.deadline_policy())
 
@@ -71,6 +77,8 @@ def create_projection_tables(database: Database, projections: Iterable[ReclaimPr
     for projection in projections:
         projection.view.create_table()
     with database.transaction() as cursor:
+        for retired in RETIRED_TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {retired}")
         for projection in projections:
             for table in projection.tables:
                 if not table_exists(cursor, table.name):

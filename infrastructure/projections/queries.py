@@ -188,6 +188,21 @@ def list_cases(
     return Page([_case_item(r) for r in rows], next_cursor)
 
 
+def due_soon(
+    db: Database, workspace: str, owner: str | None, before: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The cases whose next deadline falls before ``before``, most urgent first, at most
+    ``limit`` of them: read through the (workspace[, owner], next_deadline) index, so the
+    cost does not grow with the number of cases."""
+    conditions, params = _scope(workspace, owner)
+    rows = db.fetchall(
+        f"SELECT * FROM {CASES} WHERE {_where(conditions)} AND next_deadline < %s "
+        f"ORDER BY next_deadline, case_id LIMIT {int(limit)}",
+        [*params, iso(before)],
+    )
+    return [_case_item(r) for r in rows]
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
