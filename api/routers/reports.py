@@ -40,7 +40,7 @@ def _money(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 #: the most urgent cases the summary reads for its deadline lists (all: /v1/reminders)
-SUMMARY_DEADLINE_CASES = 100
+SUMMARY_DEADLINE_CASES = 20
 
 
 class Summary(BaseModel):
