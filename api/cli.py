@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -65,6 +66,10 @@ def serve(
             "PostgreSQL" if app.settings.uses_postgres else f"SQLite ({app.settings.sqlite_path})"
         )
     typer.echo(f"Reclaim on http://{host}:{port} with {store}", err=True)
+    # the tables are made (above, unless turned off): the workers must not make them
+    # again, all at once (on PostgreSQL concurrent CREATE ... IF NOT EXISTS fails with
+    # "tuple concurrently updated" and uvicorn stops the whole server)
+    os.environ["RECLAIM_CREATE_TABLES"] = "false"
     uvicorn.run(
         "api.app:create_app",
         factory=True,
