@@ -6,15 +6,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from uuid import UUID
 
 import typer
 
 from api.cli_support import fail, open_app
-
-if TYPE_CHECKING:
-    pass
 
 cli = typer.Typer(
     name="reclaim",

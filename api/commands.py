@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,6 @@ from infrastructure.application import CommandResult, ReclaimApplication
 from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.keys import Principal
 
-log = logging.getLogger("reclaim.api")
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 CASE_HEADERS = ("Location", "ETag")

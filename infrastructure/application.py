@@ -29,6 +29,7 @@ from infrastructure.projections.inline import (
     InlineProjections,
     InlineSave,
     create_projection_tables,
+    lag_behind,
     projection_context,
 )
 from infrastructure.sessions import SessionStore
@@ -126,8 +127,7 @@ class ReclaimApplication(Application[UUID]):
     def projection_lag(self) -> dict[str, int]:
         """How many positions each projection is behind the end of the log: 0 for every
         projection written inline, more only for one being caught up or rebuilt."""
-        end = self.recorder.max_notification_id() or 0
-        return {name: max(end - at, 0) for name, at in self.projections.positions().items()}
+        return lag_behind(self.projections.positions(), self.recorder.max_notification_id())
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke an API key and end every browser session signed in with it."""

@@ -20,11 +20,23 @@ _PLACEHOLDER = re.compile(r"%s")
 T = TypeVar("T")
 
 
-def _no_connection(exc: BaseException) -> bool:
-    """The pool had no connection to give (an outage): trying again would only wait again."""
+def once_more_after_a_lost_connection(
+    pool: Any, attempt: Callable[[], T], again: Callable[[], T] | None = None
+) -> T:
+    """``attempt``, and once more (``again``, or the same) on a fresh connection when its
+    connection was lost (a restart, a failover, ``pg_terminate_backend``), after the pool
+    has swept its other idle connections: after a restart they are all dead (see
+    ``pg_pool.py``). A call that got no connection at all has already waited the pool's
+    timeout and is not tried again: an outage answers in that time."""
     import psycopg_pool
 
-    return isinstance(exc.__cause__, psycopg_pool.PoolTimeout)
+    try:
+        return attempt()
+    except (InterfaceError, OperationalError) as exc:
+        if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
+            raise
+    pool.check()
+    return (again or attempt)()
 
 
 class Database:
@@ -70,18 +82,17 @@ class Database:
         return self._read(lambda cursor: cursor.fetchone(statement, params))
 
     def _read(self, read: Callable[[Cursor], T]) -> T:
-        """A read, tried once more on a fresh connection when its connection turns out to
-        be dead (a restart or failover: the pool takes a recently used connection without
-        a pre-ping, see ``pg_pool.py``). A read is safe to repeat; a write is not."""
-        try:
+        """A read; on PostgreSQL tried once more when its connection turns out to be dead
+        (the pool takes a recently used connection without a pre-ping, see ``pg_pool.py``).
+        A read is safe to repeat; a write is not."""
+
+        def attempt() -> T:
             with self._alone(commit=False) as cursor:
                 return read(cursor)
-        except (InterfaceError, OperationalError) as exc:
-            if not self.is_postgres or _no_connection(exc):
-                raise
-            self.datastore.pool.check()  # the others are likely dead too
-        with self._alone(commit=False) as cursor:
-            return read(cursor)
+
+        if not self.is_postgres:
+            return attempt()
+        return once_more_after_a_lost_connection(self.datastore.pool, attempt)
 
     def create_tables(self, statements: Sequence[str]) -> None:
         with self.transaction() as cursor:

@@ -16,10 +16,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from infrastructure.database import once_more_after_a_lost_connection
 from infrastructure.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 from infrastructure.projections.inline import InlineProjections
 
@@ -100,19 +101,13 @@ def _fewer_retries(method: Any) -> Any:
     answers the next requests at once)."""
     import functools
 
-    import psycopg_pool
-
     body = getattr(method, "__wrapped__", method)
 
     @functools.wraps(body)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return body(self, *args, **kwargs)
-        except (InterfaceError, OperationalError) as exc:
-            if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
-                raise
-        self.datastore.pool.check()  # one was dead: after a restart they all are
-        return body(self, *args, **kwargs)
+        return once_more_after_a_lost_connection(
+            self.datastore.pool, lambda: body(self, *args, **kwargs)
+        )
 
     return call
 
@@ -159,18 +154,15 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         reached the server, its answer did not). Writing it again would record the
         command twice, so the second try first looks for the first one's events."""
 
-        import psycopg_pool
-
-        try:
+        def again() -> Sequence[int] | None:
+            committed = self._positions_if_committed(stored_events)
+            if committed is not None:
+                return committed
             return self._insert_in_transaction(stored_events, **kwargs)
-        except (InterfaceError, OperationalError) as exc:
-            if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
-                raise
-        self.datastore.pool.check()  # one was dead: after a restart they all are
-        committed = self._positions_if_committed(stored_events)
-        if committed is not None:
-            return committed
-        return self._insert_in_transaction(stored_events, **kwargs)
+
+        return once_more_after_a_lost_connection(
+            self.datastore.pool, lambda: self._insert_in_transaction(stored_events, **kwargs), again
+        )
 
     def _positions_if_committed(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of these events if they are in the log byte for byte (their state
@@ -188,9 +180,7 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         versions = [e.originator_version for e in stored_events]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (ids, versions))
-            found = {
-                (str(r["originator_id"]), r["originator_version"]): r for r in curs.fetchall()
-            }
+            found = {(str(r["originator_id"]), r["originator_version"]): r for r in curs.fetchall()}
         if not found:
             return None
         positions = []

@@ -135,6 +135,11 @@ class InlineProjections:
         return read_positions(self.database, self.projections, self.context.app_name)
 
 
+def lag_behind(positions: Mapping[str, int], end: int | None) -> dict[str, int]:
+    """How many positions each projection is behind the end of the log."""
+    return {name: max((end or 0) - at, 0) for name, at in positions.items()}
+
+
 def read_positions(
     database: Database, projections: Mapping[str, ReclaimProjection], app_name: str
 ) -> dict[str, int]:

@@ -34,6 +34,7 @@ from infrastructure.projections.inline import (
     NAMES,
     PROJECTION_CLASSES,
     build,
+    lag_behind,
     projection_context,
     read_positions,
 )
@@ -139,12 +140,11 @@ def feed(
     stops: dict[str, int] | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
-    track: bool = True,
 ) -> int:
     """Give each projection the events after its position (up to its stop), a batch per
-    transaction for all of them, with their positions (``track``). Returns how many
-    events were read."""
-    positions = {p.name: p.position() if track else 0 for p in projections}
+    transaction for all of them, with their positions. Returns how many events were
+    read. (``verify`` feeds its scratch copy this way.)"""
+    positions = {p.name: p.position() for p in projections}
     limits = {p.name: (stops or {}).get(p.name) for p in projections}
     behind = [
         p for p in projections if limits[p.name] is None or positions[p.name] < limits[p.name]
@@ -170,8 +170,7 @@ def feed(
                 if not part:
                     continue
                 apply_all(cursor, [projection], Batch(part, batch.cases))
-                if track:
-                    write_positions(cursor, [projection.view], app.name, part[-1].position)
+                write_positions(cursor, [projection.view], app.name, part[-1].position)
                 positions[projection.name] = part[-1].position
         total += len(recorded)
         if progress is not None:
@@ -198,8 +197,7 @@ class Projector:
 
     def lag(self) -> dict[str, int]:
         """How many positions each projection is behind the end of the log."""
-        last = self.app.recorder.max_notification_id() or 0
-        return {name: max(last - at, 0) for name, at in self.positions().items()}
+        return lag_behind(self.positions(), self.app.recorder.max_notification_id())
 
     # --- making them again ---------------------------------------------------------------
     def catch_up(self, *, timeout: float = 10.0, progress: Progress | None = None) -> int:
