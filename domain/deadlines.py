@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain import lifecycle
+from domain.actions import DECLARED
 from domain.cases import Case
 
 FOLLOW_UP = "follow_up"
@@ -37,14 +38,12 @@ KINDS = (FOLLOW_UP, APPEAL, EXPIRY, EXPIRY_WARNING)
 #: the namespace of deadline ids (uuid5); changing it would change every calendar UID
 _ID_NAMESPACE = uuid.UUID("0f6b2c9e-5d7a-4e0b-9a53-7f2d1c8e4b61")
 
+#: each outbound action -> what its contact is called ("no answer to the follow-up ...")
 _CONTACT_NOUNS = {
-    "submit": "submission",
-    "follow_up": "follow-up",
-    "appeal": "appeal",
-    "escalate": "escalation",
+    a.name: a.contact.replace("_", "-") for a in DECLARED.actions if a.contact is not None
 }
 #: what to do about an expiring credit, the first the case's state allows
-_EXPIRY_STEPS = ("submit", "follow_up", "appeal", "escalate")
+_EXPIRY_STEPS = DECLARED.outbound_actions
 
 
 #: longer than any platform's window; keeps date arithmetic far from its limits

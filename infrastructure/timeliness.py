@@ -19,16 +19,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from domain.actions import DECLARED
 from domain.deadlines import DeadlinePolicy
 
-OUTBOUND = {
-    "submitted": "submission",
-    "followed_up": "follow_up",
-    "appealed": "appeal",
-    "escalated": "escalation",
-}
-INBOUND = {"response_received", "denied", "resolved"}
-CONTACTS = tuple(OUTBOUND.values())
+OUTBOUND = DECLARED.outbound
+INBOUND = DECLARED.inbound
+CONTACTS = DECLARED.contacts
 
 
 def _blank() -> dict[str, list[Any]]:

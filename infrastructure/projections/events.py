@@ -9,7 +9,6 @@ three decimals).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,22 +17,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from domain.actions import DECLARED, snake
 from domain.money import minor_units
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
 #: each recorded event's name -> the lifecycle action that recorded it
-EVENT_ACTIONS = {
-    "Submitted": "submit",
-    "FollowedUp": "follow_up",
-    "ResponseReceived": "record_response",
-    "Denied": "deny",
-    "Appealed": "appeal",
-    "Escalated": "escalate",
-    "Resolved": "resolve",
-    "NoteAdded": "add_note",
-    "EvidenceAttached": "attach_evidence",
-}
+EVENT_ACTIONS = DECLARED.event_actions
 
 
 def iso(moment: datetime) -> str:
@@ -64,10 +52,6 @@ def milli(amount: Decimal) -> int:
 def from_milli(thousandths: int, currency: str) -> Decimal:
     """Thousandths back to an amount with the currency's decimals."""
     return Decimal(thousandths).scaleb(-3).quantize(Decimal(1).scaleb(-minor_units(currency)))
-
-
-def snake(name: str) -> str:
-    return _CAMEL.sub("_", name).lower()
 
 
 def as_text(value: Any) -> str:

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.actions import DECLARED
 from domain.cases import Case, Credit
 from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
@@ -54,17 +55,12 @@ DAY = 86_400_000_000
 HOUR = 3_600_000_000
 
 #: outbound events (timeline event types) -> the contact they are
-OUTBOUND = {
-    "submitted": "submission",
-    "followed_up": "follow_up",
-    "appealed": "appeal",
-    "escalated": "escalation",
-}
+OUTBOUND = DECLARED.outbound
 #: the events that answer the contact before them
-INBOUND = frozenset({"response_received", "denied", "resolved"})
-CONTACTS = tuple(OUTBOUND.values())
+INBOUND = DECLARED.inbound
+CONTACTS = DECLARED.contacts
 #: events that change none of a case's contribution (nor its contacts)
-RECORD_ONLY = frozenset({"NoteAdded", "EvidenceAttached"})
+RECORD_ONLY = DECLARED.record_only
 #: facets counted over every case, and over resolved cases (recovery's groupings)
 CASE_FACETS = ("state", "kind", "platform", "reason")
 RESOLVED_FACETS = {"platform": "platform", "kind": "kind", "reason": "reason", "month": "month"}
