@@ -1,4 +1,4 @@
-"""The FastAPI application: one ReclaimApplication per process, made in the lifespan."""
+"""The FastAPI application: Reclaim's services, made once per process in the lifespan."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.commands import IdempotentReplay
+from api.commands import replayed
 from api.metrics import Metrics
 from api.middleware import RequestContext, StoreBreaker
 from api.routers import (
@@ -29,7 +29,8 @@ from api.routers import (
     reports,
     reports_page,
 )
-from infrastructure.application import ReclaimApplication
+from infrastructure.bootstrap import bootstrap
+from infrastructure.service.commands import AlreadyAnswered
 from infrastructure.settings import Settings
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
@@ -48,12 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reclaim = ReclaimApplication(settings)
-        app.state.reclaim = reclaim
+        services = bootstrap(settings)
+        app.state.reclaim = services.store
+        app.state.commands = services.commands
         try:
             yield
         finally:
-            reclaim.close()
+            services.close()
 
     app = FastAPI(
         title="Reclaim",
@@ -65,9 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.breaker = StoreBreaker()
     problems.install(app)
 
-    @app.exception_handler(IdempotentReplay)
-    def _replay(request: Request, exc: IdempotentReplay) -> Response:
-        return exc.response()
+    @app.exception_handler(AlreadyAnswered)
+    def _replay(request: Request, exc: AlreadyAnswered) -> Response:
+        return replayed(exc.record)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import typer
 
-from api.cli_support import fail, open_app
+from api.cli_support import fail, open_app, open_services
 
 cli = typer.Typer(
     name="reclaim",
@@ -217,20 +217,21 @@ def email(
     from domain.errors import DomainError
     from infrastructure.application import CaseNotFound
     from infrastructure.mail import MailError, record_mail
+    from infrastructure.service.access import acting_as_owner
 
     uuid = _case_id(case_id)
     try:
         raw = file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
-    with open_app() as app:
+    with open_services() as services:
         try:
-            case = app.get_case(uuid)
+            case = services.store.get_case(uuid)
             outcome = record_mail(
-                app,
+                services.commands,
                 uuid,
                 raw,
-                actor=case.owner,
+                by=acting_as_owner(case),
                 request_id=f"cli-{uuid4().hex[:12]}",
                 direction=direction,
                 user_address=user_address,

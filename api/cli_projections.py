@@ -60,7 +60,8 @@ def _events_bar(description: str, total: int | None) -> Iterator[_Bar]:
 def project(batch_size: BatchOption = 2000) -> None:
     """Catch up the projections that are behind the log (one added by an upgrade, or
     tables that were emptied); the others are written with every command already."""
-    from infrastructure.projections import Projector, ProjectorBusy
+    from infrastructure.projections.locks import ProjectorBusy
+    from infrastructure.projections.projector import Projector
 
     with open_app() as app:
         projector = Projector(app, batch_size=batch_size)
@@ -82,8 +83,8 @@ def project(batch_size: BatchOption = 2000) -> None:
 def replay(batch_size: BatchOption = 2000) -> None:
     """Rebuild every projection from position zero into new tables, with a progress bar;
     readers keep the old tables until the new ones are swapped in, in one transaction."""
-    from infrastructure.projections import NAMES, Projector, ProjectorBusy
-    from infrastructure.projections.projector import count_events
+    from infrastructure.projections.locks import ProjectorBusy
+    from infrastructure.projections.projector import NAMES, Projector, count_events
 
     with open_app() as app:
         started = time.monotonic()
@@ -151,7 +152,8 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A log written by 'reclaim export'")],
 ) -> None:
     """Load FILE into this store, which must be empty, then build the projections."""
-    from infrastructure.projections import Projector, ProjectorBusy
+    from infrastructure.projections.locks import ProjectorBusy
+    from infrastructure.projections.projector import Projector
     from infrastructure.projections.transfer import TransferError, import_log
 
     if not file.is_file():

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when used: ``reclaim --help`` does not load the store
     from infrastructure.application import ReclaimApplication
+    from infrastructure.bootstrap import Services
     from infrastructure.settings import Settings
 
 
@@ -36,18 +37,26 @@ def load_settings(**overrides: object) -> Settings:
 
 
 @contextlib.contextmanager
-def open_app(**overrides: object) -> Iterator[ReclaimApplication]:
-    """The application on the configured store, closed afterwards; store errors in plain words."""
+def open_services(**overrides: object) -> Iterator[Services]:
+    """Reclaim on the configured store (``bootstrap``), closed afterwards; store errors in
+    plain words."""
     from eventsourcing.persistence import PersistenceError
 
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.bootstrap import bootstrap
 
     settings = load_settings(**overrides)
     try:
-        app = ReclaimApplication(settings)
+        services = bootstrap(settings)
     except (PersistenceError, OSError) as exc:
         fail(f"cannot open the store: {exc}")
     try:
-        yield app
+        yield services
     finally:
-        app.close()
+        services.close()
+
+
+@contextlib.contextmanager
+def open_app(**overrides: object) -> Iterator[ReclaimApplication]:
+    """The store alone, for the commands that only read or maintain it."""
+    with open_services(**overrides) as services:
+        yield services.store

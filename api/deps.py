@@ -1,18 +1,25 @@
-"""Shared dependencies: the application, the caller, and who may reach which case."""
+"""Shared dependencies: the application, the commands, the caller (access rules are
+``infrastructure.service.access``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ProblemError
-from domain.cases import Case
-from infrastructure.application import CaseNotFound, ReclaimApplication
+from infrastructure.application import ReclaimApplication
 from infrastructure.keys import Principal
+from infrastructure.service.access import (
+    Forbidden,
+    can_read,
+    check_read,
+    check_write,
+    require_writer,
+)
+from infrastructure.service.commands import CaseCommands
 from infrastructure.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rk_...`")
@@ -27,6 +34,13 @@ def get_settings(request: Request) -> Settings:
 
 
 Reclaim = Annotated[ReclaimApplication, Depends(get_reclaim)]
+
+
+def get_commands(request: Request) -> CaseCommands:
+    return request.app.state.commands  # type: ignore[no-any-return]
+
+
+Commands = Annotated[CaseCommands, Depends(get_commands)]
 
 
 def unauthorized(detail: str) -> ProblemError:
@@ -52,37 +66,8 @@ def current_principal(
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def can_read(principal: Principal, case: Case) -> bool:
-    if case.workspace != principal.workspace:
-        return False
-    return principal.reads_workspace or case.owner == principal.user_id
-
-
-def check_read(principal: Principal, case: Case) -> None:
-    """Outside the caller's reach is the same answer as not there at all."""
-    if not can_read(principal, case):
-        raise CaseNotFound(case.id)
-
-
-def check_write(principal: Principal, case: Case) -> None:
-    check_read(principal, case)
-    if not principal.can_write or case.owner != principal.user_id:
-        raise forbidden(principal, "change this case")
-
-
-def forbidden(principal: Principal, what: str) -> ProblemError:
-    return ProblemError(
-        403, "Forbidden", f"a key with role '{principal.role}' may not {what}", code="forbidden"
-    )
-
-
-def require_writer(principal: Principal) -> None:
-    if not principal.can_write:
-        raise forbidden(principal, "open or change cases")
-
-
-def write_guard(principal: Principal) -> Callable[[Case], None]:
-    return lambda case: check_write(principal, case)
+def forbidden(principal: Principal, what: str) -> Forbidden:
+    return Forbidden(principal, what)
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -96,4 +81,14 @@ def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
-RequestId = Annotated[str, Depends(request_id)]
+__all__ = [
+    "Caller",
+    "Commands",
+    "Forbidden",
+    "Reclaim",
+    "can_read",
+    "check_read",
+    "check_write",
+    "forbidden",
+    "require_writer",
+]

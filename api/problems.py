@@ -22,6 +22,8 @@ from domain import errors as domain_errors
 from infrastructure.application import CaseNotFound, VersionMismatch
 from infrastructure.blobs import TooLarge, UnsupportedMedia
 from infrastructure.dossier import FontMissing
+from infrastructure.service.access import Forbidden
+from infrastructure.service.commands import IdempotencyKeyReused
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://reclaim.example/problems/"
@@ -221,6 +223,16 @@ def install(app: FastAPI) -> None:
     def _not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
         return problem_response(
             request, 404, "Not found", f"no case {exc.case_id}", code="case-not-found"
+        )
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return problem_response(request, 403, "Forbidden", str(exc), code="forbidden")
+
+    @app.exception_handler(IdempotencyKeyReused)
+    def _key_reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        return problem_response(
+            request, 422, "Idempotency key reused", str(exc), code="idempotency-key-reused"
         )
 
     @app.exception_handler(VersionMismatch)

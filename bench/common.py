@@ -370,7 +370,7 @@ def project_all(app: Any) -> int:
     ``app.save`` by the benchmark's own setup (no server running). A no-op when the
     saves already wrote the read rows in their own transactions (inline projections).
     Returns how many events were projected."""
-    from infrastructure.projections import Projector
+    from infrastructure.projections.projector import Projector
 
     catch_up = getattr(Projector(app), "catch_up", None)
     if catch_up is None:

@@ -30,7 +30,7 @@ import psycopg
 from bench.common import ROOT, BenchPostgres, Options, call_with, log_length, say
 from bench.history import cases
 from infrastructure.application import ReclaimApplication
-from infrastructure.projections import Projector
+from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
 #: bump when the generator changes, so cached logs are made again

@@ -26,8 +26,8 @@ from typing import Any
 from bench.common import call_with, log_length
 from bench.history import generate
 from infrastructure.application import ReclaimApplication
-from infrastructure.projections import Projector
 from infrastructure.projections import projector as projector_module
+from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
 #: the projector's own batch size, where it has one

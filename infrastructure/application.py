@@ -1,29 +1,28 @@
 """The application service: one ``eventsourcing`` Application per process.
 
-Each command method is a few lines: get the case, call it, save it. What the
-HTTP layer needs around that (a guard for access control, an expected version
-for ``If-Match``, retries when another writer got there first) is in
-``execute`` so that every command shares it.
+It keeps the events and everything saved beside them (keys, idempotency records,
+sessions, templates, blobs, the inline projections). The commands themselves, with
+their access checks, versions and retries, are the service layer's
+(``infrastructure.service.commands``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
+from eventsourcing.persistence import Recording, Transcoder, Transcoding
 
 from domain.cases import Case, Credit, Dispute
 from infrastructure.blobs import BlobStore
 from infrastructure.database import Database
-from infrastructure.drafts.overrides import TemplateStore
 from infrastructure.group_commit import GroupCommitter
-from infrastructure.idempotency import IdempotencyStore
+from infrastructure.idempotency import IdempotencyRecord, IdempotencyStore
 from infrastructure.keys import KeyStore
 from infrastructure.projections.inline import (
     InlineProjections,
@@ -34,6 +33,7 @@ from infrastructure.projections.inline import (
 )
 from infrastructure.sessions import SessionStore
 from infrastructure.settings import Settings, get_settings
+from infrastructure.template_store import TemplateStore
 from infrastructure.topics import register_legacy_topics
 
 
@@ -69,10 +69,6 @@ class CommandResult:
     #: the notification log position of the last event this command recorded
     position: int | None
 
-
-Guard = Callable[[Case], None]
-#: given the changed case, more keyword arguments for ``save`` (an idempotency record)
-SaveWith = Callable[[Case], dict[str, Any]]
 
 #: how often a command without If-Match is retried when another writer saved first
 CONFLICT_RETRIES = 20
@@ -163,7 +159,9 @@ class ReclaimApplication(Application[UUID]):
             raise CaseNotFound(case_id)
         return case
 
-    def _case_for_command(self, case_id: UUID) -> Case:
+    def case_for_command(self, case_id: UUID) -> Case:
+        """The case to act on: from the cache when there is one (a stale copy only costs
+        a conflict and a retry)."""
         try:
             case = self.repository.get(case_id)
         except AggregateNotFoundError:
@@ -172,7 +170,7 @@ class ReclaimApplication(Application[UUID]):
             raise CaseNotFound(case_id)
         return case
 
-    def _forget(self, case_id: UUID) -> None:
+    def forget(self, case_id: UUID) -> None:
         """Drop a cached copy that lost a race, so the retry reads the store."""
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
@@ -191,18 +189,13 @@ class ReclaimApplication(Application[UUID]):
     def case_events(self, case_id: UUID) -> Iterator[Any]:
         return self.events.get(case_id)
 
-    # --- commands ------------------------------------------------------------------------
-    def open_credit(self, *, save_with: SaveWith | None = None, **facts: Any) -> CommandResult:
-        return self._open(Credit.open(**facts), save_with)
-
-    def open_dispute(self, *, save_with: SaveWith | None = None, **facts: Any) -> CommandResult:
-        return self._open(Dispute.open(**facts), save_with)
-
-    def _open(self, case: Case, save_with: SaveWith | None = None) -> CommandResult:
-        return self._save(case, save_with)
-
-    def _save(self, case: Case, save_with: SaveWith | None) -> CommandResult:
-        extra = save_with(case) if save_with is not None else {}
+    # --- saving -------------------------------------------------------------------------
+    def save_case(
+        self, case: Case, *, idempotency: IdempotencyRecord | None = None
+    ) -> CommandResult:
+        """Save the case's new events, and the command's idempotency record, in one
+        transaction: with other commands' through group commit when it is on."""
+        extra: dict[str, Any] = {} if idempotency is None else {"idempotency": idempotency}
         if self.committer is not None:
             return CommandResult(case, self.committer.save(case, extra))
         recordings = self._save_batch([case], {k: [v] for k, v in extra.items()})
@@ -211,67 +204,3 @@ class ReclaimApplication(Application[UUID]):
     def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
         """Save cases in one transaction, with their commands' extra rows."""
         return self.save(*cases, **extra)
-
-    def submit(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "submit", **kwargs)
-
-    def follow_up(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "follow_up", **kwargs)
-
-    def record_response(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "record_response", **kwargs)
-
-    def deny(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "deny", **kwargs)
-
-    def appeal(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "appeal", **kwargs)
-
-    def escalate(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "escalate", **kwargs)
-
-    def resolve(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "resolve", **kwargs)
-
-    def add_note(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "add_note", **kwargs)
-
-    def attach_evidence(self, case_id: UUID, **kwargs: Any) -> CommandResult:
-        return self.execute(case_id, "attach_evidence", **kwargs)
-
-    def execute(
-        self,
-        case_id: UUID,
-        action: str,
-        *,
-        guard: Guard | None = None,
-        expected_version: int | None = None,
-        save_with: SaveWith | None = None,
-        **kwargs: Any,
-    ) -> CommandResult:
-        """Get the case, check the guard and version, call the action, save.
-
-        Without ``expected_version`` a conflicting concurrent save is retried on the
-        fresh case, so no command is lost; with it, the conflict is a VersionMismatch.
-        The guard runs on every attempt, so it can also notice that a racing request
-        with the same idempotency key has meanwhile been recorded.
-        """
-        for attempt in range(CONFLICT_RETRIES + 1):
-            case = self._case_for_command(case_id)
-            if guard is not None:
-                guard(case)
-            if expected_version is not None and case.version != expected_version:
-                raise VersionMismatch(expected_version, case.version)
-            getattr(case, action)(**kwargs)
-            try:
-                return self._save(case, save_with)
-            except IntegrityError:
-                self._forget(case_id)
-                if guard is not None:
-                    guard(self.get_case(case_id))
-                if expected_version is not None:
-                    raise VersionMismatch(expected_version, expected_version + 1) from None
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                continue
-        raise AssertionError("unreachable")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
@@ -25,14 +24,13 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from domain.cases import MAX_TEXT, UNSTORABLE, Case
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES, BlobStore, StoredBlob, UnsupportedMedia
-
-if TYPE_CHECKING:
-    from infrastructure.application import CommandResult, ReclaimApplication
+from infrastructure.keys import Principal
+from infrastructure.service.commands import Answer, CaseCommands, Idempotency
 
 FROM_PLATFORM = "from_platform"
 TO_PLATFORM = "to_platform"
@@ -463,37 +461,30 @@ def outbound_action(case: Case, wanted: str | None) -> str:
 
 
 def record_mail(
-    reclaim: ReclaimApplication,
+    commands: CaseCommands,
     case_id: UUID,
     raw: bytes,
     *,
-    actor: str,
+    by: Principal,
     request_id: str,
     direction: str | None = None,
     user_address: str | None = None,
     action: str | None = None,
     reference: str | None = None,
-    guard: Callable[[Case], None] | None = None,
-    save_with: Callable[[MailOutcome], dict[str, Any]] | None = None,
     expected_version: int | None = None,
+    idempotency: Idempotency | None = None,
+    answer: Answer | None = None,
 ) -> MailOutcome:
     """Record a saved message on a case: all of it in one save, or nothing.
 
-    ``save_with`` is given the outcome before it is saved and returns more rows for the
-    same transaction (the HTTP layer's idempotency record)."""
-    from eventsourcing.persistence import IntegrityError
-
-    from infrastructure.application import CONFLICT_RETRIES, VersionMismatch
-
+    ``answer`` is given the outcome before it is saved; with ``idempotency`` it is kept
+    with the key in the same transaction."""
+    reclaim = commands.store
     if direction is not None and direction not in DIRECTIONS:
         raise MailError(f"direction must be {' or '.join(DIRECTIONS)}")
     whole = read_mail(raw, reclaim.settings.max_upload_bytes)
-    for attempt in range(CONFLICT_RETRIES + 1):
-        case = reclaim._case_for_command(case_id)  # noqa: SLF001 - several events, one save
-        if guard is not None:
-            guard(case)
-        if expected_version is not None and case.version != expected_version:
-            raise VersionMismatch(expected_version, case.version)
+
+    def act(case: Case) -> MailOutcome:
         mail = effective(whole, case.platform)
         way = direction or guess_direction(mail, case.platform, user_address)
         eml_id = message_evidence_id(case.id, mail.message_id)
@@ -514,7 +505,7 @@ def record_mail(
         step = "record_response" if way == FROM_PLATFORM else outbound_action(case, action)
         common: dict[str, Any] = {
             "occurred_at": mail.date,
-            "actor": actor,
+            "actor": by.user_id,
             "request_id": request_id,
         }
         text = timeline_text(mail, evidence_id=eml_id)
@@ -580,7 +571,7 @@ def record_mail(
             kept.append(attachment_id)
         if step == "submit":
             case.submit(channel="email", reference=reference, message=text, **common)
-        outcome = MailOutcome(
+        return MailOutcome(
             True,
             mail.message_id,
             way,
@@ -593,15 +584,7 @@ def record_mail(
             case,
             None,
         )
-        extra = (lambda _, done=outcome: save_with(done)) if save_with is not None else None
-        try:
-            result: CommandResult = reclaim._save(case, extra)  # noqa: SLF001
-        except IntegrityError:
-            reclaim._forget(case_id)  # noqa: SLF001
-            if expected_version is not None:
-                raise VersionMismatch(expected_version, expected_version + 1) from None
-            if attempt == CONFLICT_RETRIES:
-                raise
-            continue
-        return replace(outcome, case=result.case, position=result.position)
-    raise AssertionError("unreachable")
+
+    done = commands.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+    outcome: MailOutcome = done.value
+    return replace(outcome, case=done.case, position=done.position)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
+from infrastructure.application import ReclaimApplication
+from infrastructure.database import Database
 from infrastructure.dossier import DossierInput
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
 from infrastructure.reminders import open_deadlines
-
-if TYPE_CHECKING:
-    from infrastructure.application import ReclaimApplication
-    from infrastructure.database import Database
 
 #: credits expiring within this many days are on the reports page
 EXPIRING_SOON_DAYS = 7

@@ -19,18 +19,17 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
-from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import Reclaim
+from api.commands import counted
+from api.deps import Commands, Reclaim
 from api.presenters import present_case
 from api.routers import casebook_forms as forms
 from api.routers.casebook_case import case_title
 from api.routers.casebook_pages import (
     case_for,
-    counted,
     forbidden_page,
     form_str,
     not_found_page,
@@ -45,10 +44,10 @@ from domain.deadlines import DeadlineFacts, next_deadline
 from domain.errors import DomainError
 from domain.lifecycle import STATES
 from infrastructure.application import ReclaimApplication
-from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.projections import queries
 from infrastructure.reminders import reminders
 from infrastructure.report_sources import case_rows, owner_scope
+from infrastructure.service.commands import AlreadyAnswered, CaseCommands, Idempotency, Reply
 from infrastructure.sessions import Session
 
 router = APIRouter(prefix="/app", tags=["case book"], include_in_schema=False)
@@ -208,7 +207,7 @@ def new_case(request: Request, reclaim: Reclaim) -> Response:
 
 
 @router.post("/cases/new/{kind}")
-async def open_case(kind: str, request: Request, reclaim: Reclaim) -> Response:
+async def open_case(kind: str, request: Request, reclaim: Reclaim, commands: Commands) -> Response:
     session = current_session(request, reclaim)
     if session is None:
         return redirect(SIGN_IN)
@@ -219,11 +218,16 @@ async def open_case(kind: str, request: Request, reclaim: Reclaim) -> Response:
         return not_found_page(request, session)
     if not session.principal.can_write:
         return forbidden_page(request, session, read_only(session.principal))
-    return await run_in_threadpool(_open_case, request, reclaim, session, kind, form)
+    return await run_in_threadpool(_open_case, request, reclaim, commands, session, kind, form)
 
 
 def _open_case(
-    request: Request, reclaim: ReclaimApplication, session: Session, kind: str, form: Any
+    request: Request,
+    reclaim: ReclaimApplication,
+    commands: CaseCommands,
+    session: Session,
+    kind: str,
+    form: Any,
 ) -> Response:
     principal = session.principal
     values = {kind: forms.form_values(form)}
@@ -232,30 +236,20 @@ def _open_case(
     if key is not None and (done := reclaim.idempotency.find(principal.scope, key)):
         return redirect(done.body)  # this very form was posted before: that case
 
-    def save_with(case: c.Case) -> dict[str, Any]:
-        if key is None:
-            return {}
-        where = f"/app/cases/{case.id}?done=open"
-        record = IdempotencyRecord(principal.scope, key, key, 303, where, {})
-        return {"idempotency": record}
-
     try:
         facts = forms.opening_facts(kind, form)
-        opener = reclaim.open_credit if kind == "credit" else reclaim.open_dispute
+        opener = commands.open_credit if kind == "credit" else commands.open_dispute
         with counted(request, opener.__name__):
             result = opener(
-                save_with=save_with,
-                owner=principal.user_id,
-                workspace=principal.workspace,
-                actor=principal.user_id,
-                request_id=request_id(request),
                 **facts,
+                by=principal,
+                request_id=request_id(request),
+                idempotency=None if key is None else Idempotency(key, key),
+                answer=lambda case: Reply(303, f"/app/cases/{case.id}?done=open"),
             )
-    except IntegrityError:
+    except AlreadyAnswered as done:
         # the same form, posted twice at once: the other post opened the case
-        if key is not None and (done := reclaim.idempotency.find(principal.scope, key)):
-            return redirect(done.body)
-        raise
+        return redirect(done.record.body)
     except forms.FormInvalid as exc:
         return _new_case_page(
             request, session, errors={kind: exc.errors}, values=values, status=422

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -17,14 +18,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
-from api.deps import Reclaim, check_write
+from api.commands import counted
+from api.deps import Commands, Reclaim
 from api.presenters import present_case
-from api.problems import ProblemError
 from api.routers import casebook_forms as forms
 from api.routers.casebook_forms import words
 from api.routers.casebook_pages import (
     case_for,
-    counted,
     forbidden_page,
     form_str,
     may_write,
@@ -42,6 +42,9 @@ from infrastructure.drafts import platform_name
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
 from infrastructure.report_sources import owner_scope
+from infrastructure.service.access import Forbidden
+from infrastructure.service.commands import CaseCommands, Done
+from infrastructure.service.drafts import drafts_for
 from infrastructure.sessions import Session
 
 log = logging.getLogger("reclaim.casebook")
@@ -136,12 +139,8 @@ def _case_page(
 
 
 def _drafts(reclaim: ReclaimApplication, case: c.Case) -> list[Any] | None:
-    """The drafted messages for the case's next steps (``infrastructure/drafts``), or None
-    where that module is not there. A draft that fails to render never costs the page."""
-    try:
-        from infrastructure.drafts import drafts_for
-    except ImportError:
-        return None  # not built yet: the page keeps a spot for them
+    """The drafted messages for the case's next steps (``infrastructure/drafts``). A
+    draft that fails to render never costs the page."""
     try:
         return list(drafts_for(reclaim, case, case.workspace))
     except Exception:  # noqa: BLE001 - logged; the rest of the page still serves
@@ -233,15 +232,30 @@ def case_page(case_id: str, request: Request, reclaim: Reclaim) -> Response:
     return _case_page(request, reclaim, session, case, notice=notice)
 
 
+#: the service method each action's form runs
+COMMANDS: dict[str, Callable[..., Done]] = {
+    "submit": CaseCommands.submit,
+    "follow_up": CaseCommands.follow_up,
+    "record_response": CaseCommands.record_response,
+    "deny": CaseCommands.deny,
+    "appeal": CaseCommands.appeal,
+    "escalate": CaseCommands.escalate,
+    "resolve": CaseCommands.resolve,
+    "add_note": CaseCommands.add_note,
+}
+
+
 @router.post("/cases/{case_id}/actions/{action}")
-async def act(case_id: str, action: str, request: Request, reclaim: Reclaim) -> Response:
+async def act(
+    case_id: str, action: str, request: Request, reclaim: Reclaim, commands: Commands
+) -> Response:
     session = current_session(request, reclaim)
     if session is None:
         return redirect(SIGN_IN)
     form = await request.form(max_files=0, max_fields=30)
     if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
         return forbidden_page(request, session)
-    return await run_in_threadpool(_act, request, reclaim, session, case_id, action, form)
+    return await run_in_threadpool(_act, request, reclaim, commands, session, case_id, action, form)
 
 
 def _checked_case(
@@ -263,6 +277,7 @@ def _version(form: Any) -> int | None:
 def _act(
     request: Request,
     reclaim: ReclaimApplication,
+    commands: CaseCommands,
     session: Session,
     case_id: str,
     action: str,
@@ -288,14 +303,13 @@ def _act(
     try:
         arguments = forms.action_arguments(spec, form)
         with counted(request, action):
-            reclaim.execute(
+            COMMANDS[action](
+                commands,
                 case.id,
-                action,
-                guard=lambda current: check_write(session.principal, current),
-                expected_version=version,
-                actor=session.principal.user_id,
-                request_id=request_id(request),
                 **arguments,
+                by=session.principal,
+                request_id=request_id(request),
+                expected_version=version,
             )
     except forms.FormInvalid as exc:
         return _case_page(
@@ -314,7 +328,7 @@ def _act(
             values=values,
             status=status,
         )
-    except (CaseNotFound, ProblemError):
+    except (CaseNotFound, Forbidden):
         return not_found_page(request, session)
     return redirect(f"/app/cases/{case.id}?done={action}")
 
@@ -342,7 +356,9 @@ def _stale(
 
 # --- evidence ---------------------------------------------------------------------------------
 @router.post("/cases/{case_id}/evidence")
-async def attach_evidence(case_id: str, request: Request, reclaim: Reclaim) -> Response:
+async def attach_evidence(
+    case_id: str, request: Request, reclaim: Reclaim, commands: Commands
+) -> Response:
     session = current_session(request, reclaim)
     if session is None:
         return redirect(SIGN_IN)
@@ -371,13 +387,18 @@ async def attach_evidence(case_id: str, request: Request, reclaim: Reclaim) -> R
     try:
         if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
             return forbidden_page(request, session)
-        return await run_in_threadpool(_attach, request, reclaim, session, case_id, form)
+        return await run_in_threadpool(_attach, request, reclaim, commands, session, case_id, form)
     finally:
         await form.close()
 
 
 def _attach(
-    request: Request, reclaim: ReclaimApplication, session: Session, case_id: str, form: Any
+    request: Request,
+    reclaim: ReclaimApplication,
+    commands: CaseCommands,
+    session: Session,
+    case_id: str,
+    form: Any,
 ) -> Response:
     case = _checked_case(request, reclaim, session, case_id)
     if isinstance(case, Response):
@@ -436,13 +457,11 @@ def _attach(
     try:
         for filename, blob in blobs:
             with counted(request, action):
-                result = reclaim.execute(
+                result = commands.attach_evidence(
                     case.id,
-                    action,
-                    guard=lambda current: check_write(session.principal, current),
-                    expected_version=expected,
-                    actor=session.principal.user_id,
+                    by=session.principal,
                     request_id=request_id(request),
+                    expected_version=expected,
                     evidence_id="ev_" + secrets.token_hex(8),
                     kind=kind,
                     sha256=blob.sha256,
@@ -465,7 +484,7 @@ def _attach(
             values=values,
             status=422,
         )
-    except (CaseNotFound, ProblemError):
+    except (CaseNotFound, Forbidden):
         return not_found_page(request, session)
     return redirect(f"/app/cases/{case.id}?done={action}")
 

@@ -4,8 +4,6 @@ not allowed)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -150,18 +148,3 @@ def form_str(value: Any) -> str | None:
 
 def read_only(principal: Principal) -> str:
     return f"A key with the role '{principal.role}' may read cases but not open or change them."
-
-
-@contextlib.contextmanager
-def counted(request: Request, action: str) -> Iterator[None]:
-    """Count a page's command in the same metric as the API's (reclaim_commands_total)."""
-    metrics = getattr(request.app.state, "metrics", None)
-    outcome = "ok"
-    try:
-        yield
-    except Exception as exc:
-        outcome = type(exc).__name__
-        raise
-    finally:
-        if metrics is not None:
-            metrics.commands.labels(action, outcome).inc()

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api import schemas as s
-from api.commands import CommandRun, case_headers
-from api.deps import Caller, Reclaim, check_read
+from api.commands import case_answer, case_headers, counted, expected_version, idempotency, respond
+from api.deps import Caller, Commands, Reclaim, check_read
 from api.middleware import StrictJSONRoute
 from api.presenters import present_case
 from api.problems import ProblemError, invalid, problem_responses
+from domain.actions import DECLARED
+from infrastructure.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
 
@@ -30,9 +32,19 @@ CASE_RESPONSE = {"model": s.CaseOut, "description": "The case after the command"
     responses={201: {"description": "The case opened"}, **OPEN_ERRORS},
     summary="Open a credit case",
 )
-def open_credit(body: s.OpenCredit, request: Request, reclaim: Reclaim, caller: Caller) -> Response:
+def open_credit(
+    body: s.OpenCredit, request: Request, commands: Commands, caller: Caller
+) -> Response:
     facts = body.model_dump(exclude_none=True)
-    return CommandRun(request, reclaim, caller, facts).open(reclaim.open_credit, **facts)
+    with counted(request, "open_credit"):
+        done = commands.open_credit(
+            **facts,
+            by=caller,
+            request_id=request.state.request_id,
+            idempotency=idempotency(request, facts),
+            answer=case_answer(request, 201),
+        )
+    return respond(done)
 
 
 @router.post(
@@ -43,10 +55,18 @@ def open_credit(body: s.OpenCredit, request: Request, reclaim: Reclaim, caller: 
     summary="Open a dispute case",
 )
 def open_dispute(
-    body: s.OpenDispute, request: Request, reclaim: Reclaim, caller: Caller
+    body: s.OpenDispute, request: Request, commands: Commands, caller: Caller
 ) -> Response:
     facts = body.model_dump(exclude_none=True)
-    return CommandRun(request, reclaim, caller, facts).open(reclaim.open_dispute, **facts)
+    with counted(request, "open_dispute"):
+        done = commands.open_dispute(
+            **facts,
+            by=caller,
+            request_id=request.state.request_id,
+            idempotency=idempotency(request, facts),
+            answer=case_answer(request, 201),
+        )
+    return respond(done)
 
 
 @router.get(
@@ -86,38 +106,184 @@ def get_case(
     return Response(body, media_type="application/json", headers=headers)
 
 
-#: the lifecycle commands: path, action, body, summary. One route each, made alike.
-COMMANDS: list[tuple[str, str, type[s.Strict], str]] = [
-    ("submit", "submit", s.Submit, "Submit the claim to the platform"),
-    ("follow-up", "follow_up", s.FollowUp, "Follow up on an unanswered contact"),
-    ("responses", "record_response", s.ResponseIn, "Record a platform reply that decides nothing"),
-    ("deny", "deny", s.Deny, "Record the platform's denial"),
-    ("appeal", "appeal", s.Appeal, "Appeal a denial"),
-    ("escalate", "escalate", s.Escalate, "Escalate to a named level"),
-    ("resolve", "resolve", s.Resolve, "Resolve the case with its outcome"),
-    ("notes", "add_note", s.NoteIn, "Add a note"),
-]
+# --- the lifecycle commands: one route each; path and summary as declared ------------------
+def _command(action: str) -> dict[str, object]:
+    declared = DECLARED[action]
+    return {
+        "path": f"/cases/{{case_id}}/{declared.path}",
+        "response_model": s.CaseOut,
+        "responses": {200: CASE_RESPONSE, **COMMAND_ERRORS},
+        "summary": declared.summary,
+        "name": action,
+    }
 
 
-def _command_route(path: str, action: str, body_model: type[s.Strict], summary: str) -> None:
-    def command(
-        case_id: UUID, body: s.Strict, request: Request, reclaim: Reclaim, caller: Caller
-    ) -> Response:
-        arguments = body.model_dump()
-        run = CommandRun(request, reclaim, caller, {"case": str(case_id), **arguments})
-        return run.execute(case_id, action, **arguments)
+class Call:
+    """What a lifecycle command route hands the service besides the body's fields."""
 
-    # FastAPI reads the body's model from the annotation: give each route its own
-    command.__annotations__ = {**command.__annotations__, "body": body_model}
-    command.__name__ = command.__qualname__ = action
-    router.post(
-        f"/cases/{{case_id}}/{path}",
-        response_model=s.CaseOut,
-        responses={200: CASE_RESPONSE, **COMMAND_ERRORS},
-        summary=summary,
-        name=action,
-    )(command)
+    def __init__(self, request: Request, caller: Principal, case_id: UUID, body: s.Strict):
+        payload = {"case": str(case_id), **body.model_dump()}
+        self.request_id: str = request.state.request_id
+        self.idempotency = idempotency(request, payload)
+        self.expected_version = expected_version(request)
+        self.answer = case_answer(request)
 
 
-for _path, _action, _model, _summary in COMMANDS:
-    _command_route(_path, _action, _model, _summary)
+@router.post(**_command("submit"))  # type: ignore[arg-type]
+def submit(
+    case_id: UUID, body: s.Submit, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "submit"):
+        done = commands.submit(
+            case_id,
+            channel=body.channel,
+            reference=body.reference,
+            message=body.message,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("follow_up"))  # type: ignore[arg-type]
+def follow_up(
+    case_id: UUID, body: s.FollowUp, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "follow_up"):
+        done = commands.follow_up(
+            case_id,
+            channel=body.channel,
+            message=body.message,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("record_response"))  # type: ignore[arg-type]
+def record_response(
+    case_id: UUID, body: s.ResponseIn, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "record_response"):
+        done = commands.record_response(
+            case_id,
+            message=body.message,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("deny"))  # type: ignore[arg-type]
+def deny(
+    case_id: UUID, body: s.Deny, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "deny"):
+        done = commands.deny(
+            case_id,
+            reason=body.reason,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("appeal"))  # type: ignore[arg-type]
+def appeal(
+    case_id: UUID, body: s.Appeal, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "appeal"):
+        done = commands.appeal(
+            case_id,
+            grounds=body.grounds,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("escalate"))  # type: ignore[arg-type]
+def escalate(
+    case_id: UUID, body: s.Escalate, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "escalate"):
+        done = commands.escalate(
+            case_id,
+            level=body.level,
+            contact=body.contact,
+            message=body.message,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("resolve"))  # type: ignore[arg-type]
+def resolve(
+    case_id: UUID, body: s.Resolve, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "resolve"):
+        done = commands.resolve(
+            case_id,
+            outcome=body.outcome,
+            recovered_amount=body.recovered_amount,
+            recovered_form=body.recovered_form,
+            note=body.note,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)
+
+
+@router.post(**_command("add_note"))  # type: ignore[arg-type]
+def add_note(
+    case_id: UUID, body: s.NoteIn, request: Request, commands: Commands, caller: Caller
+) -> Response:
+    call = Call(request, caller, case_id, body)
+    with counted(request, "add_note"):
+        done = commands.add_note(
+            case_id,
+            text=body.text,
+            occurred_at=body.occurred_at,
+            by=caller,
+            request_id=call.request_id,
+            expected_version=call.expected_version,
+            idempotency=call.idempotency,
+            answer=call.answer,
+        )
+    return respond(done)

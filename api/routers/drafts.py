@@ -13,14 +13,11 @@ from api import schemas as s
 from api.deps import Caller, Reclaim, check_read, forbidden
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
-from infrastructure.drafts import TEMPLATE_DIR, drafts_for, package_template_names
-from infrastructure.drafts.overrides import (
-    StoredTemplate,
-    TemplateInvalid,
-    TemplateStore,
-    known_name,
-)
+from infrastructure.drafts import TEMPLATE_DIR, package_template_names
+from infrastructure.drafts.overrides import TemplateInvalid, known_name
 from infrastructure.keys import Principal
+from infrastructure.service.drafts import drafts_for
+from infrastructure.template_store import StoredTemplate, TemplateStore
 
 router = APIRouter(prefix="/v1", tags=["drafts"], route_class=StrictJSONRoute)
 

@@ -13,13 +13,12 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api import schemas as s
-from api.commands import CommandRun, parse_if_match
-from api.deps import Caller, Reclaim, check_write
+from api.commands import expected_version, idempotency
+from api.deps import Caller, Commands, Reclaim, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
-from domain.cases import Case
-from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.mail import DIRECTIONS, OUTBOUND_ACTIONS, MailError, MailOutcome, record_mail
+from infrastructure.service.commands import Reply
 
 router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
 
@@ -157,7 +156,7 @@ def present(outcome: MailOutcome) -> s.EmailRecorded:
     summary="Record a saved e-mail (.eml): the reply or sent mail at its Date, kept as evidence",
 )
 async def take_in_email(
-    case_id: UUID, request: Request, reclaim: Reclaim, caller: Caller
+    case_id: UUID, request: Request, reclaim: Reclaim, commands: Commands, caller: Caller
 ) -> JSONResponse:
     case = await run_in_threadpool(reclaim.get_case, case_id)
     check_write(caller, case)
@@ -172,36 +171,28 @@ async def take_in_email(
         "sha256": hashlib.sha256(raw).hexdigest(),
         **{k: v for k, v in fields.items() if k != "file"},
     }
-    run = CommandRun(request, reclaim, caller, payload)
-    run.check_replay()
+    key = idempotency(request, payload)
+    expected = expected_version(request)
+    commands.check_replay(caller, key)
 
-    def guard(current: Case) -> None:
-        check_write(caller, current)
-        run.check_replay()
-
-    def save_with(outcome: MailOutcome) -> dict[str, Any]:
-        if run.key is None:
-            return {}
-        body = present(outcome).model_dump_json()
-        headers = {"ETag": f'"{outcome.case.version}"'}
-        record = IdempotencyRecord(caller.scope, run.key, run.request_hash, 201, body, headers)
-        return {"idempotency": record}
+    def answer(outcome: MailOutcome) -> Reply:
+        return Reply(201, present(outcome).model_dump_json(), {"ETag": f'"{outcome.case.version}"'})
 
     try:
         outcome = await run_in_threadpool(
             record_mail,
-            reclaim,
+            commands,
             case_id,
             fields["file"],
-            actor=caller.user_id,
+            by=caller,
             request_id=request.state.request_id,
             direction=fields.get("direction"),
             user_address=fields.get("user_address"),
             action=fields.get("action"),
             reference=fields.get("reference"),
-            guard=guard,
-            save_with=save_with,
-            expected_version=parse_if_match(request.headers.get("If-Match")),
+            expected_version=expected,
+            idempotency=key,
+            answer=answer,
         )
     except MailError as error:
         _count(request, "email", type(error).__name__)

@@ -12,13 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
-from api.commands import CommandRun
-from api.deps import Caller, Reclaim, check_read, check_write
+from api.commands import counted, expected_version, idempotency, json_reply, respond
+from api.deps import Caller, Commands, Reclaim, check_read, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
 from api.uploads import occurred_at_field, read_upload
 from domain.cases import EVIDENCE_KINDS, Case, clean_filename
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES
+from infrastructure.service.commands import Done, Reply
 
 router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
 
@@ -79,6 +80,7 @@ async def upload_evidence(
     case_id: UUID,
     request: Request,
     reclaim: Reclaim,
+    commands: Commands,
     caller: Caller,
 ) -> Response:
     case = await run_in_threadpool(reclaim.get_case, case_id)
@@ -93,30 +95,40 @@ async def upload_evidence(
         **upload.fields,
     }
 
-    def render(changed: Case) -> tuple[int, Any]:
+    def answer(changed: Case) -> Reply:
         item = next(e for e in changed.evidence if e["id"] == evidence_id)
-        return 201, EvidenceCreated(
+        created = EvidenceCreated(
             **{
                 k: item[k]
                 for k in ("id", "sha256", "size", "media_type", "kind", "filename", "description")
             },
             case_version=changed.version,
         )
+        return json_reply(request, changed, 201, created)
 
-    run = CommandRun(request, reclaim, caller, payload, render=render)
-    return await run_in_threadpool(
-        run.execute,
-        case_id,
-        "attach_evidence",
-        evidence_id=evidence_id,
-        kind=upload.fields.get("kind"),
-        sha256=upload.blob.sha256,
-        size=upload.blob.size,
-        media_type=upload.blob.media_type,
-        filename=upload.filename,
-        description=upload.fields.get("description"),
-        occurred_at=occurred_at_field(upload.fields.get("occurred_at")),
-    )
+    key = idempotency(request, payload)
+    expected = expected_version(request)
+
+    def attach() -> Done:
+        with counted(request, "attach_evidence"):
+            return commands.attach_evidence(
+                case_id,
+                evidence_id=evidence_id,
+                kind=upload.fields.get("kind"),  # type: ignore[arg-type]
+                sha256=upload.blob.sha256,
+                size=upload.blob.size,
+                media_type=upload.blob.media_type,
+                filename=upload.filename,
+                description=upload.fields.get("description"),
+                occurred_at=occurred_at_field(upload.fields.get("occurred_at")),
+                by=caller,
+                request_id=request.state.request_id,
+                expected_version=expected,
+                idempotency=key,
+                answer=answer,
+            )
+
+    return respond(await run_in_threadpool(attach))
 
 
 @router.get(

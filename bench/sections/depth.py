@@ -31,6 +31,7 @@ from bench.common import (
 from bench.sections.http import USER, WORKSPACE, fresh_store, open_cases
 from bench.servers import reclaim
 from infrastructure.application import ReclaimApplication
+from infrastructure.bootstrap import Services, bootstrap
 
 TITLE = "(e) Command latency by the case's length"
 COMMAND = "python3 dev.py bench --sections depth"
@@ -80,14 +81,19 @@ def http_latencies(port: int, key: str, ids: list[str], per_case: int) -> list[f
     return seconds
 
 
-def cold_latencies(app: ReclaimApplication, ids: list[str], per_case: int) -> list[float]:
+def cold_latencies(services: Services, ids: list[str], per_case: int) -> list[float]:
     from uuid import UUID
 
+    from infrastructure.keys import Principal
+
+    member = Principal(key_id="bench", user_id=USER, workspace=WORKSPACE, role="member")
     seconds: list[float] = []
     for _ in range(per_case):
         for case_id in ids:
             t0 = time.perf_counter()
-            app.add_note(UUID(case_id), text="in-process note", actor=USER, request_id="bench")
+            services.commands.add_note(
+                UUID(case_id), text="in-process note", by=member, request_id="bench"
+            )
             seconds.append(time.perf_counter() - t0)
     return seconds
 
@@ -118,14 +124,11 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 s = latency_summary(http_latencies(server.port, key, ids, per_case))
                 figures.setdefault(f"{store}_http", {})[depth] = s
         cold_settings = settings.model_copy(update={"aggregate_cache_size": 0})
-        app = ReclaimApplication(cold_settings)
-        try:
-            cold_latencies(app, warm, 6)
+        with bootstrap(cold_settings) as services:
+            cold_latencies(services, warm, 6)
             for depth, (ids, per_case) in cases.items():
-                s = latency_summary(cold_latencies(app, ids, per_case))
+                s = latency_summary(cold_latencies(services, ids, per_case))
                 figures.setdefault(f"{store}_cold", {})[depth] = s
-        finally:
-            app.close()
         for how, text in (("http", "HTTP, cached case"), ("cold", "in-process, cache off")):
             for depth, s in figures[f"{store}_{how}"].items():
                 rows.append(

@@ -1,10 +1,10 @@
 """Drafted messages: one ready-to-send message for each next step a case allows.
 
-``drafts_for(reclaim, case, workspace)`` is the one entry point (the API and the case
-book both call it). Every fact in a draft is read from the case's events by
-``facts_of``; the words are Jinja2 templates in ``templates/``, chosen by step, kind,
-platform and problem or reason, most specific first. A workspace admin may replace any
-of them (``overrides.TemplateStore``).
+``drafts_for(reclaim, case, workspace)`` (``infrastructure.service.drafts``) is the one
+entry point (the API and the case book both call it). Every fact in a draft is read from
+the case's events by ``facts_of``; the words are Jinja2 templates in ``templates/``,
+chosen by step, kind, platform and problem or reason, most specific first. A workspace
+admin may replace any of them (``infrastructure.template_store``).
 
 Templates run in a sandbox with ``StrictUndefined``; what users typed (messages,
 grounds, a denial reason) is only ever passed to them as data, so ``{{ 7*7 }}`` in a
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import (
     ChoiceLoader,
@@ -35,9 +35,6 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from domain.cases import ESCALATION_LEVELS, Case
 from domain.money import format_amount
-
-if TYPE_CHECKING:
-    from infrastructure.application import ReclaimApplication
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 SUFFIX = ".j2"
@@ -454,18 +451,3 @@ def draft_for_step(
             step.step, step.level, step.channel, step.to, subject, body, name, False, missing
         )
     raise LookupError(f"no template for {names[-1]}")
-
-
-def drafts_for(
-    reclaim: ReclaimApplication,
-    case: Case,
-    workspace: str | None = None,
-    *,
-    now: datetime | None = None,
-) -> list[Draft]:
-    """A draft for each next step ``case`` allows, with the workspace's templates if any."""
-    now = now or datetime.now(UTC)
-    interval = reclaim.settings.deadline_policy().follow_up_interval(case.platform)
-    facts = facts_of(list(reclaim.case_events(case.id)), case, follow_up_days=interval, now=now)
-    overrides = reclaim.templates.all_for(workspace or case.workspace)
-    return [draft_for_step(step, case, facts, overrides) for step in steps_for(case)]

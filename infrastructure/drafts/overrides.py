@@ -7,27 +7,24 @@ sample facts of both kinds, so a typo is a 422 at once and not a broken draft la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from jinja2 import TemplateError, TemplateSyntaxError
 
-from infrastructure.database import Database
+from domain.cases import Credit, Dispute
+from infrastructure.drafts import SUFFIX, environment, facts_of, package_template_names, render
+
+__all__ = [
+    "MAX_TEMPLATE_CHARS",
+    "TemplateInvalid",
+    "check_template",
+    "known_name",
+    "sample_facts",
+]
 
 MAX_TEMPLATE_CHARS = 20_000
-
-CREATE_STATEMENTS = [
-    """CREATE TABLE IF NOT EXISTS reclaim_draft_templates (
-        workspace TEXT NOT NULL,
-        name TEXT NOT NULL,
-        source TEXT NOT NULL,
-        updated_by TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (workspace, name)
-    )""",
-]
 
 
 class TemplateInvalid(ValueError):
@@ -38,74 +35,9 @@ class TemplateInvalid(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class StoredTemplate:
-    workspace: str
-    name: str
-    source: str
-    updated_by: str
-    updated_at: str
-
-
-class TemplateStore:
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def create_tables(self) -> None:
-        self.database.create_tables(CREATE_STATEMENTS)
-
-    def all_for(self, workspace: str) -> dict[str, str]:
-        rows = self.database.fetchall(
-            "SELECT name, source FROM reclaim_draft_templates WHERE workspace = %s",
-            (workspace,),
-        )
-        return {row["name"]: row["source"] for row in rows}
-
-    def list(self, workspace: str) -> list[StoredTemplate]:
-        rows = self.database.fetchall(
-            "SELECT workspace, name, source, updated_by, updated_at FROM reclaim_draft_templates"
-            " WHERE workspace = %s ORDER BY name",
-            (workspace,),
-        )
-        return [StoredTemplate(**row) for row in rows]
-
-    def get(self, workspace: str, name: str) -> StoredTemplate | None:
-        row = self.database.fetchone(
-            "SELECT workspace, name, source, updated_by, updated_at FROM reclaim_draft_templates"
-            " WHERE workspace = %s AND name = %s",
-            (workspace, name),
-        )
-        return StoredTemplate(**row) if row else None
-
-    def put(self, workspace: str, name: str, source: str, updated_by: str) -> StoredTemplate:
-        check_template(name, source)
-        now = datetime.now(UTC).isoformat()
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "DELETE FROM reclaim_draft_templates WHERE workspace = %s AND name = %s",
-                (workspace, name),
-            )
-            cursor.execute(
-                "INSERT INTO reclaim_draft_templates"
-                " (workspace, name, source, updated_by, updated_at) VALUES (%s, %s, %s, %s, %s)",
-                (workspace, name, source, updated_by, now),
-            )
-        return StoredTemplate(workspace, name, source, updated_by, now)
-
-    def delete(self, workspace: str, name: str) -> bool:
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "DELETE FROM reclaim_draft_templates WHERE workspace = %s AND name = %s",
-                (workspace, name),
-            )
-            return cursor.rowcount > 0
-
-
 def known_name(name: str) -> bool:
     """A name a template may be kept under: a package template, or a more specific one
     for a step the package has (``submit.credit.temu.misapplied.j2``)."""
-    from infrastructure.drafts import SUFFIX, package_template_names
-
     if not name.endswith(SUFFIX) or name.startswith("_") or len(name) > 200:
         return False
     if not name.isascii():
@@ -123,9 +55,6 @@ def known_name(name: str) -> bool:
 
 def sample_facts() -> list[dict[str, Any]]:
     """Facts of both kinds, the shape ``facts_of`` gives, for a trial render."""
-    from domain.cases import Credit, Dispute
-    from infrastructure.drafts import facts_of
-
     opened = datetime(2026, 3, 1, 9, tzinfo=UTC)
     now = opened + timedelta(days=10)
     credit = Credit.open(
@@ -167,7 +96,6 @@ def sample_facts() -> list[dict[str, Any]]:
 
 def check_template(name: str, source: str) -> None:
     """Raise TemplateInvalid unless ``source`` compiles in the sandbox and renders."""
-    from infrastructure.drafts import environment, render
 
     if not known_name(name):
         raise TemplateInvalid(f"{name!r} is not a draft template name")

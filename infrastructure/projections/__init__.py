@@ -4,8 +4,3 @@ Commands write them inline (``inline``); ``projector`` makes them again from the
 (``reclaim replay``, ``reclaim project``); ``queries`` reads them; ``verify`` and
 ``transfer`` check, export and import.
 """
-
-from infrastructure.projections.locks import ProjectorBusy
-from infrastructure.projections.projector import NAMES, Projector
-
-__all__ = ["NAMES", "Projector", "ProjectorBusy"]

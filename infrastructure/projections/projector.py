@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+from infrastructure.application import ReclaimApplication
 from infrastructure.database import Cursor, Database
 from infrastructure.projections.base import ReclaimProjection, table_exists, write_positions
 from infrastructure.projections.events import Batch, Recorded
@@ -67,7 +68,7 @@ class Folder:
 
     LIMIT = 5_000
 
-    def __init__(self, app: Any, limit: int = LIMIT) -> None:
+    def __init__(self, app: ReclaimApplication, limit: int = LIMIT) -> None:
         self.app = app
         self.limit = limit
         self._cases: OrderedDict[str, Any] = OrderedDict()
@@ -103,14 +104,16 @@ class Folder:
             ) from error
 
 
-def decode(app: Any, notification: Any) -> Recorded:
+def decode(app: ReclaimApplication, notification: Any) -> Recorded:
     try:
         return Recorded(notification.id, app.mapper.to_domain_event(notification), notification)
     except Exception as error:
         raise ReplayFailed("the log", notification.id, notification.id, error) from error
 
 
-def read_log(app: Any, start: int, stop: int | None, batch_size: int) -> Iterator[list[Recorded]]:
+def read_log(
+    app: ReclaimApplication, start: int, stop: int | None, batch_size: int
+) -> Iterator[list[Recorded]]:
     """The log after ``start`` up to ``stop`` (None: its end now), decoded, a batch at a time."""
     while stop is None or start < stop:
         notifications = app.recorder.select_notifications(
@@ -134,7 +137,7 @@ def apply_all(cursor: Cursor, projections: Sequence[ReclaimProjection], batch: B
 
 
 def feed(
-    app: Any,
+    app: ReclaimApplication,
     projections: Sequence[ReclaimProjection],
     *,
     stops: dict[str, int] | None = None,
@@ -180,7 +183,7 @@ def feed(
 
 class Projector:
     def __init__(
-        self, app: Any, *, names: Sequence[str] = NAMES, batch_size: int = BATCH_SIZE
+        self, app: ReclaimApplication, *, names: Sequence[str] = NAMES, batch_size: int = BATCH_SIZE
     ) -> None:
         self.app = app
         self.names = tuple(names)
@@ -326,6 +329,6 @@ def drop_unfinished(database: Database) -> list[str]:
     return leftovers
 
 
-def count_events(app: Any) -> int:
+def count_events(app: ReclaimApplication) -> int:
     row = app.database.fetchone(f"SELECT COUNT(*) AS n FROM {app.recorder.events_table_name}")
     return int(row["n"]) if row else 0

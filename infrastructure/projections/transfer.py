@@ -34,6 +34,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from infrastructure.application import ReclaimApplication
 from infrastructure.projections.verify import iter_events
 
 BATCH = 1000
@@ -68,7 +69,9 @@ class TransferError(Exception):
     """A file that cannot be imported, or a store that must not be imported into."""
 
 
-def export_log(app: Any, out: TextIO, progress: Callable[[int], None] | None = None) -> int:
+def export_log(
+    app: ReclaimApplication, out: TextIO, progress: Callable[[int], None] | None = None
+) -> int:
     count = 0
     for n in iter_events(app):
         line = {
@@ -168,7 +171,7 @@ def _parse(data: dict[str, Any], number: int, last: int) -> tuple[StoredEvent, i
     return event, position
 
 
-def check_file(app: Any, path: Path) -> int:
+def check_file(app: ReclaimApplication, path: Path) -> int:
     """How many events the file holds, once every one has been checked and decoded."""
     versions: dict[UUID, int] = {}
     count = 0
@@ -188,7 +191,7 @@ def check_file(app: Any, path: Path) -> int:
 
 
 def import_log(
-    app: Any,
+    app: ReclaimApplication,
     path: Path,
     progress: Callable[[int], None] | None = None,
     on_checked: Callable[[int], None] | None = None,
@@ -217,7 +220,9 @@ def import_log(
     return Imported(total, _insert_rows(app, rows))
 
 
-def _insert_rows(app: Any, rows: dict[str, list[tuple[str | None, ...]]]) -> dict[str, int]:
+def _insert_rows(
+    app: ReclaimApplication, rows: dict[str, list[tuple[str | None, ...]]]
+) -> dict[str, int]:
     added: dict[str, int] = {}
     with app.database.transaction() as cursor:
         for table, values in rows.items():
@@ -233,7 +238,9 @@ def _insert_rows(app: Any, rows: dict[str, list[tuple[str | None, ...]]]) -> dic
     return added
 
 
-def _insert(app: Any, batch: list[StoredEvent], progress: Callable[[int], None] | None) -> None:
+def _insert(
+    app: ReclaimApplication, batch: list[StoredEvent], progress: Callable[[int], None] | None
+) -> None:
     if not batch:
         return
     app.recorder.insert_events(batch)

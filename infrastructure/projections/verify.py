@@ -25,6 +25,7 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
+from infrastructure.application import ReclaimApplication
 from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import (
     GENESIS,
@@ -111,7 +112,7 @@ def iter_rows(cursor: Cursor, table: Table, columns: str = "*") -> Iterator[dict
         after = rows[-1][key]
 
 
-def iter_events(app: Any) -> Iterator[Any]:
+def iter_events(app: ReclaimApplication) -> Iterator[Any]:
     start = 0
     while True:
         notifications = app.recorder.select_notifications(
@@ -123,7 +124,9 @@ def iter_events(app: Any) -> Iterator[Any]:
         start = notifications[-1].id
 
 
-def verify(app: Any, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+def verify(
+    app: ReclaimApplication, *, progress: Callable[[int], None] | None = None
+) -> VerifyReport:
     """Check the chain and every projection; see the module's documentation."""
     report = VerifyReport()
     context = projection_context(app.settings)
@@ -134,7 +137,10 @@ def verify(app: Any, *, progress: Callable[[int], None] | None = None) -> Verify
 
 # --- the chain ------------------------------------------------------------------------------
 def check_chain(
-    app: Any, key: bytes, report: VerifyReport, progress: Callable[[int], None] | None = None
+    app: ReclaimApplication,
+    key: bytes,
+    report: VerifyReport,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     with snapshot(app.database) as cursor:
         head = read_head(cursor)
@@ -213,7 +219,7 @@ def _check_head(
 
 
 # --- the projections --------------------------------------------------------------------------
-def check_projections(app: Any, report: VerifyReport) -> None:
+def check_projections(app: ReclaimApplication, report: VerifyReport) -> None:
     context = projection_context(app.settings)
     live = build(app.database, context)
     with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
@@ -233,7 +239,10 @@ def check_projections(app: Any, report: VerifyReport) -> None:
 
 
 def _compare_projection(
-    app: Any, live: ReclaimProjection, scratch: ReclaimProjection, report: VerifyReport
+    app: ReclaimApplication,
+    live: ReclaimProjection,
+    scratch: ReclaimProjection,
+    report: VerifyReport,
 ) -> None:
     with snapshot(app.database) as cursor:
         target = live.view.position(cursor, app.name)

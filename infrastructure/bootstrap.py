@@ -1,0 +1,44 @@
+"""The one wiring point: settings -> store (the application, with its projections) ->
+the service layer. The server's lifespan, the ``reclaim`` command line, the
+benchmarks and the tests all start Reclaim through ``bootstrap``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+from infrastructure.application import ReclaimApplication
+from infrastructure.service.commands import CaseCommands
+from infrastructure.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything one process of Reclaim runs on."""
+
+    settings: Settings
+    #: the event store and what is saved beside the events (keys, projections, blobs ...)
+    store: ReclaimApplication
+    #: every command, with its access checks and unit of work
+    commands: CaseCommands
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def bootstrap(settings: Settings | None = None) -> Services:
+    """Open the store named by ``settings`` (the environment's when left out)."""
+    settings = settings or get_settings()
+    store = ReclaimApplication(settings)
+    return Services(settings=settings, store=store, commands=CaseCommands(store))

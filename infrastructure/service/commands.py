@@ -1,0 +1,514 @@
+"""Every command on a case as one typed method, each owning its unit of work.
+
+A method loads the case, checks the caller's access (``access``), checks the version
+``If-Match`` named, acts on the case, and saves the case's new events together with
+the command's idempotency record in one transaction. When another writer saved the
+case first and no version was named, it does it all again on the fresh case, so
+nothing is lost; with a version named, the conflict is a ``VersionMismatch``.
+
+An adapter (the HTTP API, the case book, e-mail intake) says how it answers a command
+(``answer``): the answer is made once, from the changed case, and kept with the
+Idempotency-Key so that a retry is answered the same, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.cases import Case, Credit, Dispute
+from infrastructure.application import (
+    CONFLICT_RETRIES,
+    CommandResult,
+    ReclaimApplication,
+    VersionMismatch,
+)
+from infrastructure.idempotency import IdempotencyRecord
+from infrastructure.keys import Principal
+from infrastructure.service.access import check_write, require_writer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A command's answer as an adapter gives it: kept with its Idempotency-Key."""
+
+    status: int
+    body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: given the command's result (the changed case, or what an act returned), its answer
+Answer = Callable[[Any], Reply]
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key and the fingerprint of the request it came with."""
+
+    key: str
+    request_hash: str
+
+
+class AlreadyAnswered(Exception):
+    """The same request was already answered: answer it the same way again."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__(record.key)
+        self.record = record
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was already used with a different request."""
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used with a different request")
+
+
+@dataclass(frozen=True)
+class Done:
+    """A command's outcome: the case after it, where its last event is in the log (None
+    when it recorded nothing), the answer it was given, and what its act returned."""
+
+    case: Case
+    position: int | None
+    reply: Reply | None = None
+    value: Any = None
+
+
+class CaseCommands:
+    """The commands, for one application (the event store)."""
+
+    def __init__(self, store: ReclaimApplication) -> None:
+        self.store = store
+
+    # --- opening -----------------------------------------------------------------------
+    def open_credit(
+        self,
+        *,
+        platform: str,
+        credit_type: str,
+        amount: object,
+        currency: str,
+        problem: str,
+        remedy: str,
+        account_reference: str | None = None,
+        earned_on: date | None = None,
+        expires_on: date | None = None,
+        restrictions: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        return self._open(
+            lambda: Credit.open(
+                owner=by.user_id,
+                workspace=by.workspace,
+                platform=platform,
+                account_reference=account_reference,
+                credit_type=credit_type,
+                amount=amount,
+                currency=currency,
+                problem=problem,
+                remedy=remedy,
+                earned_on=earned_on,
+                expires_on=expires_on,
+                restrictions=restrictions,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            ),
+            by,
+            idempotency,
+            answer,
+        )
+
+    def open_dispute(
+        self,
+        *,
+        platform: str,
+        charged_amount: object,
+        currency: str,
+        reason: str,
+        account_reference: str | None = None,
+        charge_reference: str | None = None,
+        refund_amount: object | None = None,
+        charged_on: date | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        return self._open(
+            lambda: Dispute.open(
+                owner=by.user_id,
+                workspace=by.workspace,
+                platform=platform,
+                account_reference=account_reference,
+                charge_reference=charge_reference,
+                charged_amount=charged_amount,
+                refund_amount=refund_amount,
+                currency=currency,
+                reason=reason,
+                charged_on=charged_on,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            ),
+            by,
+            idempotency,
+            answer,
+        )
+
+    # --- the lifecycle -------------------------------------------------------------------
+    def submit(
+        self,
+        case_id: UUID,
+        *,
+        channel: str,
+        reference: str | None = None,
+        message: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.submit(
+                channel=channel,
+                reference=reference,
+                message=message,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def follow_up(
+        self,
+        case_id: UUID,
+        *,
+        channel: str,
+        message: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.follow_up(
+                channel=channel,
+                message=message,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def record_response(
+        self,
+        case_id: UUID,
+        *,
+        message: str,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.record_response(
+                message=message,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def deny(
+        self,
+        case_id: UUID,
+        *,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.deny(
+                reason=reason,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def appeal(
+        self,
+        case_id: UUID,
+        *,
+        grounds: str,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.appeal(
+                grounds=grounds,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def escalate(
+        self,
+        case_id: UUID,
+        *,
+        level: str,
+        contact: str | None = None,
+        message: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.escalate(
+                level=level,
+                contact=contact,
+                message=message,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def resolve(
+        self,
+        case_id: UUID,
+        *,
+        outcome: str,
+        recovered_amount: object = None,
+        recovered_form: str | None = None,
+        note: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.resolve(
+                outcome=outcome,
+                recovered_amount=recovered_amount,
+                recovered_form=recovered_form,
+                note=note,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def add_note(
+        self,
+        case_id: UUID,
+        *,
+        text: str,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.add_note(
+                text=text,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    def attach_evidence(
+        self,
+        case_id: UUID,
+        *,
+        evidence_id: str,
+        kind: str,
+        sha256: str,
+        size: int,
+        media_type: str,
+        filename: str | None = None,
+        description: str | None = None,
+        occurred_at: datetime | None = None,
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+        now: datetime | None = None,
+    ) -> Done:
+        def act(case: Case) -> None:
+            case.attach_evidence(
+                evidence_id=evidence_id,
+                kind=kind,
+                sha256=sha256,
+                size=size,
+                media_type=media_type,
+                filename=filename,
+                description=description,
+                occurred_at=occurred_at,
+                actor=by.user_id,
+                request_id=request_id,
+                now=now,
+            )
+
+        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+
+    # --- the unit of work ----------------------------------------------------------------
+    def check_replay(self, by: Principal, idempotency: Idempotency | None) -> None:
+        """Raise AlreadyAnswered when this request was already recorded with this key."""
+        if idempotency is None:
+            return
+        record = self.store.idempotency.find(by.scope, idempotency.key)
+        if record is None:
+            return
+        if record.request_hash != idempotency.request_hash:
+            raise IdempotencyKeyReused()
+        raise AlreadyAnswered(record)
+
+    def _open(
+        self,
+        make: Callable[[], Case],
+        by: Principal,
+        idempotency: Idempotency | None,
+        answer: Answer | None,
+    ) -> Done:
+        require_writer(by)
+        self.check_replay(by, idempotency)
+        case = make()
+        try:
+            return self._save(case, case, by, idempotency, answer)
+        except IntegrityError:
+            self.check_replay(by, idempotency)
+            raise
+
+    def change(
+        self,
+        case_id: UUID,
+        act: Callable[[Case], T],
+        by: Principal,
+        request_id: str,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        answer: Answer | None = None,
+    ) -> Done:
+        """Load the case, check access and version, ``act`` on it, save what it recorded.
+
+        ``act`` may record several events (e-mail intake records a message and its
+        files in one save) or none (then nothing is saved and ``Done.position`` is
+        None). ``answer`` is given what ``act`` returned, or the case when it returned
+        None. The access check and the replay check run on every attempt: a racing
+        request with the same key may have been recorded meanwhile.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            case = self.store.case_for_command(case_id)
+            # access first: a key reused on a case outside the caller's reach must get the
+            # same 404 as a case that does not exist, not say that it does
+            check_write(by, case)
+            self.check_replay(by, idempotency)
+            if expected_version is not None and case.version != expected_version:
+                raise VersionMismatch(expected_version, case.version)
+            value = act(case)
+            if not case.pending_events:
+                reply = answer(case if value is None else value) if answer else None
+                return Done(case, None, reply, value)
+            try:
+                return self._save(case, value, by, idempotency, answer)
+            except IntegrityError:
+                self.store.forget(case_id)
+                fresh = self.store.get_case(case_id)
+                check_write(by, fresh)
+                self.check_replay(by, idempotency)
+                if expected_version is not None:
+                    raise VersionMismatch(expected_version, expected_version + 1) from None
+                if attempt == CONFLICT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _save(
+        self,
+        case: Case,
+        value: Any,
+        by: Principal,
+        idempotency: Idempotency | None,
+        answer: Answer | None,
+    ) -> Done:
+        reply = answer(case if value is None else value) if answer is not None else None
+        record = None
+        if idempotency is not None:
+            if reply is None:
+                raise ValueError("a command with an Idempotency-Key needs an answer to keep")
+            record = IdempotencyRecord(
+                scope=by.scope,
+                key=idempotency.key,
+                request_hash=idempotency.request_hash,
+                status=reply.status,
+                body=reply.body,
+                headers=dict(reply.headers),
+            )
+        result: CommandResult = self.store.save_case(case, idempotency=record)
+        return Done(result.case, result.position, reply, value)
