@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.settings import Settings
-from tests.pgserver import PostgresServer
+from tests.support.pgserver import PostgresServer
 
 STORES = ["sqlite", "postgres"]
 _database_names = itertools.count(1)
@@ -70,7 +70,7 @@ class Principals:
     """Keys for everyone the access matrix names, on one store."""
 
     def __init__(self, base_url: str, keys: dict[str, str]) -> None:
-        from tests.live import Client
+        from tests.support.live import Client
 
         self.base_url = base_url
         self.keys = keys
@@ -100,7 +100,7 @@ PRINCIPALS = {
 def api(settings: Settings):
     """A live server on a fresh store, with a client per principal."""
     from infrastructure.application import ReclaimApplication
-    from tests.live import live_server
+    from tests.support.live import live_server
 
     setup = ReclaimApplication(settings)
     keys = {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_data import COMMANDS, credit_body, upload
-from tests.live import Client
+from tests.support.api_data import COMMANDS, credit_body, upload
+from tests.support.live import Client
 
 READERS = {"owner", "auditor", "admin"}  # alice owns the case; carol audits; dana administers
 HIDDEN = {"other_member", "foreign_member", "foreign_auditor"}  # 404, as if there were no case
@@ -92,7 +92,7 @@ def test_actor_comes_from_the_key_not_the_body(api) -> None:
 
 
 def test_garbage_keys(api) -> None:
-    from tests.live import Client
+    from tests.support.live import Client
 
     for key in ("x", "rk_" + "A" * 43, "Bearer", "a" * 5000):
         with Client(api.base_url, key) as client:

@@ -13,7 +13,7 @@ import pytest
 
 from domain.cases import Case
 from infrastructure.application import ReclaimApplication
-from tests.api_data import PNG, credit_body, dispute_body, upload, when
+from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
 from tests.test_api_input import _assert_problem, _events
 
 NUL = "nul\x00byte"

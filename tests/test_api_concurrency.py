@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api_data import COMMANDS, credit_body, upload
+from tests.support.api_data import COMMANDS, credit_body, upload
 
 N = 12
 

@@ -12,8 +12,8 @@ import pytest
 from infrastructure.application import ReclaimApplication
 from infrastructure.dossier import MANIFEST_NAME, REPORT_NAME
 from infrastructure.projections import queries
-from tests.api_data import PNG, credit_body, upload
-from tests.report_support import (
+from tests.support.api_data import PNG, credit_body, upload
+from tests.support.report_support import (
     act,
     days_ago,
     ok,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
+from tests.support.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
 
 PROBLEM = "application/problem+json"
 

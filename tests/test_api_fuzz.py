@@ -8,7 +8,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.api_data import credit_body, upload
+from tests.support.api_data import credit_body, upload
 
 EXAMPLES = 15
 

@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 
 from infrastructure.application import ReclaimApplication
-from tests.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
+from tests.support.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
 
 PROBLEM = "application/problem+json"
 
@@ -208,7 +208,7 @@ def test_path_like_file_names_never_touch_a_path(api, settings) -> None:
 
 
 def test_upload_over_the_limit_is_413_and_records_nothing(settings_for, store) -> None:
-    from tests.live import Client, live_server
+    from tests.support.live import Client, live_server
 
     settings = settings_for(store, max_upload_bytes=1000)
     setup = ReclaimApplication(settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api_data import credit_body
+from tests.support.api_data import credit_body
 
 
 def test_readyz_reports_the_store_and_projections(api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.api_data import COMMANDS, credit_body, dispute_body, upload, when
+from tests.support.api_data import COMMANDS, credit_body, dispute_body, upload, when
 
 
 def _open_credit(client, **overrides) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from icalendar import Calendar
 
 from infrastructure.application import ReclaimApplication
-from tests.report_support import ok, open_credit, submit, today
+from tests.support.report_support import ok, open_credit, submit, today
 
 
 def alices_and_bobs_cases(api, settings) -> dict[str, str]:

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.errors import MissingForSubmit
 from infrastructure.application import ReclaimApplication, VersionMismatch
-from tests.factories import ACTOR, action_args, at, credit_facts, dispute_facts
+from tests.support.factories import ACTOR, action_args, at, credit_facts, dispute_facts
 
 WHO = dict(ACTOR)
 

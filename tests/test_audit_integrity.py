@@ -18,7 +18,7 @@ from infrastructure.projections.audit import (
     signing_key,
 )
 from infrastructure.projections.verify import verify
-from tests.projection_support import (
+from tests.support.projection_support import (
     delete_events,
     forget_projection,
     set_stored_state,

@@ -9,7 +9,7 @@ from icalendar import Calendar
 from domain.cases import Credit, Dispute
 from domain.deadlines import DeadlineFacts, DeadlinePolicy, deadlines_for
 from infrastructure.calendar import calendar_feed, event_uid
-from tests.factories import NOW, action_args, at, credit_facts, dispute_facts
+from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
 POLICY = DeadlinePolicy(appeal_window_days={"tiktok": 10})
 STAMP = datetime(2026, 3, 20, 9, 30, tzinfo=UTC)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.browser import browser
-from tests.report_support import ok
-from tests.test_casebook_helpers import (
+from tests.support.browser import browser
+from tests.support.casebook import (
     PNG,
     act,
     action_forms,
@@ -22,6 +21,7 @@ from tests.test_casebook_helpers import (
     sign_in,
     timeline_titles,
 )
+from tests.support.report_support import ok
 
 __all__ = ["browser"]  # the fixture
 

@@ -11,8 +11,8 @@ from html import unescape
 import httpx
 import pytest
 
-from tests.api_data import PNG, credit_body
-from tests.report_support import ok
+from tests.support.api_data import PNG, credit_body
+from tests.support.report_support import ok
 
 CREDIT_FORM = {
     "platform": "temu",
@@ -386,7 +386,7 @@ def api_small(settings_for, store):
     """A live server whose uploads may be at most 100 kB."""
     from infrastructure.application import ReclaimApplication
     from tests.conftest import Principals
-    from tests.live import live_server
+    from tests.support.live import live_server
 
     limit = 100_000
     small = settings_for(store, max_upload_bytes=limit)

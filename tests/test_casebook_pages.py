@@ -8,11 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api_data import PNG, credit_body, dispute_body, upload
-from tests.browser import browser
-from tests.report_support import act as api_act
-from tests.report_support import days_ago, ok, today
-from tests.test_casebook_helpers import (
+from tests.support.api_data import PNG, credit_body, dispute_body, upload
+from tests.support.browser import browser
+from tests.support.casebook import (
     act,
     action_forms,
     case_id_from,
@@ -21,6 +19,8 @@ from tests.test_casebook_helpers import (
     shows_state,
     sign_in,
 )
+from tests.support.report_support import act as api_act
+from tests.support.report_support import days_ago, ok, today
 
 __all__ = ["browser"]  # the fixture
 

@@ -24,7 +24,7 @@ from domain.deadlines import (
     next_deadline,
 )
 from infrastructure.settings import Settings
-from tests.factories import NOW, action_args, at, credit_facts, dispute_facts
+from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
 POLICY = DeadlinePolicy()  # temu 3, tiktok 5, others 5, warnings 30/7/1, no appeal windows
 

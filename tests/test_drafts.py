@@ -28,7 +28,7 @@ from infrastructure.drafts import (
     steps_for,
 )
 from infrastructure.drafts.overrides import TemplateInvalid, check_template
-from tests.api_data import PNG, credit_body, dispute_body, upload, when
+from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "drafts"
 REGENERATE = os.environ.get("RECLAIM_REGENERATE_DRAFTS") == "1"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from infrastructure.mail import html_to_text, read_mail
-from tests.api_data import PNG, credit_body, dispute_body, upload, when
-from tests.projection_support import cli_env
+from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
+from tests.support.projection_support import cli_env
 
 MAIL = Path(__file__).parent / "data" / "mail"
 PROBLEM = "application/problem+json"
@@ -232,7 +232,7 @@ def test_only_the_owner_may_send_mail_to_a_case(api) -> None:
 def small_api(store, settings_for):
     from infrastructure.application import ReclaimApplication
     from tests.conftest import Principals
-    from tests.live import live_server
+    from tests.support.live import live_server
 
     settings = settings_for(store, max_upload_bytes=2000)
     setup = ReclaimApplication(settings)

@@ -16,10 +16,10 @@ import pytest
 
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections.verify import verify
-from tests.api_data import credit_body
-from tests.pgserver import PostgresServer
-from tests.processes import RECLAIM, ServerProcess
-from tests.projection_support import cli_env, dump, table_names
+from tests.support.api_data import credit_body
+from tests.support.pgserver import PostgresServer
+from tests.support.processes import RECLAIM, ServerProcess
+from tests.support.projection_support import cli_env, dump, table_names
 
 pytestmark = pytest.mark.slow
 

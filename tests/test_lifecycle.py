@@ -6,7 +6,7 @@ import pytest
 
 from domain import lifecycle
 from domain.errors import ActionNotAllowed
-from tests.factories import action_args, at, case_in
+from tests.support.factories import action_args, at, case_in
 
 PAIRS = [(state, action) for state in lifecycle.STATES for action in lifecycle.ACTIONS]
 

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from api.pages import ReportDataError, render_reports_page, render_sign_in_page
-from tests.report_data import EXPECTED_BARS, REPORT_DATA
+from tests.support.report_data import EXPECTED_BARS, REPORT_DATA
 
 
 class PageReader(HTMLParser):

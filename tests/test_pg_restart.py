@@ -21,10 +21,10 @@ from eventsourcing.persistence import OperationalError
 
 from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
-from tests.api_data import credit_body
-from tests.factories import action_args, credit_facts
-from tests.pgserver import PostgresServer
-from tests.processes import ServerProcess
+from tests.support.api_data import credit_body
+from tests.support.factories import action_args, credit_facts
+from tests.support.pgserver import PostgresServer
+from tests.support.processes import ServerProcess
 
 #: a command after a blip answers within this (it takes ~0.05 s here; the bound is loose
 #: for a shared machine, and well under the 4 s a blip used to cost)

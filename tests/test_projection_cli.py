@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.history import generate
 from infrastructure.projections import Projector
 from infrastructure.projections.verify import verify
-from tests.projection_support import cli_env, delete_events, dump, forget_projection
+from tests.support.projection_support import cli_env, delete_events, dump, forget_projection
 
 RECLAIM = str(Path(sys.executable).parent / "reclaim")
 

@@ -9,7 +9,7 @@ import pytest
 
 from infrastructure.projections import Projector, queries
 from infrastructure.projections.audit import GENESIS
-from tests.factories import NOW, action_args, at, credit_facts, dispute_facts
+from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
 D = Decimal
 

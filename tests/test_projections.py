@@ -13,8 +13,8 @@ from bench.history import generate
 from infrastructure.projections import Projector, ProjectorBusy
 from infrastructure.projections.projector import drop_unfinished
 from infrastructure.projections.verify import verify
-from tests.factories import NOW, action_args, at, credit_facts
-from tests.projection_support import dump, forget_projection, table_names
+from tests.support.factories import NOW, action_args, at, credit_facts
+from tests.support.projection_support import dump, forget_projection, table_names
 
 
 def test_every_acknowledged_command_is_in_every_projection_at_once(app) -> None:

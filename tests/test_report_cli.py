@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 
 from infrastructure.dossier import MANIFEST_NAME
-from tests.factories import NOW, action_args, at, credit_facts
-from tests.projection_support import cli_env
+from tests.support.factories import NOW, action_args, at, credit_facts
+from tests.support.projection_support import cli_env
 from tests.test_pages import read
 
 RECLAIM = str(Path(sys.executable).parent / "reclaim")

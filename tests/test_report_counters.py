@@ -41,7 +41,7 @@ from infrastructure.projections.reports import (
     case_contribution,
 )
 from infrastructure.timeliness import timeliness as timeliness_in_python
-from tests.factories import NOW, action_args, at, credit_facts
+from tests.support.factories import NOW, action_args, at, credit_facts
 
 D = Decimal
 LIVE = "reports" in inline.NAMES

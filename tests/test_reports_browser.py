@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from api.pages import render_reports_page
-from tests.browser import browser, check_charts_drawn, save_screenshot, serve
-from tests.report_data import EXPECTED_BARS, REPORT_DATA
+from tests.support.browser import browser, check_charts_drawn, save_screenshot, serve
+from tests.support.report_data import EXPECTED_BARS, REPORT_DATA
 
 __all__ = ["browser"]  # the fixture
 

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 from domain.cases import OUTCOMES
 from domain.lifecycle import STATES
 from infrastructure.application import ReclaimApplication
-from tests.api_data import PNG, upload
-from tests.browser import browser, check_charts_drawn, save_screenshot
-from tests.live import Client
-from tests.report_support import ok, today
+from tests.support.api_data import PNG, upload
+from tests.support.browser import browser, check_charts_drawn, save_screenshot
+from tests.support.live import Client
+from tests.support.report_support import ok, today
 
 __all__ = ["browser"]  # the fixture
 
@@ -59,13 +59,13 @@ def record_history(api, settings) -> dict[str, str]:
 
 
 def _credit(occurred_at: str, **overrides):
-    from tests.api_data import credit_body
+    from tests.support.api_data import credit_body
 
     return credit_body(occurred_at=occurred_at, **overrides)
 
 
 def _dispute(occurred_at: str):
-    from tests.api_data import dispute_body
+    from tests.support.api_data import dispute_body
 
     return dispute_body(occurred_at=occurred_at)
 

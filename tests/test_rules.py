@@ -20,7 +20,7 @@ from domain.errors import (
     RecoveryRequired,
     RefundExceedsCharge,
 )
-from tests.factories import NOW, action_args, at, case_in, credit_facts, dispute_facts
+from tests.support.factories import NOW, action_args, at, case_in, credit_facts, dispute_facts
 
 
 def refused(case, action: str, error: type[Exception], **overrides):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from infrastructure.sessions import TABLE, SessionStore, hash_session_id
-from tests.api_data import credit_body
+from tests.support.api_data import credit_body
 
 
 @pytest.fixture
@@ -225,8 +225,8 @@ def test_reclaim_keys_revoke_deletes_the_keys_sessions_at_once(api, settings) ->
     import subprocess
 
     from infrastructure.application import ReclaimApplication
-    from tests.processes import RECLAIM
-    from tests.projection_support import cli_env
+    from tests.support.processes import RECLAIM
+    from tests.support.projection_support import cli_env
 
     alice = _signed_in(api.base_url, api.keys["owner"])
     other = _signed_in(api.base_url, api.keys["other_member"])

@@ -12,8 +12,8 @@ from infrastructure.application import ReclaimApplication
 from infrastructure.projections import Projector, queries
 from infrastructure.projections.transfer import TransferError, export_log, import_log
 from infrastructure.projections.verify import verify
-from tests.api_data import credit_body
-from tests.live import Client, live_server
+from tests.support.api_data import credit_body
+from tests.support.live import Client, live_server
 
 
 def _case_ids(app) -> list[str]:

@@ -234,7 +234,7 @@ def _events_by_request(app: Any, case_ids: list[Any]) -> dict[str, list[tuple[An
 
 def _stress(app: Any, *, with_keys: bool) -> None:
     from infrastructure.application import VersionMismatch
-    from tests.factories import action_args, at, credit_facts
+    from tests.support.factories import action_args, at, credit_facts
 
     case_ids = []
     for n in range(CASES):
@@ -321,7 +321,7 @@ def test_16_threads_of_commands_with_idempotency_keys_are_each_recorded_once(app
 def _race(app: Any, targets: list[Any], key: str, checks: dict[str, int]) -> list[Any]:
     """Each target case gets an add_note with ``key``, all sent at once: each one's result
     or error."""
-    from tests.factories import action_args
+    from tests.support.factories import action_args
 
     outcomes: list[Any] = [None] * len(targets)
     start = threading.Barrier(len(targets))
@@ -349,7 +349,7 @@ def test_two_racing_commands_with_one_idempotency_key_record_once(app) -> None:
     the IntegrityError the API turns into that answer. Never an OperationalError (on
     PostgreSQL a conflict saved with idempotency records once surfaced as "pipeline
     aborted": a 503 for both, and the store breaker shut for everyone)."""
-    from tests.factories import credit_facts
+    from tests.support.factories import credit_facts
 
     cases = [app.open_credit(**credit_facts(request_id=f"open-{n}")).case.id for n in range(2)]
     rounds = 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.api_data import credit_body, dispute_body
+from tests.support.api_data import credit_body, dispute_body
 
 
 def days_ago(days: float) -> str:

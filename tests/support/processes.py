@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from infrastructure.settings import Settings
-from tests.live import free_port
-from tests.projection_support import cli_env
+from tests.support.live import free_port
+from tests.support.projection_support import cli_env
 
 RECLAIM = str(Path(sys.executable).parent / "reclaim")
 
