@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from infrastructure import dossier
 from infrastructure.blobs import BlobStore
 from infrastructure.dossier import (
     MANIFEST_NAME,
@@ -25,28 +24,17 @@ from infrastructure.dossier import (
     DossierInput,
     FontMissing,
     build_dossier,
-    dossier_filename,
     font_files,
-    safe_name,
 )
+from tests.support.dossier import CASE_ID, FOOTER, needs, pdf_text
 
 GENERATED = datetime(2026, 3, 26, 9, 0, tzinfo=UTC)
-CASE_ID = "3f1c2a9e-5b7d-4c21-9e0a-1b2c3d4e5f60"
 
 
 def png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (40, 20), (200, 30, 30)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def needs(binary: str) -> str:
-    found = shutil.which(binary)
-    if found is None:
-        pytest.skip(
-            f"{binary} is not installed: Debian's poppler-utils has it (dev.py installs it)"
-        )
-    return found
 
 
 @pytest.fixture
@@ -147,15 +135,6 @@ def dossier_input(blobs: BlobStore, **changes: object) -> DossierInput:
     return DossierInput(**fields)
 
 
-def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "report.pdf"
-    path.write_bytes(pdf)
-    result = subprocess.run(
-        [needs("pdftotext"), str(path), "-"], capture_output=True, check=True, text=True
-    )
-    return result.stdout
-
-
 def test_every_file_in_the_zip_matches_the_manifest_and_the_evidence_list(blobs) -> None:
     data = dossier_input(blobs)
     archive = zipfile.ZipFile(io.BytesIO(build_dossier(data)))
@@ -247,29 +226,6 @@ def test_input_that_cannot_make_a_dossier_is_refused(blobs) -> None:
     bad = [{"id": "ev-9", "sha256": "../../etc/passwd", "filename": "x"}]
     with pytest.raises(DossierError, match="ev-9.*sha256"):
         build_dossier(dossier_input(blobs, evidence=bad))
-
-
-@pytest.mark.parametrize(
-    ("name", "media_type", "expected"),
-    [
-        ("wallet page.png", "image/png", "wallet-page.png"),
-        ("../../etc/passwd", "text/plain", "etc-passwd"),
-        ("Ünïcödé résumé.pdf", "application/pdf", "Unicode-resume.pdf"),
-        ("☃☃☃", "image/jpeg", "evidence.jpg"),
-        ("", None, "evidence"),
-        (".hidden", "text/plain", "hidden"),
-        ("a" * 200 + ".txt", "text/plain", "a" * 80),
-    ],
-)
-def test_safe_names(name: str, media_type: str | None, expected: str) -> None:
-    assert safe_name(name, media_type) == expected
-
-
-def test_the_zip_is_named_after_the_case() -> None:
-    assert dossier_filename(CASE_ID) == f"reclaim-case-{CASE_ID}.zip"
-
-
-FOOTER = re.compile(r"Reclaim case \S+ - page \d+ of \d+")
 
 
 def report_of(data: DossierInput) -> bytes:
@@ -371,19 +327,6 @@ def test_every_font_the_report_embeds_is_installed() -> None:
         ("DroidFallback", ""),
         ("Symbola", ""),
     }, "install fonts-dejavu-core fonts-droid-fallback fonts-symbola (Debian)"
-
-
-@pytest.fixture
-def font_dirs(tmp_path: Path, monkeypatch):
-    """Only the fonts copied into the returned folder are found."""
-    installed = font_files()
-    folder = tmp_path / "fonts"
-    folder.mkdir()
-    monkeypatch.setattr(dossier, "FONT_DIRS", ())
-    monkeypatch.setenv("RECLAIM_FONT_DIRS", str(folder))
-    font_files.cache_clear()
-    yield folder, installed
-    font_files.cache_clear()
 
 
 def test_without_the_fallback_fonts_their_characters_are_named(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(60)]
 

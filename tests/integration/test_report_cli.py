@@ -11,8 +11,8 @@ from pathlib import Path
 
 from infrastructure.dossier import MANIFEST_NAME
 from tests.support.factories import NOW, action_args, at, credit_facts
+from tests.support.pages import read
 from tests.support.projection_support import cli_env
-from tests.test_pages import read
 
 RECLAIM = str(Path(sys.executable).parent / "reclaim")
 

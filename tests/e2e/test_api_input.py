@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import pytest
 
 from infrastructure.application import ReclaimApplication
+from tests.support.api_checks import assert_problem, stored_events
 from tests.support.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
-
-PROBLEM = "application/problem+json"
-
-
-def _events(settings, cid: str) -> list:
-    app = ReclaimApplication(settings)
-    try:
-        return list(app.case_events(UUID(cid)))
-    finally:
-        app.close()
-
-
-def _assert_problem(response, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    problem = response.json()
-    assert problem["status"] == status and problem["title"] and problem["detail"]
-    if field is not None:
-        assert field in [e["field"] for e in problem["errors"]], problem
-    return problem
 
 
 @pytest.mark.parametrize(
@@ -51,7 +30,7 @@ def _assert_problem(response, status: int, field: str | None = None) -> dict:
 )
 def test_bad_credit_bodies(api, body, field) -> None:
     response = api["owner"].post("/v1/credits", json=body)
-    problem = _assert_problem(response, 422)
+    problem = assert_problem(response, 422)
     fields = [e["field"] for e in problem.get("errors", [])]
     assert any(f == field or f.startswith(field) for f in fields), problem
 
@@ -66,7 +45,7 @@ def test_future_occurred_at_is_refused(api) -> None:
 
 def test_refund_above_charge(api) -> None:
     response = api["owner"].post("/v1/disputes", json=dispute_body(refund_amount="500.00"))
-    problem = _assert_problem(response, 422)
+    problem = assert_problem(response, 422)
     assert problem["type"].endswith("refund-exceeds-charge")
     assert "500.00" in problem["detail"]
 
@@ -78,8 +57,8 @@ def test_malformed_json_and_wrong_types(api, settings) -> None:
         response = client.post(
             f"/v1/cases/{cid}/submit", content=raw, headers={"content-type": "application/json"}
         )
-        _assert_problem(response, 422)
-    _assert_problem(
+        assert_problem(response, 422)
+    assert_problem(
         client.post(f"/v1/cases/{cid}/escalate", json={**COMMANDS["escalate"][1], "level": "ceo"}),
         422,
         "level",
@@ -90,7 +69,7 @@ def test_malformed_json_and_wrong_types(api, settings) -> None:
         f"/v1/cases/{cid}/follow-up",
         json={"channel": "email", "occurred_at": "2020-01-01T00:00:00+00:00"},
     )
-    assert _assert_problem(too_early, 422)["type"].endswith("occurred-before-case")
+    assert assert_problem(too_early, 422)["type"].endswith("occurred-before-case")
     too_much = client.post(
         f"/v1/cases/{cid}/resolve",
         json={
@@ -100,12 +79,12 @@ def test_malformed_json_and_wrong_types(api, settings) -> None:
             "occurred_at": when(25),
         },
     )
-    assert _assert_problem(too_much, 422)["type"].endswith("partial-not-less")
+    assert assert_problem(too_much, 422)["type"].endswith("partial-not-less")
     no_amount = client.post(
         f"/v1/cases/{cid}/resolve", json={"outcome": "granted", "occurred_at": when(25)}
     )
-    assert _assert_problem(no_amount, 422)["type"].endswith("recovery-required")
-    assert len(_events(settings, cid)) == 2
+    assert assert_problem(no_amount, 422)["type"].endswith("recovery-required")
+    assert len(stored_events(settings, cid)) == 2
 
 
 def test_huge_json_body(api) -> None:
@@ -114,7 +93,7 @@ def test_huge_json_body(api) -> None:
     response = client.post(
         "/v1/credits", content=huge, headers={"content-type": "application/json"}
     )
-    _assert_problem(response, 413)
+    assert_problem(response, 413)
 
     def chunks():
         yield b'{"text": "'
@@ -125,16 +104,16 @@ def test_huge_json_body(api) -> None:
     streamed = client.post(
         "/v1/credits", content=chunks(), headers={"content-type": "application/json"}
     )
-    _assert_problem(streamed, 413)
+    assert_problem(streamed, 413)
 
 
 def test_wrong_media_types(api, settings) -> None:
     client = api["owner"]
     cid = client.post("/v1/credits", json=credit_body()).json()["id"]
     # declared PNG, content is not
-    _assert_problem(upload(client, cid, data=b"not a png at all"), 415)
+    assert_problem(upload(client, cid, data=b"not a png at all"), 415)
     # an executable, declared as such
-    _assert_problem(
+    assert_problem(
         upload(
             client,
             cid,
@@ -145,18 +124,18 @@ def test_wrong_media_types(api, settings) -> None:
         415,
     )
     # JSON that does not parse
-    _assert_problem(
+    assert_problem(
         upload(client, cid, data=b'{"a": ', media_type="application/json", filename="x.json"), 415
     )
     # not multipart at all
-    _assert_problem(
+    assert_problem(
         client.post(
             f"/v1/cases/{cid}/evidence", content=PNG, headers={"content-type": "image/png"}
         ),
         415,
     )
     # missing the file part, and an unknown kind
-    _assert_problem(
+    assert_problem(
         client.post(
             f"/v1/cases/{cid}/evidence",
             data={"kind": "screenshot"},
@@ -165,8 +144,8 @@ def test_wrong_media_types(api, settings) -> None:
         422,
         "file",
     )
-    _assert_problem(upload(client, cid, kind="video"), 422, "kind")
-    assert len(_events(settings, cid)) == 1
+    assert_problem(upload(client, cid, kind="video"), 422, "kind")
+    assert len(stored_events(settings, cid)) == 1
 
 
 def test_accepted_media_types(api) -> None:
@@ -217,7 +196,7 @@ def test_upload_over_the_limit_is_413_and_records_nothing(settings_for, store) -
     with live_server(settings) as url, Client(url, key) as client:
         cid = client.post("/v1/credits", json=credit_body()).json()["id"]
         big = PNG + b"\x00" * 5000
-        _assert_problem(upload(client, cid, data=big), 413)
+        assert_problem(upload(client, cid, data=big), 413)
 
         def chunks():  # no Content-Length: the limit stops the stream
             yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
@@ -231,9 +210,9 @@ def test_upload_over_the_limit_is_413_and_records_nothing(settings_for, store) -
             content=chunks(),
             headers={"content-type": "multipart/form-data; boundary=b"},
         )
-        _assert_problem(streamed, 413)
+        assert_problem(streamed, 413)
         assert upload(client, cid, data=PNG).status_code == 201
-    assert len(_events(settings, cid)) == 2
+    assert len(stored_events(settings, cid)) == 2
     leftovers = list((settings.evidence_dir / "tmp").glob("*"))
     assert leftovers == []
 
@@ -244,6 +223,6 @@ def test_request_ids_are_stored_on_events(api, settings) -> None:
         "id"
     ]
     client.post(f"/v1/cases/{cid}/notes", json={"text": "n"}, headers={"X-Request-ID": "r-note"})
-    events = _events(settings, cid)
+    events = stored_events(settings, cid)
     assert [e.request_id for e in events] == ["r-open", "r-note"]
     assert [e.actor for e in events] == ["alice", "alice"]

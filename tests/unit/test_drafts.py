@@ -1,8 +1,9 @@
 """Drafted messages: the facts each carries for both seed flows, a golden file per
-template, user text kept as text, no blanks, and workspace templates (admins only).
+template, user text kept as text, no blanks, and workspace templates
+(kept by admins over HTTP: tests/e2e/test_drafts_http.py).
 
 Regenerate the golden files after an intended change of wording with
-``RECLAIM_REGENERATE_DRAFTS=1 python3 dev.py test tests/test_drafts.py -k golden``.
+``RECLAIM_REGENERATE_DRAFTS=1 python3 dev.py test tests/unit/test_drafts.py -k golden``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +28,11 @@ from infrastructure.drafts import (
     steps_for,
 )
 from infrastructure.drafts.overrides import TemplateInvalid, check_template
-from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
+from tests.support import DATA
+from tests.support.api_data import PNG
+from tests.support.drafts import SUBJECT_BODY
 
-GOLDEN_DIR = Path(__file__).parent / "data" / "drafts"
+GOLDEN_DIR = DATA / "drafts"
 REGENERATE = os.environ.get("RECLAIM_REGENERATE_DRAFTS") == "1"
 NOW = datetime(2026, 3, 25, 12, tzinfo=UTC)
 INJECTION = "I was abroad {{ 7*7 }} {% raw %}and{% endraw %} ${x}"
@@ -360,9 +362,6 @@ def test_golden(name: str) -> None:
 
 
 # --- workspace templates: checked in the sandbox ---------------------------------------------
-SUBJECT_BODY = "{% block subject %}Hi {{ platform }}{% endblock %}{% block body %}B{% endblock %}"
-
-
 def test_a_replacement_is_checked_by_compiling_and_rendering_it() -> None:
     check_template("follow_up.j2", SUBJECT_BODY)
     with pytest.raises(TemplateInvalid, match="line 1"):
@@ -391,84 +390,6 @@ def test_a_workspace_template_is_used_and_one_that_fails_falls_back() -> None:
     broken = SUBJECT_BODY.replace("B", "{{ submission.nope.deeper }}")
     appeal = next(d for d in story.drafts({"appeal.j2": broken}) if d.step == "appeal")
     assert not appeal.workspace_template and "> Credits expire after 60 days" in appeal.body
-
-
-# --- through HTTP, on both stores ------------------------------------------------------------
-def test_drafts_over_http_carry_the_case_facts(api) -> None:
-    alice = api["owner"]
-    cid = alice.post("/v1/credits", json=credit_body()).json()["id"]
-    assert upload(alice, cid).status_code == 201
-    alice.post(f"/v1/cases/{cid}/notes", json={"text": "Abroad {{ 7*7 }}"})
-    answer = alice.get(f"/v1/cases/{cid}/drafts")
-    assert answer.status_code == 200, answer.text
-    items = answer.json()["items"]
-    assert [i["step"] for i in items] == ["submit"]
-    body = items[0]["body"]
-    assert "25.00 USD" in body and "temu-4411" in body and "Abroad {{ 7*7 }}" in body
-    assert hashlib.sha256(PNG).hexdigest() in body
-    assert api["auditor"].get(f"/v1/cases/{cid}/drafts").status_code == 200
-    assert api["other_member"].get(f"/v1/cases/{cid}/drafts").status_code == 404
-    assert api["foreign_member"].get(f"/v1/cases/{cid}/drafts").status_code == 404
-    assert api["anonymous"].get(f"/v1/cases/{cid}/drafts").status_code == 401
-
-
-def test_an_admin_replaces_a_template_for_the_workspace_only(api) -> None:
-    admin, alice = api["admin"], api["owner"]
-    cid = alice.post("/v1/credits", json=credit_body()).json()["id"]
-    path = "/v1/draft-templates/submit.credit.temu.expired.j2"
-    source = SUBJECT_BODY.replace("B", "Dear team, {{ amount }} please. {{ account_reference }}")
-
-    assert alice.put(path, json={"source": source}).status_code == 403
-    assert api["auditor"].get(path).status_code == 403
-    assert alice.get("/v1/draft-templates").status_code == 403
-
-    default = admin.get(path)
-    assert default.status_code == 200 and not default.json()["workspace_template"]
-    bad = admin.put(path, json={"source": "{% block subject %}{% if %}{% endblock %}"})
-    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
-    assert admin.put("/v1/draft-templates/nope.j2", json={"source": source}).status_code == 422
-
-    kept = admin.put(path, json={"source": source})
-    assert kept.status_code == 200, kept.text
-    assert kept.json()["workspace_template"] and kept.json()["updated_by"] == "dana"
-    draft = alice.get(f"/v1/cases/{cid}/drafts").json()["items"][0]
-    assert draft["body"] == "Dear team, 25.00 USD please. temu-4411"
-    assert draft["workspace_template"] is True
-
-    foreign = api["foreign_member"]
-    other = foreign.post("/v1/credits", json=credit_body()).json()["id"]
-    assert "Dear team" not in foreign.get(f"/v1/cases/{other}/drafts").json()["items"][0]["body"]
-
-    assert admin.delete(path).status_code == 204
-    assert admin.delete(path).status_code == 404
-    draft = alice.get(f"/v1/cases/{cid}/drafts").json()["items"][0]
-    assert not draft["workspace_template"] and "reinstate" in draft["body"]
-
-
-def test_drafts_follow_the_tiktok_flow_over_http(api) -> None:
-    alice = api["owner"]
-    cid = alice.post("/v1/disputes", json=dispute_body()).json()["id"]
-    upload(alice, cid, filename="delivery.png")
-    first = alice.get(f"/v1/cases/{cid}/drafts").json()["items"][0]
-    assert "Campaign: CAMPAIGN-042" in first["body"] and first["channel"] == "ads_manager"
-    submitted = alice.post(
-        f"/v1/cases/{cid}/submit",
-        json={
-            "channel": first["channel"],
-            "reference": "TT-1",
-            "message": first["body"],
-            "occurred_at": when(13),
-        },
-    )
-    assert submitted.status_code == 200, submitted.text
-    steps = [(i["step"], i["level"]) for i in alice.get(f"/v1/cases/{cid}/drafts").json()["items"]]
-    assert steps == [
-        ("follow_up", None),
-        ("escalate", "supervisor"),
-        ("escalate", "social_media"),
-        ("escalate", "consumer_agency"),
-        ("escalate", "payment_provider"),
-    ]
 
 
 def test_amounts_are_written_with_their_currencys_decimal_places() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from domain.cases import Case
 from infrastructure.application import ReclaimApplication
+from tests.support.api_checks import assert_problem, stored_events
 from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
-from tests.test_api_input import _assert_problem, _events
 
 NUL = "nul\x00byte"
 SURROGATE_JSON = b'"lone \\ud800 surrogate"'
@@ -41,7 +41,7 @@ def test_unstorable_text_in_an_opening_is_refused_and_nothing_opened(api, raw) -
             content=_json_with(body, "account_reference", raw),
             headers={"content-type": "application/json"},
         )
-        _assert_problem(response, 422, "account_reference")
+        assert_problem(response, 422, "account_reference")
     assert _list_ids(owner) == []
 
 
@@ -59,9 +59,9 @@ def test_unstorable_text_in_a_command_is_refused(api, settings, path, body, fiel
     cid = owner.post("/v1/credits", json=credit_body()).json()["id"]
     if path == "deny":
         owner.post(f"/v1/cases/{cid}/submit", json={"channel": "email", "occurred_at": when(13)})
-    before = len(_events(settings, cid))
-    _assert_problem(owner.post(f"/v1/cases/{cid}/{path}", json=body), 422, field)
-    assert len(_events(settings, cid)) == before
+    before = len(stored_events(settings, cid))
+    assert_problem(owner.post(f"/v1/cases/{cid}/{path}", json=body), 422, field)
+    assert len(stored_events(settings, cid)) == before
 
 
 def test_unstorable_text_in_an_evidence_upload_is_refused(api, settings) -> None:
@@ -72,7 +72,7 @@ def test_unstorable_text_in_an_evidence_upload_is_refused(api, settings) -> None
         files={"file": ("report.png", PNG, "image/png")},
         data={"kind": "screenshot", "description": NUL},
     )
-    _assert_problem(described, 422, "description")
+    assert_problem(described, 422, "description")
     # written by hand: httpx would percent-encode the NUL in a filename
     boundary = "reclaim-test-boundary"
     raw = (
@@ -89,8 +89,8 @@ def test_unstorable_text_in_an_evidence_upload_is_refused(api, settings) -> None
         content=raw,
         headers={"content-type": f"multipart/form-data; boundary={boundary}"},
     )
-    _assert_problem(named, 422, "filename")
-    assert len(_events(settings, cid)) == 1
+    assert_problem(named, 422, "filename")
+    assert len(stored_events(settings, cid)) == 1
 
 
 def test_one_users_bad_text_never_reaches_another_users_list(api) -> None:
@@ -137,7 +137,7 @@ def test_an_old_event_holding_a_nul_does_not_stall_projections(api, settings) ->
 )
 def test_a_nul_in_a_query_is_a_4xx_and_the_breaker_stays_shut(api, path, field) -> None:
     caller = api["auditor"] if "audit" in path else api["owner"]
-    _assert_problem(caller.get(path), 422, field)
+    assert_problem(caller.get(path), 422, field)
     # at once, from another workspace: not turned away by a tripped breaker
     other = api["foreign_member"].get("/v1/cases")
     assert other.status_code == 200, other.text
@@ -150,21 +150,21 @@ OVERFLOWING = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 @pytest.mark.parametrize("moment", [*OVERFLOWING, "1969-07-20T20:17:00+00:00"])
 def test_times_outside_1970_to_2200_are_422_everywhere(api, settings, moment) -> None:
     owner = api["owner"]
-    _assert_problem(
+    assert_problem(
         owner.post("/v1/credits", json=credit_body(occurred_at=moment, earned_on=None)),
         422,
         "occurred_at",
     )
     cid = owner.post("/v1/credits", json=credit_body()).json()["id"]
-    _assert_problem(
+    assert_problem(
         owner.post(f"/v1/cases/{cid}/submit", json={"channel": "email", "occurred_at": moment}),
         422,
         "occurred_at",
     )
     for name in ("opened_after", "opened_before", "due_before"):
-        _assert_problem(owner.get("/v1/cases", params={name: moment}), 422, name)
-    _assert_problem(owner.get(f"/v1/cases/{cid}", params={"as_of": moment}), 422, "as_of")
-    assert len(_events(settings, cid)) == 1
+        assert_problem(owner.get("/v1/cases", params={name: moment}), 422, name)
+    assert_problem(owner.get(f"/v1/cases/{cid}", params={"as_of": moment}), 422, "as_of")
+    assert len(stored_events(settings, cid)) == 1
 
 
 # --- 6. the small ones ------------------------------------------------------------------------
@@ -189,13 +189,13 @@ def test_an_overlong_multipart_boundary_is_a_4xx(api) -> None:
 def test_an_empty_file_is_refused_and_proves_nothing(api, settings, media_type) -> None:
     owner = api["owner"]
     cid = owner.post("/v1/disputes", json=dispute_body()).json()["id"]
-    problem = _assert_problem(
+    problem = assert_problem(
         upload(owner, cid, data=b"", media_type=media_type, filename="empty.txt"), 422, "file"
     )
     assert "empty" in problem["detail"]
     submit = owner.post(f"/v1/cases/{cid}/submit", json={"channel": "ads_manager"})
     assert submit.status_code == 409 and submit.json()["missing"] == ["evidence"]
-    assert len(_events(settings, cid)) == 1
+    assert len(stored_events(settings, cid)) == 1
 
 
 def test_a_key_named_twice_in_json_is_refused(api) -> None:
@@ -206,7 +206,7 @@ def test_a_key_named_twice_in_json_is_refused(api) -> None:
     response = api["owner"].post(
         "/v1/credits", content=raw, headers={"content-type": "application/json"}
     )
-    problem = _assert_problem(response, 422)
+    problem = assert_problem(response, 422)
     assert "duplicate key 'amount'" in problem["detail"]
     assert _list_ids(api["owner"]) == []
 
@@ -327,10 +327,10 @@ def test_a_step_before_the_opening_is_refused_naming_the_opening(api, settings) 
         f"/v1/cases/{cid}/submit",
         json={"channel": "email", "occurred_at": "2026-03-11T09:00:00+00:00"},
     )
-    problem = _assert_problem(response, 422)
+    problem = assert_problem(response, 422)
     assert problem["type"].endswith("occurred-before-case")
     assert "2026-03-12T09:00:00+00:00" in problem["detail"]
-    assert len(_events(settings, cid)) == 1
+    assert len(stored_events(settings, cid)) == 1
 
 
 def test_the_timeline_reads_in_causal_order(api) -> None:

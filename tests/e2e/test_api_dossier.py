@@ -13,6 +13,7 @@ from infrastructure.application import ReclaimApplication
 from infrastructure.dossier import MANIFEST_NAME, REPORT_NAME
 from infrastructure.projections import queries
 from tests.support.api_data import PNG, credit_body, upload
+from tests.support.dossier import FOOTER, pdf_text
 from tests.support.report_support import (
     act,
     days_ago,
@@ -21,7 +22,6 @@ from tests.support.report_support import (
     open_dispute,
     submit,
 )
-from tests.test_dossier import FOOTER, font_dirs, pdf_text  # noqa: F401 - a fixture
 
 
 def test_the_dossier_holds_the_case_its_evidence_and_its_audit_chain(api, settings, tmp_path):
