@@ -112,7 +112,7 @@ def test_recovered_amount_must_be_a_positive_decimal(amount: object) -> None:
 
 
 def test_amounts_are_kept_with_their_currencys_decimal_places() -> None:
-    """"120" USD is recorded as 120.00, so every event, title and letter reads the same."""
+    """ "120" USD is recorded as 120.00, so every event, title and letter reads the same."""
     credit = Credit.open(**credit_facts(amount="25", currency="USD"), now=NOW)
     assert str(credit.amount_claimed) == "25.00"
     dispute = Dispute.open(

@@ -1,17 +1,12 @@
-"""Configuration errors are caught when the settings are read, with plain messages."""
+"""Configuration errors are caught when the settings are read, with plain messages.
+(The command line naming one: tests/integration/test_settings_cli.py.)"""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from infrastructure.settings import Settings
-
-RECLAIM = Path(sys.executable).parent / "reclaim"
 
 
 @pytest.mark.parametrize(
@@ -36,20 +31,3 @@ def test_database_url_becomes_the_library_settings() -> None:
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("u", "p@ss")
     assert env["POSTGRES_DBNAME"] == "reclaim"
     assert env["POSTGRES_ENABLE_DB_FUNCTIONS"] == ""
-
-
-def test_the_command_line_names_a_bad_setting_plainly(tmp_path) -> None:
-    result = subprocess.run(
-        [str(RECLAIM), "keys", "list"],
-        capture_output=True,
-        text=True,
-        env={
-            "RECLAIM_DATA_DIR": str(tmp_path),
-            "RECLAIM_FOLLOW_UP_DAYS": '{"temu": 0}',
-            "PATH": "/usr/bin:/bin",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith("reclaim: bad configuration")
-    assert "Traceback" not in result.stderr

@@ -1,6 +1,7 @@
-"""Faults on real processes: the server SIGKILLed under load, PostgreSQL restarted under
-load, the SQLite file locked by another process, a replay killed mid-way.
-Each is bounded in time and count."""
+"""Faults on real server processes: the server SIGKILLed under load, PostgreSQL restarted
+under load, the SQLite file locked by another process, keys kept out of the log, workers
+starting together. Each is bounded in time and count. (A replay killed mid-way:
+tests/integration/test_replay_killed.py.)"""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ from infrastructure.application import ReclaimApplication
 from infrastructure.projections.verify import verify
 from tests.support.api_data import credit_body
 from tests.support.pgserver import PostgresServer
-from tests.support.processes import RECLAIM, ServerProcess
-from tests.support.projection_support import cli_env, dump, table_names
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -198,46 +198,6 @@ def test_sqlite_locked_longer_than_the_busy_timeout_is_503(settings_for) -> None
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         server.stop()
-
-
-def _rebuild_tables(app) -> list[str]:
-    return sorted(name for name in table_names(app) if "__r" in name)
-
-
-def test_a_replay_killed_mid_way_leaves_the_live_tables_whole(app, settings) -> None:
-    """kill -9 of `reclaim replay` while it builds: readers kept the old tables all along,
-    and the next replay drops what the killed one left and finishes."""
-    from bench.history import generate
-
-    generate(app, cases_=150, seed=7)
-    expected = dump(app)
-    replay = subprocess.Popen(
-        [RECLAIM, "replay", "--batch-size", "5"],
-        env=cli_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and replay.poll() is None:  # until it is building
-        building = _rebuild_tables(app)
-        if building:
-            counts = [
-                app.database.fetchone(f"SELECT COUNT(*) AS n FROM {name}") for name in building
-            ]
-            if any(c and c["n"] > 0 for c in counts):
-                break
-        time.sleep(0.005)
-    replay.kill()
-    replay.wait(10)
-    assert _rebuild_tables(app), "the replay finished before the kill"
-    assert dump(app) == expected  # nobody saw a half-built projection
-
-    again = subprocess.run(
-        [RECLAIM, "replay"], env=cli_env(settings), capture_output=True, text=True, timeout=120
-    )
-    assert again.returncode == 0, again.stderr
-    assert dump(app) == expected
-    assert _rebuild_tables(app) == []
 
 
 def test_keys_and_tokens_never_reach_the_log(settings) -> None:

@@ -1,27 +1,20 @@
 """E-mail intake: saved messages become the platform's answer (or the user's own mail)
 at the time they were sent, kept whole as evidence with their attachments; both seed
-flows driven with drafted messages and forwarded replies, on both stores."""
+flows driven with drafted messages and forwarded replies, on both stores.
+Reading mail without a store: tests/unit/test_mail_reading.py; the command line:
+tests/integration/test_email_cli.py."""
 
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from infrastructure.mail import html_to_text, read_mail
 from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
-from tests.support.projection_support import cli_env
+from tests.support.mail import eml
 
-MAIL = Path(__file__).parent / "data" / "mail"
 PROBLEM = "application/problem+json"
-
-
-def eml(name: str) -> bytes:
-    return (MAIL / name).read_bytes()
 
 
 def send(client, case_id: str, name: str, raw: bytes | None = None, **fields: str):
@@ -49,42 +42,6 @@ def submitted_dispute(alice) -> str:
     body = {"channel": "ads_manager", "reference": "TT-1", "message": "Hi", "occurred_at": when(13)}
     assert alice.post(f"/v1/cases/{cid}/submit", json=body).status_code == 200
     return cid
-
-
-# --- reading, no store -----------------------------------------------------------------------
-def test_encodings_are_decoded() -> None:
-    latin = read_mail(eml("temu_latin1.eml"), 10**6)
-    assert latin.subject == "Réponse à votre demande de crédit"
-    assert "Nous avons bien reçu votre demande concernant votre crédit expiré." in latin.text
-    assert "« T-1001 »" in latin.text
-    reply = read_mail(eml("temu_reply_alternative_pdf.eml"), 10**6)  # quoted-printable
-    assert "statement is attached \u2013 total 25.00 USD" in reply.text
-    html_only = read_mail(eml("temu_reply_html_only.eml"), 10**6)  # base64 HTML
-    assert html_only.text == reply.text
-
-
-def test_a_gmail_inline_forward_is_read_in_the_forwarders_zone() -> None:
-    from infrastructure.mail import effective
-
-    outer = read_mail(eml("tiktok_gmail_forward.eml"), 10**6)
-    inner = effective(outer, "tiktok")
-    assert inner is outer.forwarded and inner.sender == "ads-support@tiktok.com"
-    # "Fri, Mar 20, 2026 at 4:05 PM" shown by Gmail in the forwarder's zone (-07:00)
-    assert inner.date.astimezone(UTC) == datetime(2026, 3, 20, 23, 5, tzinfo=UTC)
-    assert inner.text.startswith("Hello,\n\nWe have reviewed campaign CAMPAIGN-042")
-    # forwarded by the platform itself, a message is its own
-    assert effective(outer, "gmail") is outer
-
-
-def test_html_becomes_readable_text() -> None:
-    markup = (
-        "<html><head><style>p{x:y}</style><script>alert(1)</script></head><body>"
-        "<p>Hello&nbsp;there,</p><ul><li>one</li><li>two</li></ul>"
-        '<p>See <a href="https://temu.com/help">help</a>.<br>Bye</p></body></html>'
-    )
-    assert html_to_text(markup) == (
-        "Hello there,\n\n- one\n- two\n\nSee help (https://temu.com/help).\nBye"
-    )
 
 
 # --- over HTTP -------------------------------------------------------------------------------
@@ -347,56 +304,6 @@ def test_tiktok_seed_flow_with_drafts_and_a_forwarded_reply(api) -> None:
     timeline = alice.get(f"/v1/cases/{cid}/timeline").json()["items"]
     kinds = [i["event_type"] for i in timeline if i["event_type"] != "evidence_attached"]
     assert kinds == ["opened", "submitted", "response_received", "escalated"]
-
-
-# --- the command line --------------------------------------------------------------------------
-def test_reclaim_email_records_a_message_from_the_command_line(settings) -> None:
-    from infrastructure.application import ReclaimApplication
-
-    app = ReclaimApplication(settings)
-    try:
-        opened = app.open_credit(
-            owner="alice",
-            workspace="home",
-            platform="temu",
-            account_reference="temu-4411",
-            credit_type="store",
-            amount="25.00",
-            currency="USD",
-            problem="expired",
-            remedy="reinstate",
-            occurred_at=datetime(2026, 3, 12, tzinfo=UTC),
-            actor="alice",
-            request_id="t",
-        )
-        cid = str(opened.case.id)
-        app.submit(
-            opened.case.id,
-            channel="email",
-            reference="T-1",
-            message="x",
-            occurred_at=datetime(2026, 3, 13, tzinfo=UTC),
-            actor="alice",
-            request_id="t",
-        )
-    finally:
-        app.close()
-    reclaim = str(Path(sys.executable).parent / "reclaim")
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [reclaim, *args], env=cli_env(settings), capture_output=True, text=True, timeout=120
-        )
-
-    done = run("email", cid, str(MAIL / "temu_reply_alternative_pdf.eml"))
-    assert done.returncode == 0, done.stderr
-    assert "recorded as record response at 2026-03-17T10:12:04+00:00" in done.stdout
-    assert done.stdout.count("kept ev_") == 2
-    again = run("email", cid, str(MAIL / "temu_reply_alternative_pdf.eml"))
-    assert again.returncode == 0 and "nothing new recorded" in again.stdout
-    bad = run("email", cid, str(MAIL / "missing_date.eml"))
-    assert bad.returncode != 0 and "no Date header" in bad.stderr
-    assert "Traceback" not in bad.stderr
 
 
 NASTY = [
