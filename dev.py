@@ -10,7 +10,7 @@ Each creates ``.venv`` (once; again when uv.lock or pyproject.toml changes) with
 exactly the versions in ``uv.lock``, then runs the command. The installer is uv,
 at a pinned version, bootstrapped from PyPI into ``.tools/`` with the pip of this
 Python. ``test`` starts a throwaway PostgreSQL server itself (see
-tests/pgserver.py) and stops it afterwards.
+tests/support/pgserver.py) and stops it afterwards.
 """
 
 from __future__ import annotations

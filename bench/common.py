@@ -291,7 +291,7 @@ class BenchPostgres:
     generated event logs survive between runs; fresh databases for the write tests."""
 
     def __init__(self, cache: Path) -> None:
-        from tests.pgserver import PostgresServer
+        from tests.support.pgserver import PostgresServer
 
         server = PostgresServer(durable=True)
         shutil.rmtree(server.root, ignore_errors=True)

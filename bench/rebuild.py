@@ -5,7 +5,7 @@
 Records a generated history of at least ``--events`` events (see ``history.py``) in a
 fresh store, then times ``Projector(app).rebuild()``: every projection from position
 zero (the work of ``reclaim replay``). PostgreSQL is a throwaway server started for the run
-(``tests/pgserver.py``; durable unless ``--fast-pg``), or the one at ``--database-url``.
+(``tests/support/pgserver.py``; durable unless ``--fast-pg``), or the one at ``--database-url``.
 Prints one JSON object per store.
 """
 
@@ -81,7 +81,7 @@ def store_settings(store: str, args: argparse.Namespace) -> Iterator[Settings]:
 
 
 def _throwaway_postgres(data_dir: Path, *, durable: bool) -> Iterator[Settings]:
-    from tests.pgserver import PostgresServer
+    from tests.support.pgserver import PostgresServer
 
     server = PostgresServer(durable=durable).start()
     try:

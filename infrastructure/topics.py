@@ -3,7 +3,7 @@
 The library stores each event's class path (its "topic", e.g.
 ``domain.cases:Case.Submitted``) with the event. Logs written before a class was
 moved or renamed name the old path, so every move adds a line here mapping the
-old topic to the class; ``tests/test_topics.py`` loads a log recorded by an
+old topic to the class; ``tests/integration/test_golden_log.py`` loads a log recorded by an
 earlier version (``tests/data/golden-log.json``) to prove old logs still replay.
 Keep one import name per module: ``domain.cases``, never ``reclaim.domain.cases``.
 """

@@ -1,4 +1,8 @@
-"""Fixtures that start the real things: a PostgreSQL server, the application on each store."""
+"""Fixtures that start the real things: a PostgreSQL server, the application on each store.
+
+Every fixture here is lazy: nothing starts until a test asks for it, so ``tests/unit``
+(which asks for none of them) starts no server. The live HTTP server with a client per
+principal (``api``) is in ``tests/e2e/conftest.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.settings import Settings
-from tests.pgserver import PostgresServer
+from tests.support.pgserver import PostgresServer
 
 STORES = ["sqlite", "postgres"]
 _database_names = itertools.count(1)
@@ -66,52 +70,17 @@ def app(settings: Settings):
         application.close()
 
 
-class Principals:
-    """Keys for everyone the access matrix names, on one store."""
-
-    def __init__(self, base_url: str, keys: dict[str, str]) -> None:
-        from tests.live import Client
-
-        self.base_url = base_url
-        self.keys = keys
-        self.clients = {name: Client(base_url, key) for name, key in keys.items()}
-        self.clients["anonymous"] = Client(base_url, None)
-
-    def __getitem__(self, name: str):
-        return self.clients[name]
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
-
-
-PRINCIPALS = {
-    "owner": ("alice", "home", "member"),
-    "other_member": ("bob", "home", "member"),
-    "auditor": ("carol", "home", "auditor"),
-    "admin": ("dana", "home", "admin"),
-    "foreign_member": ("erin", "agency", "member"),
-    "foreign_auditor": ("frank", "agency", "auditor"),
-    "revoked": ("gina", "home", "member"),
-}
-
-
 @pytest.fixture
-def api(settings: Settings):
-    """A live server on a fresh store, with a client per principal."""
-    from infrastructure.application import ReclaimApplication
-    from tests.live import live_server
+def font_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Only the fonts copied into the returned folder are found (the dossier's fonts)."""
+    from infrastructure import dossier
+    from infrastructure.dossier import font_files
 
-    setup = ReclaimApplication(settings)
-    keys = {}
-    for name, (user, workspace, role) in PRINCIPALS.items():
-        keys[name], info = setup.keys.create(user, workspace, role)
-        if name == "revoked":
-            setup.keys.revoke(info.key_id)
-    setup.close()
-    with live_server(settings) as base_url:
-        principals = Principals(base_url, keys)
-        try:
-            yield principals
-        finally:
-            principals.close()
+    installed = font_files()
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    monkeypatch.setattr(dossier, "FONT_DIRS", ())
+    monkeypatch.setenv("RECLAIM_FONT_DIRS", str(folder))
+    font_files.cache_clear()
+    yield folder, installed
+    font_files.cache_clear()
