@@ -257,7 +257,7 @@ ACTIONS: tuple[Action, ...] = (
         (move(STATES, None),),
         _evidence,
         path="evidence",
-        summary="Attach a piece of evidence",
+        summary="Attach a file as evidence",
     ),
     Action(
         "add_note",

@@ -17,6 +17,7 @@ from api.deps import Caller, Commands, Reclaim, check_read, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, problem_responses
 from api.uploads import occurred_at_field, read_upload
+from domain.actions import DECLARED
 from domain.cases import EVIDENCE_KINDS, Case, clean_filename
 from infrastructure.blobs import ALLOWED_MEDIA_TYPES
 from infrastructure.service.commands import Done, Reply
@@ -74,7 +75,7 @@ UPLOAD_BODY: dict[str, Any] = {
     response_model=EvidenceCreated,
     responses=problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
     openapi_extra=UPLOAD_BODY,
-    summary="Attach a file as evidence",
+    summary=DECLARED["attach_evidence"].summary,
 )
 async def upload_evidence(
     case_id: UUID,

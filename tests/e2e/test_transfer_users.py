@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.application import ReclaimApplication
-from infrastructure.projections import Projector
+from infrastructure.projections.projector import Projector
 from infrastructure.projections.transfer import export_log, import_log
 from tests.support.api_data import credit_body
 from tests.support.live import Client, live_server

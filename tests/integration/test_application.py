@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.errors import MissingForSubmit
 from infrastructure.application import ReclaimApplication, VersionMismatch
+from tests.support.commands import as_users
 from tests.support.factories import ACTOR, action_args, at, credit_facts, dispute_facts
 
 WHO = dict(ACTOR)
@@ -19,9 +20,9 @@ WHO = dict(ACTOR)
 
 def test_temu_expired_store_credit_is_reinstated(app: ReclaimApplication) -> None:
     """The TEMU seed: an expired store credit, pursued all the way to an agency, reinstated."""
-    case = app.open_credit(**credit_facts(platform="temu", problem="expired")).case
+    case = as_users(app).open_credit(**credit_facts(platform="temu", problem="expired")).case
     cid = case.id
-    app.submit(
+    as_users(app).submit(
         cid,
         channel="support_ticket",
         reference="T-1001",
@@ -29,13 +30,17 @@ def test_temu_expired_store_credit_is_reinstated(app: ReclaimApplication) -> Non
         occurred_at=at(61),
         **WHO,
     )
-    app.follow_up(cid, channel="live_chat", message="No answer yet", occurred_at=at(64), **WHO)
-    app.follow_up(cid, channel="email", message="Second reminder", occurred_at=at(67), **WHO)
-    app.deny(cid, reason="Credits expire after 60 days", occurred_at=at(68), **WHO)
-    app.appeal(
+    as_users(app).follow_up(
+        cid, channel="live_chat", message="No answer yet", occurred_at=at(64), **WHO
+    )
+    as_users(app).follow_up(
+        cid, channel="email", message="Second reminder", occurred_at=at(67), **WHO
+    )
+    as_users(app).deny(cid, reason="Credits expire after 60 days", occurred_at=at(68), **WHO)
+    as_users(app).appeal(
         cid, grounds="The expiry date was never shown in the wallet", occurred_at=at(69), **WHO
     )
-    app.escalate(
+    as_users(app).escalate(
         cid,
         level="supervisor",
         contact="TEMU support supervisor",
@@ -43,7 +48,7 @@ def test_temu_expired_store_credit_is_reinstated(app: ReclaimApplication) -> Non
         occurred_at=at(72),
         **WHO,
     )
-    app.escalate(
+    as_users(app).escalate(
         cid,
         level="consumer_agency",
         contact="state attorney general",
@@ -51,7 +56,7 @@ def test_temu_expired_store_credit_is_reinstated(app: ReclaimApplication) -> Non
         occurred_at=at(80),
         **WHO,
     )
-    result = app.resolve(
+    result = as_users(app).resolve(
         cid,
         outcome="granted",
         recovered_amount="25.00",
@@ -89,15 +94,19 @@ def test_temu_expired_store_credit_is_reinstated(app: ReclaimApplication) -> Non
 
 def test_tiktok_promotion_refunded_in_part(app: ReclaimApplication) -> None:
     """The TikTok seed: a promotion charged but not delivered, partly refunded on appeal."""
-    case = app.open_dispute(**dispute_facts(platform="tiktok", reason="non_performance")).case
+    case = (
+        as_users(app)
+        .open_dispute(**dispute_facts(platform="tiktok", reason="non_performance"))
+        .case
+    )
     cid = case.id
     with pytest.raises(MissingForSubmit) as refused:
-        app.submit(cid, **action_args("submit", at(4)))
+        as_users(app).submit(cid, **action_args("submit", at(4)))
     assert refused.value.missing == ["evidence"]
     assert app.get_case(cid).version == 1
 
-    app.attach_evidence(cid, **action_args("attach_evidence"))
-    app.submit(
+    as_users(app).attach_evidence(cid, **action_args("attach_evidence"))
+    as_users(app).submit(
         cid,
         channel="ads_manager",
         reference="TT-55",
@@ -105,10 +114,12 @@ def test_tiktok_promotion_refunded_in_part(app: ReclaimApplication) -> None:
         occurred_at=at(5),
         **WHO,
     )
-    app.record_response(cid, message="Please send the campaign report", occurred_at=at(7), **WHO)
-    app.deny(cid, reason="Delivery within policy", occurred_at=at(9), **WHO)
-    app.appeal(cid, grounds="Report shows no delivery", occurred_at=at(10), **WHO)
-    app.resolve(
+    as_users(app).record_response(
+        cid, message="Please send the campaign report", occurred_at=at(7), **WHO
+    )
+    as_users(app).deny(cid, reason="Delivery within policy", occurred_at=at(9), **WHO)
+    as_users(app).appeal(cid, grounds="Report shows no delivery", occurred_at=at(10), **WHO)
+    as_users(app).resolve(
         cid,
         outcome="partial",
         recovered_amount="60.00",
@@ -135,7 +146,7 @@ def test_tiktok_promotion_refunded_in_part(app: ReclaimApplication) -> None:
 
 
 def test_two_concurrent_saves_one_wins(app: ReclaimApplication) -> None:
-    cid = app.open_credit(**credit_facts()).case.id
+    cid = as_users(app).open_credit(**credit_facts()).case.id
     first = app.get_case(cid)
     second = app.get_case(cid)
     first.submit(**action_args("submit", at(61)))
@@ -149,12 +160,12 @@ def test_two_concurrent_saves_one_wins(app: ReclaimApplication) -> None:
 
 
 def test_concurrent_commands_are_neither_lost_nor_doubled(app: ReclaimApplication) -> None:
-    cid = app.open_credit(**credit_facts()).case.id
+    cid = as_users(app).open_credit(**credit_facts()).case.id
     errors: list[BaseException] = []
 
     def note(n: int) -> None:
         try:
-            app.add_note(cid, text=f"note {n}", **WHO)
+            as_users(app).add_note(cid, text=f"note {n}", **WHO)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -171,19 +182,19 @@ def test_concurrent_commands_are_neither_lost_nor_doubled(app: ReclaimApplicatio
 
 
 def test_expected_version_mismatch(app: ReclaimApplication) -> None:
-    cid = app.open_credit(**credit_facts()).case.id
-    app.add_note(cid, text="one", expected_version=1, **WHO)
+    cid = as_users(app).open_credit(**credit_facts()).case.id
+    as_users(app).add_note(cid, text="one", expected_version=1, **WHO)
     with pytest.raises(VersionMismatch):
-        app.add_note(cid, text="two", expected_version=1, **WHO)
+        as_users(app).add_note(cid, text="two", expected_version=1, **WHO)
     assert app.get_case(cid).version == 2
 
 
 def test_point_in_time_reads_by_version_and_time(app: ReclaimApplication) -> None:
-    cid = app.open_credit(**credit_facts()).case.id
-    app.submit(cid, **action_args("submit", at(61)))
+    cid = as_users(app).open_credit(**credit_facts()).case.id
+    as_users(app).submit(cid, **action_args("submit", at(61)))
     between = datetime.now(UTC)
-    app.follow_up(cid, **action_args("follow_up", at(62)))
-    app.deny(cid, **action_args("deny", at(63)))
+    as_users(app).follow_up(cid, **action_args("follow_up", at(62)))
+    as_users(app).deny(cid, **action_args("deny", at(63)))
 
     assert app.get_case(cid).state == "denied"
     assert app.get_case(cid, version=1).state == "opened"
@@ -198,9 +209,9 @@ def test_point_in_time_reads_by_version_and_time(app: ReclaimApplication) -> Non
 def test_snapshots_every_n_events(settings_for, store: str) -> None:
     app = ReclaimApplication(settings_for(store, snapshot_interval=3))
     try:
-        cid = app.open_credit(**credit_facts()).case.id
+        cid = as_users(app).open_credit(**credit_facts()).case.id
         for n in range(7):
-            app.add_note(cid, text=f"n{n}", **WHO)
+            as_users(app).add_note(cid, text=f"n{n}", **WHO)
         snapshots = list(app.snapshots.get(cid)) if app.snapshots else []
         assert [s.originator_version for s in snapshots] == [3, 6]
         case = app.get_case(cid)
@@ -212,8 +223,8 @@ def test_snapshots_every_n_events(settings_for, store: str) -> None:
 
 def test_data_survives_a_restart(settings) -> None:
     app = ReclaimApplication(settings)
-    cid = app.open_credit(**credit_facts()).case.id
-    app.submit(cid, **action_args("submit", at(61)))
+    cid = as_users(app).open_credit(**credit_facts()).case.id
+    as_users(app).submit(cid, **action_args("submit", at(61)))
     app.close()
     again = ReclaimApplication(settings)
     try:
@@ -223,13 +234,13 @@ def test_data_survives_a_restart(settings) -> None:
 
 
 def test_group_commit_batches_concurrent_commands(app: ReclaimApplication) -> None:
-    ids = [app.open_credit(**credit_facts()).case.id for _ in range(16)]
+    ids = [as_users(app).open_credit(**credit_facts()).case.id for _ in range(16)]
     assert app.committer is not None
     before = (app.committer.batches, app.committer.commands)
 
     def work(cid) -> None:
         for n in range(15):
-            app.add_note(cid, text=f"n{n}", **WHO)
+            as_users(app).add_note(cid, text=f"n{n}", **WHO)
 
     threads = [threading.Thread(target=work, args=(cid,)) for cid in ids]
     for t in threads:
@@ -247,11 +258,11 @@ def test_group_commit_batches_concurrent_commands(app: ReclaimApplication) -> No
 def test_group_commit_answers_each_command_of_a_failed_batch_alone(app) -> None:
     from infrastructure.group_commit import GroupCommitter, _Pending
 
-    first = app.open_credit(**credit_facts()).case.id
-    second = app.open_credit(**credit_facts()).case.id
+    first = as_users(app).open_credit(**credit_facts()).case.id
+    second = as_users(app).open_credit(**credit_facts()).case.id
     fresh = app.get_case(first)
     stale = app.get_case(second)
-    app.add_note(second, text="someone else got there first", **WHO)
+    as_users(app).add_note(second, text="someone else got there first", **WHO)
     fresh.add_note(text="mine", **WHO)
     stale.add_note(text="lost the race", **WHO)
     committer = GroupCommitter(app._save_batch)
@@ -268,10 +279,10 @@ def test_a_stale_cached_case_is_retried_not_lost(settings) -> None:
     one = ReclaimApplication(settings)
     two = ReclaimApplication(settings)
     try:
-        cid = one.open_credit(**credit_facts()).case.id
-        one.add_note(cid, text="warm the cache", **WHO)
-        two.add_note(cid, text="from the other process", **WHO)
-        one.add_note(cid, text="on a stale copy", **WHO)  # conflicts, evicts, retries
+        cid = as_users(one).open_credit(**credit_facts()).case.id
+        as_users(one).add_note(cid, text="warm the cache", **WHO)
+        as_users(two).add_note(cid, text="from the other process", **WHO)
+        as_users(one).add_note(cid, text="on a stale copy", **WHO)  # conflicts, evicts, retries
         assert one.get_case(cid).version == two.get_case(cid).version == 4
     finally:
         one.close()
@@ -281,9 +292,9 @@ def test_a_stale_cached_case_is_retried_not_lost(settings) -> None:
 def test_snapshots_and_the_cache_can_be_turned_off(settings_for, store: str) -> None:
     app = ReclaimApplication(settings_for(store, snapshot_interval=0, aggregate_cache_size=0))
     try:
-        cid = app.open_credit(**credit_facts()).case.id
+        cid = as_users(app).open_credit(**credit_facts()).case.id
         for n in range(5):
-            app.add_note(cid, text=f"n{n}", **WHO)
+            as_users(app).add_note(cid, text=f"n{n}", **WHO)
         assert app.snapshots is None and app.repository.cache is None
         assert app.get_case(cid).version == 6
     finally:
@@ -295,7 +306,7 @@ def test_workers_start_with_table_creation_off_after_an_init_step(settings) -> N
     worker = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
     try:
         assert worker.env.get("CREATE_TABLE") == "n"
-        cid = worker.open_credit(**credit_facts()).case.id
+        cid = as_users(worker).open_credit(**credit_facts()).case.id
         assert worker.get_case(cid).version == 1
     finally:
         worker.close()

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.support.commands import as_users
 from tests.support.mail import MAIL
 from tests.support.projection_support import cli_env
 
@@ -17,7 +18,7 @@ def test_reclaim_email_records_a_message_from_the_command_line(settings) -> None
 
     app = ReclaimApplication(settings)
     try:
-        opened = app.open_credit(
+        opened = as_users(app).open_credit(
             owner="alice",
             workspace="home",
             platform="temu",
@@ -32,7 +33,7 @@ def test_reclaim_email_records_a_message_from_the_command_line(settings) -> None
             request_id="t",
         )
         cid = str(opened.case.id)
-        app.submit(
+        as_users(app).submit(
             opened.case.id,
             channel="email",
             reference="T-1",

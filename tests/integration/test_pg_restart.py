@@ -21,6 +21,7 @@ from eventsourcing.persistence import OperationalError
 
 from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
+from tests.support.commands import as_users
 from tests.support.factories import action_args, credit_facts
 from tests.support.pg_faults import BLIP_SECONDS, kill_connections, timed
 from tests.support.pgserver import PostgresServer
@@ -29,7 +30,9 @@ from tests.support.pgserver import PostgresServer
 def _warm(app: ReclaimApplication, case_id: Any, n: int = 12) -> None:
     """Several commands at once, so the pool holds several connections."""
     threads = [
-        threading.Thread(target=app.add_note, args=(case_id,), kwargs=action_args("add_note"))
+        threading.Thread(
+            target=as_users(app).add_note, args=(case_id,), kwargs=action_args("add_note")
+        )
         for _ in range(n)
     ]
     for t in threads:
@@ -50,12 +53,14 @@ def pg_app(settings_for):
 def test_the_next_command_after_every_connection_is_killed_succeeds(pg_app) -> None:
     app = pg_app
     url = app.settings.database_url
-    case_id = app.open_credit(**credit_facts()).case.id
+    case_id = as_users(app).open_credit(**credit_facts()).case.id
     for round_ in range(3):
         _warm(app, case_id)
         assert kill_connections(url) >= 2
         time.sleep(0.2)  # the server has closed them all
-        result, took = timed(app.add_note, case_id, **action_args("add_note", text=f"r{round_}"))
+        result, took = timed(
+            as_users(app).add_note, case_id, **action_args("add_note", text=f"r{round_}")
+        )
         assert took < BLIP_SECONDS, f"round {round_}: {took:.2f} s"
         assert result.position is not None
 
@@ -66,7 +71,7 @@ def test_the_next_read_after_every_connection_is_killed_succeeds(pg_app) -> None
     app = pg_app
     url = app.settings.database_url
     key, _ = app.keys.create("alice", "home", "member")
-    case_id = app.open_credit(**credit_facts()).case.id
+    case_id = as_users(app).open_credit(**credit_facts()).case.id
     _warm(app, case_id)
     assert kill_connections(url) >= 2
     time.sleep(0.2)
@@ -87,7 +92,7 @@ def test_connections_killed_under_load_lose_no_command(pg_app) -> None:
     connection died is tried again on a fresh one, each recorded once."""
     app = pg_app
     url = app.settings.database_url
-    cases = [app.open_credit(**credit_facts()).case.id for _ in range(8)]
+    cases = [as_users(app).open_credit(**credit_facts()).case.id for _ in range(8)]
     stop = threading.Event()
     acknowledged: list[tuple[Any, str]] = []
     failed: list[BaseException] = []
@@ -99,7 +104,9 @@ def test_connections_killed_under_load_lose_no_command(pg_app) -> None:
             n += 1
             text = f"{case_id}-{n}"
             try:
-                _, took = timed(app.add_note, case_id, **action_args("add_note", text=text))
+                _, took = timed(
+                    as_users(app).add_note, case_id, **action_args("add_note", text=text)
+                )
             except BaseException as exc:  # noqa: BLE001 - checked below
                 failed.append(exc)
             else:
@@ -139,18 +146,18 @@ def test_an_outage_fails_fast_and_the_first_command_after_it_succeeds(tmp_path) 
         settings = Settings(data_dir=tmp_path / "data", database_url=own.create_database("blip"))
         app = ReclaimApplication(settings)
         try:
-            case_id = app.open_credit(**credit_facts()).case.id
+            case_id = as_users(app).open_credit(**credit_facts()).case.id
             _warm(app, case_id)
             for outage in (1.0, 7.0):
                 own.stop()
                 began = time.monotonic()
                 with pytest.raises(OperationalError):
-                    app.add_note(case_id, **action_args("add_note"))
+                    as_users(app).add_note(case_id, **action_args("add_note"))
                 failed_after = time.monotonic() - began
                 assert failed_after < settings.connect_timeout + 1.5, failed_after
                 time.sleep(max(0.0, outage - failed_after))
                 own.start()
-                result, took = timed(app.add_note, case_id, **action_args("add_note"))
+                result, took = timed(as_users(app).add_note, case_id, **action_args("add_note"))
                 assert result.position is not None
                 assert took < BLIP_SECONDS + 1.0, f"after a {outage} s outage: {took:.2f} s"
         finally:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.history import generate
-from infrastructure.projections import Projector
+from infrastructure.projections.projector import Projector
 from infrastructure.projections.verify import verify
 from tests.support.projection_support import cli_env, delete_events, dump, forget_projection
 

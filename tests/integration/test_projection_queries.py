@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from infrastructure.projections import Projector, queries
+from infrastructure.projections import queries
 from infrastructure.projections.audit import GENESIS
+from infrastructure.projections.projector import Projector
+from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
 D = Decimal
@@ -27,13 +29,17 @@ def history(app):
 
     def act(case_id, action, day, **overrides):
         when = None if day is None else at(day)
-        return getattr(app, action)(case_id, **action_args(action, when, **overrides))
+        return getattr(as_users(app), action)(case_id, **action_args(action, when, **overrides))
 
-    a = app.open_credit(**credit_facts(), now=NOW).case.id
+    a = as_users(app).open_credit(**credit_facts(), now=NOW).case.id
     act(a, "submit", 61)
     act(a, "resolve", 63)
 
-    b = app.open_dispute(**dispute_facts(account_reference="tt-ads-7788"), now=NOW).case.id
+    b = (
+        as_users(app)
+        .open_dispute(**dispute_facts(account_reference="tt-ads-7788"), now=NOW)
+        .case.id
+    )
     act(b, "attach_evidence", None)
     act(b, "submit", 61, channel="email", reference="")
     act(b, "deny", 62, reason="Not eligible")
@@ -41,18 +47,20 @@ def history(app):
     act(b, "resolve", 73, outcome="partial", recovered_amount="50.00", recovered_form="refund")
 
     c_facts = credit_facts(owner="user-2", currency="EUR", amount="40.00", problem="disappeared")
-    c = app.open_credit(**c_facts, now=NOW).case.id
+    c = as_users(app).open_credit(**c_facts, now=NOW).case.id
     act(c, "submit", 61)
     act(c, "escalate", 62)
     act(c, "escalate", 65, level="consumer_agency", contact="state attorney general")
     act(c, "resolve", 85, outcome="rejected", recovered_amount=None, recovered_form=None)
 
     d_facts = credit_facts(owner="user-2", platform="shein", amount="10.00")
-    d = app.open_credit(**d_facts, now=NOW).case.id
+    d = as_users(app).open_credit(**d_facts, now=NOW).case.id
     act(d, "submit", 61)
     act(d, "follow_up", 62)
 
-    e = app.open_credit(**credit_facts(workspace="ws-2", owner="user-9", amount="99.00"), now=NOW)
+    e = as_users(app).open_credit(
+        **credit_facts(workspace="ws-2", owner="user-9", amount="99.00"), now=NOW
+    )
     act(e.case.id, "resolve", 61, recovered_amount="99.00")
     Projector(app).catch_up()
     return {"A": str(a), "B": str(b), "C": str(c), "D": str(d), "E": str(e.case.id)}
@@ -171,8 +179,8 @@ def test_the_due_before_filter_reads_the_deadline_hook(app, monkeypatch) -> None
     monkeypatch.setattr(
         cases, "next_deadline_for", lambda case, policy: optional_iso(case.last_outbound_at)
     )
-    case = app.open_credit(**credit_facts(), now=NOW).case
-    app.submit(case.id, **action_args("submit", at(61)))
+    case = as_users(app).open_credit(**credit_facts(), now=NOW).case
+    as_users(app).submit(case.id, **action_args("submit", at(61)))
     Projector(app).catch_up()
     assert _ids(queries.list_cases(app.database, "ws-1", None, due_before=at(62))) == [str(case.id)]
     assert _ids(queries.list_cases(app.database, "ws-1", None, due_before=at(61))) == []
@@ -185,7 +193,7 @@ def test_pages_never_repeat_or_skip_a_case_when_others_open_meanwhile(app, histo
         while True:
             page = queries.list_cases(app.database, "ws-1", None, sort=sort, limit=1, cursor=cursor)
             seen += _ids(page)
-            app.open_credit(**credit_facts(occurred_at=at(59), amount="30.00"), now=NOW)
+            as_users(app).open_credit(**credit_facts(occurred_at=at(59), amount="30.00"), now=NOW)
             Projector(app).catch_up()
             if page.next_cursor is None:
                 break

@@ -10,19 +10,20 @@ from uuid import UUID
 import pytest
 
 from bench.history import generate
-from infrastructure.projections import Projector, ProjectorBusy
-from infrastructure.projections.projector import drop_unfinished
+from infrastructure.projections.locks import ProjectorBusy
+from infrastructure.projections.projector import Projector, drop_unfinished
 from infrastructure.projections.verify import verify
+from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 from tests.support.projection_support import dump, forget_projection, table_names
 
 
 def test_every_acknowledged_command_is_in_every_projection_at_once(app) -> None:
     """No projector runs: what a command wrote is there the moment it answers."""
-    case = app.open_credit(**credit_facts(), now=NOW).case
-    app.submit(case.id, **action_args("submit", at(61)))
+    case = as_users(app).open_credit(**credit_facts(), now=NOW).case
+    as_users(app).submit(case.id, **action_args("submit", at(61)))
     for step in range(5):
-        result = app.follow_up(case.id, **action_args("follow_up", at(62 + step)))
+        result = as_users(app).follow_up(case.id, **action_args("follow_up", at(62 + step)))
         row = app.database.fetchone(
             "SELECT version, follow_ups, last_position FROM reclaim_case_list WHERE case_id = %s",
             (str(case.id),),
@@ -99,14 +100,14 @@ def test_readers_see_the_old_tables_until_the_new_ones_are_swapped_in(app) -> No
     them; the swap brings in what was recorded meanwhile."""
     generate(app, cases_=50, seed=3)
     total = app.recorder.max_notification_id()
-    case = app.open_credit(**credit_facts(), now=NOW).case
+    case = as_users(app).open_credit(**credit_facts(), now=NOW).case
     seen: list[int] = []
 
     def during(read: int) -> None:
         count = app.database.fetchone("SELECT COUNT(*) AS n FROM reclaim_timeline")
         seen.append(count["n"] if count else -1)
         if len(seen) == 2:  # a command in the middle of the rebuild
-            app.submit(case.id, **action_args("submit", at(61)))
+            as_users(app).submit(case.id, **action_args("submit", at(61)))
 
     Projector(app, batch_size=100).rebuild(progress=during)
     assert len(seen) >= 3

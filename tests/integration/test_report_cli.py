@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from infrastructure.dossier import MANIFEST_NAME
+from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 from tests.support.pages import read
 from tests.support.projection_support import cli_env
@@ -54,11 +55,11 @@ def test_calendar_token_is_issued_rotated_and_revoked(app, settings) -> None:
 
 
 def _case_with_evidence(app) -> str:
-    case = app.open_credit(**credit_facts(), now=NOW).case
+    case = as_users(app).open_credit(**credit_facts(), now=NOW).case
     blob = app.blobs.put_bytes(b"receipt 42\n", "text/plain")
     evidence = action_args("attach_evidence", sha256=blob.sha256, size=blob.size)
-    app.attach_evidence(case.id, **{**evidence, "media_type": "text/plain"})
-    app.submit(case.id, **action_args("submit", at(61)))
+    as_users(app).attach_evidence(case.id, **{**evidence, "media_type": "text/plain"})
+    as_users(app).submit(case.id, **action_args("submit", at(61)))
     return str(case.id)
 
 

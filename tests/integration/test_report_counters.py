@@ -41,6 +41,7 @@ from infrastructure.projections.reports import (
     case_contribution,
 )
 from infrastructure.timeliness import timeliness as timeliness_in_python
+from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 
 D = Decimal
@@ -393,12 +394,12 @@ def test_counters_equal_a_group_by_over_the_facts_for_random_histories(app, seed
 
 
 def _act(app: Any, case_id: Any, action: str, day: float, **overrides: Any) -> None:
-    getattr(app, action)(case_id, **action_args(action, at(day), **overrides))
+    getattr(as_users(app), action)(case_id, **action_args(action, at(day), **overrides))
 
 
 def _resolved_after(app: Any, days: list[float], owner: str = "user-1") -> None:
     for d in days:
-        case_id = app.open_credit(**credit_facts(owner=owner), now=NOW).case.id
+        case_id = as_users(app).open_credit(**credit_facts(owner=owner), now=NOW).case.id
         _act(app, case_id, "resolve", 60 + d)
 
 
@@ -432,7 +433,7 @@ def _temu(report: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_timeliness_with_back_dated_answers_and_contacts(app) -> None:
     db, policy = app.database, DeadlinePolicy(follow_up_days={"temu": 3})
-    case_id = app.open_credit(**credit_facts(), now=NOW).case.id
+    case_id = as_users(app).open_credit(**credit_facts(), now=NOW).case.id
     _act(app, case_id, "submit", 61)
     _act(app, case_id, "record_response", 65)
     project(app)
@@ -464,12 +465,12 @@ def test_timeliness_with_back_dated_answers_and_contacts(app) -> None:
         "share_answered_within_interval": 1.0,
     }
     # exactly the interval (3 days) is within it; a moment more is not
-    other = app.open_credit(**credit_facts(owner="user-2"), now=NOW).case.id
+    other = as_users(app).open_credit(**credit_facts(owner="user-2"), now=NOW).case.id
     _act(app, other, "submit", 61)
     _act(app, other, "deny", 64)
-    late = app.open_credit(**credit_facts(owner="user-2"), now=NOW).case.id
+    late = as_users(app).open_credit(**credit_facts(owner="user-2"), now=NOW).case.id
     _act(app, late, "submit", 61)
-    app.deny(late, **action_args("deny", at(64) + timedelta(microseconds=1)))
+    as_users(app).deny(late, **action_args("deny", at(64) + timedelta(microseconds=1)))
     project(app)
     theirs = _temu(queries.timeliness(db, "ws-1", "user-2", policy))["after"]["submission"]
     assert (theirs["contacts"], theirs["answered"]) == (2, 2)
@@ -487,7 +488,7 @@ def test_timeliness_with_back_dated_answers_and_contacts(app) -> None:
 
 
 def test_a_resolved_case_moves_between_counters_and_empties_the_old_rows(app) -> None:
-    case_id = app.open_credit(**credit_facts(), now=NOW).case.id
+    case_id = as_users(app).open_credit(**credit_facts(), now=NOW).case.id
     project(app)
     opened = app.database.fetchall(
         f"SELECT value FROM {queries.REPORT_COUNTS} WHERE facet = 'state'"

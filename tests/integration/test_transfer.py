@@ -10,7 +10,8 @@ import pytest
 
 from bench.history import generate
 from infrastructure.application import ReclaimApplication
-from infrastructure.projections import Projector, queries
+from infrastructure.projections import queries
+from infrastructure.projections.projector import Projector
 from infrastructure.projections.transfer import TransferError, export_log, import_log
 from infrastructure.projections.verify import verify
 

@@ -10,6 +10,9 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
+from infrastructure.service.commands import AlreadyAnswered
+from tests.support.commands import as_users
+
 THREADS = 16
 
 
@@ -22,32 +25,34 @@ MAX_WAIT_SECONDS = 10.0
 SCOPE = "ws-1/user-1"
 
 
-class Replayed(Exception):
-    """What the API answers with its record when the key was already used."""
-
-    def __init__(self, record: Any) -> None:
-        super().__init__(record.key)
-        self.record = record
-
-
 def _idempotent(app: Any, key: str, checks: dict[str, int] | None = None) -> dict[str, Any]:
-    """The guard and save_with the API passes for a request with an Idempotency-Key
-    (api/commands.py): the record is saved with the events; the guard answers a request
-    whose key is already recorded with that record (before a save, and after a conflict)."""
-    from infrastructure.idempotency import IdempotencyRecord
+    """What the API passes the service for a request with an Idempotency-Key
+    (api/commands.py): the key, and the answer kept with the events. ``checks`` counts
+    how often the service looks the key up (before a save, and after a conflict)."""
+    from infrastructure.service.commands import Idempotency, Reply
 
-    def guard(case: Any) -> None:
-        if checks is not None:
-            checks[key] = checks.get(key, 0) + 1
-        record = app.idempotency.find(SCOPE, key)
-        if record is not None:
-            raise Replayed(record)
+    if checks is not None:
+        _count_lookups(app, checks)
 
-    def save_with(case: Any) -> dict[str, Any]:
-        body = f'{{"id":"{case.id}","version":{case.version}}}'
-        return {"idempotency": IdempotencyRecord(SCOPE, key, "hash", 200, body, {})}
+    def answer(case: Any) -> Reply:
+        return Reply(200, f'{{"id":"{case.id}","version":{case.version}}}', {})
 
-    return {"guard": guard, "save_with": save_with}
+    return {"idempotency": Idempotency(key, "hash"), "answer": answer}
+
+
+def _count_lookups(app: Any, checks: dict[str, int]) -> None:
+    """Count each key's lookups in the real store (once per application)."""
+    store = app.idempotency
+    if getattr(store, "counted", None) is checks:
+        return
+    find = type(store).find
+
+    def counting(scope: str, key: str) -> Any:
+        checks[key] = checks.get(key, 0) + 1
+        return find(store, scope, key)
+
+    store.find = counting
+    store.counted = checks
 
 
 def _events_by_request(app: Any, case_ids: list[Any]) -> dict[str, list[tuple[Any, int]]]:
@@ -82,8 +87,8 @@ def _stress(app: Any, *, with_keys: bool) -> None:
 
     case_ids = []
     for n in range(CASES):
-        case_id = app.open_credit(**credit_facts(request_id=f"open-{n}")).case.id
-        app.submit(case_id, **action_args("submit", at(61), request_id=f"submit-{n}"))
+        case_id = as_users(app).open_credit(**credit_facts(request_id=f"open-{n}")).case.id
+        as_users(app).submit(case_id, **action_args("submit", at(61), request_id=f"submit-{n}"))
         case_ids.append(case_id)
     acknowledged: dict[str, tuple[Any, int]] = {}
     failed: dict[str, BaseException] = {}
@@ -107,7 +112,7 @@ def _stress(app: Any, *, with_keys: bool) -> None:
                 extra["expected_version"] = app.get_case(case_id).version
             began = time.monotonic()
             try:
-                result = app.execute(case_id, action, **extra, **args)
+                result = getattr(as_users(app), action)(case_id, **extra, **args)
             except BaseException as exc:  # noqa: BLE001 - counted and checked below
                 with lock:
                     failed[request_id] = exc
@@ -174,7 +179,7 @@ def _race(app: Any, targets: list[Any], key: str, checks: dict[str, int]) -> lis
         start.wait()
         try:
             args = action_args("add_note", request_id=key, text=f"{key} from {i}")
-            outcomes[i] = app.execute(case_id, "add_note", **_idempotent(app, key, checks), **args)
+            outcomes[i] = as_users(app).add_note(case_id, **_idempotent(app, key, checks), **args)
         except BaseException as exc:  # noqa: BLE001 - checked by the caller
             outcomes[i] = exc
 
@@ -195,7 +200,9 @@ def test_two_racing_commands_with_one_idempotency_key_record_once(app) -> None:
     aborted": a 503 for both, and the store breaker shut for everyone)."""
     from tests.support.factories import credit_facts
 
-    cases = [app.open_credit(**credit_facts(request_id=f"open-{n}")).case.id for n in range(2)]
+    cases = [
+        as_users(app).open_credit(**credit_facts(request_id=f"open-{n}")).case.id for n in range(2)
+    ]
     rounds = 30
     outcomes_seen: set[str] = set()
     checks: dict[str, int] = {}
@@ -205,10 +212,10 @@ def test_two_racing_commands_with_one_idempotency_key_record_once(app) -> None:
         won = [o for o in outcomes if not isinstance(o, BaseException)]
         lost = [o for o in outcomes if isinstance(o, BaseException)]
         assert len(won) == 1, outcomes
-        assert isinstance(lost[0], Replayed | IntegrityError), repr(lost[0])
+        assert isinstance(lost[0], AlreadyAnswered | IntegrityError), repr(lost[0])
         assert not isinstance(lost[0], OperationalError)
         outcomes_seen.add(type(lost[0]).__name__)
-        if isinstance(lost[0], Replayed):
+        if isinstance(lost[0], AlreadyAnswered):
             first = won[0].case
             assert lost[0].record.body == f'{{"id":"{first.id}","version":{first.version}}}'
     by_request = _events_by_request(app, cases)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from infrastructure.projections import Projector
+from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 
 

@@ -1,0 +1,67 @@
+"""The service layer driven the way application-level tests speak: with the arguments
+the domain takes (``owner``, ``workspace`` and ``actor`` as text), each command run by
+a member key of that user. Every call goes through ``CaseCommands``, access checks
+and unit of work included."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from infrastructure.application import ReclaimApplication
+from infrastructure.keys import Principal
+from infrastructure.service.commands import CaseCommands, Done
+
+
+def member(user: str, workspace: str) -> Principal:
+    return Principal(key_id=f"test-{user}", user_id=user, workspace=workspace, role="member")
+
+
+class AsUsers:
+    def __init__(self, store: ReclaimApplication) -> None:
+        self.store = store
+        self.commands = CaseCommands(store)
+
+    def _by(self, case_id: UUID, actor: str) -> Principal:
+        """The case's owner's key: only an owner may change a case, so the actor a test
+        names is kept only when it is the owner (as it always is over HTTP)."""
+        case = self.store.get_case(case_id)
+        return member(case.owner, case.workspace)
+
+    # a case is opened by its owner's key: the service records the owner as the actor
+    def open_credit(self, *, owner: str, workspace: str, actor: str, **facts: Any) -> Done:
+        return self.commands.open_credit(**facts, by=member(owner, workspace))
+
+    def open_dispute(self, *, owner: str, workspace: str, actor: str, **facts: Any) -> Done:
+        return self.commands.open_dispute(**facts, by=member(owner, workspace))
+
+    def submit(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.submit(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def follow_up(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.follow_up(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def record_response(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.record_response(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def deny(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.deny(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def appeal(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.appeal(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def escalate(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.escalate(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def resolve(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.resolve(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def add_note(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.add_note(case_id, by=self._by(case_id, actor), **kwargs)
+
+    def attach_evidence(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
+        return self.commands.attach_evidence(case_id, by=self._by(case_id, actor), **kwargs)
+
+
+def as_users(store: ReclaimApplication) -> AsUsers:
+    return AsUsers(store)
