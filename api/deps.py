@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -81,10 +80,6 @@ def require_writer(principal: Principal) -> None:
         raise forbidden(principal, "open or change cases")
 
 
-def write_guard(principal: Principal) -> Callable[[Case], None]:
-    return lambda case: check_write(principal, case)
-
-
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -94,6 +89,3 @@ def valid_request_id(value: str | None) -> bool:
 
 def request_id(request: Request) -> str:
     return str(request.state.request_id)
-
-
-RequestId = Annotated[str, Depends(request_id)]

@@ -868,6 +868,3 @@ class Dispute(Case):
         if not self.evidence:
             missing.append("evidence")
         return missing
-
-
-CASE_KINDS: dict[str, type[Case]] = {"credit": Credit, "dispute": Dispute}

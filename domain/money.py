@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue
@@ -40,9 +39,7 @@ def validate_currency(currency: object, field: str = "currency") -> str:
     return currency
 
 
-def validate_amount(
-    amount: object, currency: str, field: str, *, allow_zero: bool = False
-) -> Decimal:
+def validate_amount(amount: object, currency: str, field: str) -> Decimal:
     """A finite, positive Decimal with no more decimals than the currency has, written with
     exactly its decimal places ("120" in USD is kept as 120.00), so every event, timeline
     title and letter shows an amount the same way."""
@@ -54,7 +51,7 @@ def validate_amount(
         raise InvalidValue(field, f"{amount!r} is not a number") from None
     if not value.is_finite():
         raise InvalidValue(field, "must be a finite number")
-    if value < 0 or (value == 0 and not allow_zero):
+    if value <= 0:
         raise InvalidValue(field, "must be greater than zero")
     if value > MAX_AMOUNT:
         raise InvalidValue(field, "is implausibly large")
@@ -65,15 +62,6 @@ def validate_amount(
             field, f"{currency} has {minor_units(currency)} decimal places, got {value}"
         )
     return value.quantize(Decimal(1).scaleb(-minor_units(currency)))
-
-
-@dataclass(frozen=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-    def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
 
 
 def format_amount(amount: Decimal, currency: str) -> str:

@@ -102,9 +102,6 @@ class Settings(BaseSettings):
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
 
-    def follow_up_interval(self, platform: str) -> int:
-        return self.deadline_policy().follow_up_interval(platform)
-
     def deadline_policy(self) -> DeadlinePolicy:
         """The deadline settings as the domain's policy object (it checks the numbers)."""
         return DeadlinePolicy(

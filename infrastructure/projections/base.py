@@ -148,16 +148,6 @@ class View:
         with Database(self.datastore, self.dialect).transaction(commit=commit) as cursor:
             yield cursor
 
-    def track(self, cursor: Cursor, tracking: Tracking) -> None:
-        self._insert_tracking(cursor.raw, tracking)
-
-    def forget(self, cursor: Cursor, application_name: str) -> None:
-        """Drop the tracking row, so the projection starts again from position zero."""
-        cursor.execute(
-            f"DELETE FROM {self.tracking_table} WHERE application_name = %s",
-            (self.tracking_key(application_name),),
-        )
-
     def position(self, cursor: Cursor, application_name: str) -> int:
         return self._max_tracking_id(application_name, cursor.raw) or 0
 
