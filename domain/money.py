@@ -64,7 +64,14 @@ def validate_amount(amount: object, currency: str, field: str) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-minor_units(currency)))
 
 
-def format_amount(amount: Decimal, currency: str) -> str:
-    """The amount with exactly the currency's decimal places, as text."""
+def format_amount(amount: Decimal | str | int, currency: str) -> str:
+    """The amount with exactly the currency's decimal places, as text: "25.00" in EUR."""
     places = minor_units(currency)
-    return str(amount.quantize(Decimal(1).scaleb(-places)))
+    return str(Decimal(str(amount)).quantize(Decimal(1).scaleb(-places)))
+
+
+def format_money(amount: Decimal | str | int, currency: str) -> str:
+    """Money as every page, letter, reminder, calendar event and report writes it: the
+    amount with the currency's decimal places, a space and the code ("25.00 EUR",
+    "1500 JPY")."""
+    return f"{format_amount(amount, currency)} {currency}"

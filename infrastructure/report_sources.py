@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
+from domain.money import format_amount
 from infrastructure.dossier import DossierInput
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
@@ -112,7 +113,7 @@ def overdue_and_expiring(
                     "case_id": d.case_id,
                     "platform": case["platform"],
                     "expires_on": d.due.isoformat(),
-                    "amount": str(case["amount_claimed"]),
+                    "amount": format_amount(case["amount_claimed"], case["currency"]),
                     "currency": case["currency"],
                 }
             )

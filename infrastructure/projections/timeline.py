@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain.money import format_money
 from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded
@@ -42,7 +43,7 @@ def _with(title: str, detail: str | None) -> str:
 def _opened(event: Any, currency: str) -> tuple[str, str]:
     if hasattr(event, "credit_type"):
         title = (
-            f"Opened: {event.amount} {currency} {_words(event.credit_type)} credit "
+            f"Opened: {format_money(event.amount, currency)} {_words(event.credit_type)} credit "
             f"on {event.platform} ({_words(event.problem)})"
         )
         details = _join(
@@ -51,11 +52,11 @@ def _opened(event: Any, currency: str) -> tuple[str, str]:
         )
         return title, details
     title = (
-        f"Opened: dispute of {event.refund_amount} {currency} "
+        f"Opened: dispute of {format_money(event.refund_amount, currency)} "
         f"{_join('charge', event.charge_reference)} on {event.platform} ({_words(event.reason)})"
     )
     details = _join(
-        f"charged {event.charged_amount} {currency}.",
+        f"charged {format_money(event.charged_amount, currency)}.",
         f"account {event.account_reference}." if event.account_reference else None,
     )
     return title, details
@@ -89,9 +90,8 @@ def _escalated(event: Any, currency: str) -> tuple[str, str]:
 def _resolved(event: Any, currency: str) -> tuple[str, str]:
     title = f"Resolved: {event.outcome}"
     if event.recovered_form:
-        title += (
-            f", {event.recovered_amount} {currency} recovered as {_words(event.recovered_form)}"
-        )
+        recovered = format_money(event.recovered_amount, currency)
+        title += f", {recovered} recovered as {_words(event.recovered_form)}"
     return title, event.note
 
 
