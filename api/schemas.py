@@ -53,7 +53,7 @@ Currency = Annotated[
 ]
 Platform = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
+    StringConstraints(pattern=c.PLATFORM_PATTERN),
     Field(description="Lower-case platform slug", examples=["temu"]),
 ]
 

@@ -47,6 +47,11 @@ _CONTACT_NOUNS = {
 _EXPIRY_STEPS = ("submit", "follow_up", "appeal", "escalate")
 
 
+#: the defaults of the deadline settings (``Settings`` starts from these too)
+FOLLOW_UP_DAYS = {"temu": 3, "tiktok": 5}
+FOLLOW_UP_DAYS_DEFAULT = 5
+EXPIRY_WARNING_DAYS = (30, 7, 1)
+
 #: longer than any platform's window; keeps date arithmetic far from its limits
 MAX_DAYS = 3660
 
@@ -63,10 +68,10 @@ def _positive_days(value: object, name: str) -> int:
 class DeadlinePolicy:
     """How many days each deadline allows; built from settings outside the domain."""
 
-    follow_up_days: Mapping[str, int] = field(default_factory=lambda: {"temu": 3, "tiktok": 5})
-    follow_up_days_default: int = 5
+    follow_up_days: Mapping[str, int] = field(default_factory=lambda: dict(FOLLOW_UP_DAYS))
+    follow_up_days_default: int = FOLLOW_UP_DAYS_DEFAULT
     appeal_window_days: Mapping[str, int] = field(default_factory=dict)
-    expiry_warning_days: tuple[int, ...] = (30, 7, 1)
+    expiry_warning_days: tuple[int, ...] = EXPIRY_WARNING_DAYS
 
     def __post_init__(self) -> None:
         for platform, days in self.follow_up_days.items():
