@@ -125,7 +125,7 @@ def _storable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Context:
+class ProjectionContext:
     """What projections need besides their view."""
 
     app_name: str
@@ -262,7 +262,7 @@ class ReclaimProjection:
     def tracking_name(cls) -> str:
         return cls.name if cls.version == 1 else f"{cls.name}.v{cls.version}"
 
-    def __init__(self, view: View, context: Context, *, suffix: str = "") -> None:
+    def __init__(self, view: View, context: ProjectionContext, *, suffix: str = "") -> None:
         self.view = view
         self.context = context
         self.suffix = suffix
