@@ -15,6 +15,7 @@ from icalendar import Calendar, Event
 
 from domain.deadlines import Deadline
 from domain.money import format_money
+from infrastructure.deadline_text import description, title
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 PRODID = "-//Reclaim//Reclaim deadlines//EN"
@@ -50,9 +51,9 @@ def _event(
     event.add("dtstart", deadline.due)
     event.add("dtend", deadline.due + timedelta(days=1))
     overdue = "Overdue: " if deadline.is_overdue(today) else ""
-    event.add("summary", f"{overdue}{deadline.title}")
+    event.add("summary", f"{overdue}{title(deadline)}")
     lines = [
-        f"What to do: {deadline.description}",
+        f"What to do: {description(deadline)}",
         f"Next action: {deadline.action.replace('_', ' ')}",
         f"Case: {case_line(case)}",
         f"Case id: {deadline.case_id}",

@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.deadlines import Deadline, DeadlineFacts, DeadlinePolicy, deadlines_for, due_within
 from domain.money import format_amount
+from infrastructure.deadline_text import deadline_dict
 
 #: the case facts a reminder or a calendar event shows beside its deadline
 CASE_FIELDS = ("kind", "platform", "state", "amount_claimed", "currency", "account_reference")
@@ -50,7 +51,7 @@ def reminders(
     return [
         {
             "case": cases[d.case_id],
-            **d.to_dict(),
+            **deadline_dict(d),
             "overdue": d.is_overdue(today),
             "days_left": (d.due - today).days,
         }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
 from domain.money import format_amount
+from infrastructure.deadline_text import title
 from infrastructure.dossier import DossierInput
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
@@ -104,7 +105,7 @@ def overdue_and_expiring(
                     "kind": case["kind"],
                     "due": d.due.isoformat(),
                     "days_overdue": (today - d.due).days,
-                    "title": d.title,
+                    "title": title(d),
                 }
             )
         elif d.kind == EXPIRY and today <= d.due <= today + timedelta(days=EXPIRING_SOON_DAYS):

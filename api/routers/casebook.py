@@ -44,6 +44,7 @@ from domain import cases as c
 from domain.deadlines import DeadlineFacts, next_deadline
 from domain.errors import DomainError
 from domain.lifecycle import STATES
+from infrastructure import deadline_text
 from infrastructure.application import ReclaimApplication
 from infrastructure.idempotency import IdempotencyRecord
 from infrastructure.projections import queries
@@ -126,7 +127,7 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
             {
                 **item,
                 "due": upcoming.due if upcoming else None,
-                "due_title": upcoming.title if upcoming else "",
+                "due_title": deadline_text.title(upcoming) if upcoming else "",
                 "overdue": bool(upcoming and upcoming.due < today),
             }
         )
