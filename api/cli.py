@@ -88,12 +88,12 @@ def keys_create(
     role: Annotated[str, typer.Option(help="member, auditor or admin")] = "member",
 ) -> None:
     """Create a key; it is printed alone on the last line, and never again."""
-    from infrastructure.keys import KeyError_
+    from infrastructure.keys import InvalidKeyRequest
 
     with open_app() as app:
         try:
             key, info = app.keys.create(user, workspace, role)
-        except KeyError_ as exc:
+        except InvalidKeyRequest as exc:
             fail(str(exc))
     typer.echo(f"created key {info.key_id} for {user} in {workspace} as {role}; store it now:")
     typer.echo(key)
@@ -137,7 +137,7 @@ def keys_calendar_token(
 ) -> None:
     """Issue a new calendar token (revoking the user's old ones), printed alone on the last
     line; calendar apps subscribe to /v1/calendar.ics?token=<it>. --revoke ends them all."""
-    from infrastructure.keys import KeyError_
+    from infrastructure.keys import InvalidKeyRequest
 
     with open_app() as app:
         if revoke:
@@ -155,7 +155,7 @@ def keys_calendar_token(
             role = held[-1].role
         try:
             token = app.keys.rotate_calendar_token(user, workspace, role)
-        except KeyError_ as exc:
+        except InvalidKeyRequest as exc:
             fail(str(exc))
     typer.echo(f"calendar token for {user} in {workspace} ({role}); any earlier one is revoked.")
     typer.echo("Subscribe to /v1/calendar.ics?token=<the token below>; store it now:")

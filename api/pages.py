@@ -26,6 +26,7 @@ from typing import Any
 
 from domain.cases import OUTCOMES
 from domain.lifecycle import STATES
+from domain.money import format_amount, format_money
 from infrastructure.charts import Chart, Series, bar_chart, column_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
@@ -125,6 +126,11 @@ def _by_state(data: Mapping[str, Any]) -> dict[str, int]:
     return {s: _count(counts.get(s), f"by_state.{s}") for s in STATES}
 
 
+def _money_value(row: Mapping[str, Any], key: str, where: str) -> Decimal:
+    """An amount of the row's currency, with its decimal places, as a chart shows it."""
+    return Decimal(format_amount(_amount(row.get(key, 0), where), row["currency"]))
+
+
 def recovery_chart(data: Mapping[str, Any]) -> Chart:
     rows = _rows(data, "recovery", ("platform", "currency"))
     where = "recovery"
@@ -135,8 +141,8 @@ def recovery_chart(data: Mapping[str, Any]) -> Chart:
         "and the amount recovered.",
         categories=[f"{r['platform']} ({r['currency']})" for r in rows],
         series=[
-            Series("claimed", [_amount(r.get("claimed", 0), where) for r in rows], "#2563eb"),
-            Series("recovered", [_amount(r.get("recovered", 0), where) for r in rows], "#16a34a"),
+            Series("claimed", [_money_value(r, "claimed", where) for r in rows], "#2563eb"),
+            Series("recovered", [_money_value(r, "recovered", where) for r in rows], "#16a34a"),
         ],
     )
 
@@ -218,7 +224,10 @@ def _tiles(data: Mapping[str, Any]) -> str:
     for currency, (claimed, recovered) in _totals_by_currency(data).items():
         rate = f"{recovered / claimed:.0%}" if claimed else "–"
         tiles.append(
-            (f"{recovered} {currency}", f"recovered of {claimed} claimed when resolved ({rate})")
+            (
+                format_money(recovered, currency),
+                f"recovered of {format_amount(claimed, currency)} claimed when resolved ({rate})",
+            )
         )
     tiles.append((str(len(data.get("overdue_follow_ups") or [])), "overdue follow-ups"))
     tiles.append((str(len(data.get("expiring_soon") or [])), "credits expiring soon"))
@@ -272,13 +281,20 @@ def _overdue_section(data: Mapping[str, Any]) -> str:
     return _section(chart, bar_chart(chart), table)
 
 
+def _money(row: Mapping[str, Any], where: str) -> str:
+    amount, currency = row.get("amount"), row.get("currency")
+    if amount in (None, "") or not currency:
+        return f"{row.get('amount', '')} {row.get('currency', '')}"
+    return format_money(_amount(amount, where), currency)
+
+
 def _expiring_section(data: Mapping[str, Any]) -> str:
     rows = [
         (
             r["case_id"],
             r["platform"],
             r["expires_on"],
-            f"{r.get('amount', '')} {r.get('currency', '')}",
+            _money(r, "expiring_soon"),
         )
         for r in _rows(data, "expiring_soon", ("case_id", "platform", "expires_on"))
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.schemas import CreditOut, DisputeOut, case_out
 from domain.cases import Case
-from domain.deadlines import case_deadlines
+from infrastructure.deadline_text import case_deadlines
 from infrastructure.settings import Settings
 
 

@@ -103,20 +103,34 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-# domain error -> (status, title)
+# The HTTP answers to the domain's refusals live here: the domain knows none of them.
+#: domain error -> (status, title); any other rule broken is a 422 "Rule broken"
 _DOMAIN_STATUS: dict[type[domain_errors.DomainError], tuple[int, str]] = {
     domain_errors.ActionNotAllowed: (409, "Action not allowed"),
     domain_errors.MissingForSubmit: (409, "Not ready to submit"),
     domain_errors.EscalationNotHigher: (409, "Escalation not higher"),
     domain_errors.InvalidValue: (422, "Invalid value"),
 }
+#: the refusals a case book page answers with 409; the page shows every other one, an
+#: escalation that is not higher included, beside its field: 422, the form's input
+_PAGE_CONFLICTS = (domain_errors.ActionNotAllowed, domain_errors.MissingForSubmit)
 
 
-def _domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
-    status, title = next(
+def domain_status(exc: domain_errors.DomainError) -> tuple[int, str]:
+    """The status and title of the API's problem for a domain error."""
+    return next(
         (v for cls, v in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
         (422, "Rule broken"),
     )
+
+
+def page_status(exc: domain_errors.DomainError) -> int:
+    """The status of a case book page that shows a refused form again."""
+    return 409 if isinstance(exc, _PAGE_CONFLICTS) else 422
+
+
+def _domain_error(request: Request, exc: domain_errors.DomainError) -> JSONResponse:
+    status, title = domain_status(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, domain_errors.ActionNotAllowed):
         extra["allowed_actions"] = exc.allowed_actions

@@ -53,7 +53,7 @@ Currency = Annotated[
 ]
 Platform = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"),
+    StringConstraints(pattern=c.PLATFORM_PATTERN),
     Field(description="Lower-case platform slug", examples=["temu"]),
 ]
 
@@ -61,7 +61,6 @@ Channel = Literal[c.CHANNELS]  # type: ignore[valid-type]
 EscalationLevel = Literal[c.ESCALATION_LEVELS]  # type: ignore[valid-type]
 Outcome = Literal[c.OUTCOMES]  # type: ignore[valid-type]
 RecoveredForm = Literal[c.RECOVERED_FORMS]  # type: ignore[valid-type]
-EvidenceKind = Literal[c.EVIDENCE_KINDS]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):

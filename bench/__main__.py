@@ -42,7 +42,6 @@ from bench.common import (
 )
 
 SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory")
-QUICK_SECTIONS = SECTIONS
 
 
 def parse(argv: list[str]) -> Options:

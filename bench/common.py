@@ -135,22 +135,6 @@ def latency_summary(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def timed_loop(work: Callable[[], Any], duration: float, warmup: float = 0.0) -> tuple[int, float]:
-    """Call ``work`` repeatedly for ``duration`` seconds after a warm-up; (calls, seconds)."""
-    end_warm = time.perf_counter() + warmup
-    while time.perf_counter() < end_warm:
-        work()
-    count = 0
-    started = time.perf_counter()
-    deadline = started + duration
-    while True:
-        work()
-        count += 1
-        now = time.perf_counter()
-        if now >= deadline:
-            return count, now - started
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

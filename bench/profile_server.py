@@ -26,8 +26,6 @@ from typing import Any
 from bench.common import DEFAULT_CACHE, free_port, postgres, say
 from bench.wrk import run_wrk
 
-OURS = ("/api/", "/infrastructure/", "/domain/", "eventsourcing/", "psycopg/", "sqlite3")
-
 
 def _group(name: str) -> str:
     if name.startswith(("AnyIO worker", "ThreadPoolExecutor", "asyncio_")):

@@ -332,11 +332,6 @@ class WrkResult:
         """2xx answers per second."""
         return self.ok / self.seconds if self.seconds else 0.0
 
-    @property
-    def all_rate(self) -> float:
-        """Every answer per second, as wrk itself reports it."""
-        return self.requests / self.seconds if self.seconds else 0.0
-
     def ok_percentile(self, q: float) -> float:
         return percentile(self.ok_ms, q)
 

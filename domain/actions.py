@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain.money import format_money
+
 STATES = ["opened", "submitted", "followed_up", "denied", "appealed", "escalated", "resolved"]
 OPEN_STATES = [s for s in STATES if s != "resolved"]
 #: where the platform has the claim: what it may answer
@@ -120,7 +122,7 @@ def _with(title: str, detail: str | None) -> str:
 def opened_title(event: Any, currency: str) -> tuple[str, str]:
     if hasattr(event, "credit_type"):
         title = (
-            f"Opened: {event.amount} {currency} {words(event.credit_type)} credit "
+            f"Opened: {format_money(event.amount, currency)} {words(event.credit_type)} credit "
             f"on {event.platform} ({words(event.problem)})"
         )
         details = join(
@@ -129,11 +131,11 @@ def opened_title(event: Any, currency: str) -> tuple[str, str]:
         )
         return title, details
     title = (
-        f"Opened: dispute of {event.refund_amount} {currency} "
+        f"Opened: dispute of {format_money(event.refund_amount, currency)} "
         f"{join('charge', event.charge_reference)} on {event.platform} ({words(event.reason)})"
     )
     details = join(
-        f"charged {event.charged_amount} {currency}.",
+        f"charged {format_money(event.charged_amount, currency)}.",
         f"account {event.account_reference}." if event.account_reference else None,
     )
     return title, details
@@ -167,7 +169,8 @@ def _escalated(event: Any, currency: str) -> tuple[str, str]:
 def _resolved(event: Any, currency: str) -> tuple[str, str]:
     title = f"Resolved: {event.outcome}"
     if event.recovered_form:
-        title += f", {event.recovered_amount} {currency} recovered as {words(event.recovered_form)}"
+        recovered = format_money(event.recovered_amount, currency)
+        title += f", {recovered} recovered as {words(event.recovered_form)}"
     return title, event.note
 
 

@@ -74,8 +74,12 @@ EVIDENCE_KINDS = (
 #: how far ahead of the server's clock an ``occurred_at`` may be (clients' clocks drift)
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_TEXT = 10_000
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: a platform's slug ("temu", "tiktok"): the one pattern the domain and the API check
+PLATFORM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+#: a SHA-256 digest as lower-case hex: how evidence, blobs and the dossier name a file
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+_SLUG = re.compile(PLATFORM_PATTERN)
+SHA256_HEX = re.compile(SHA256_PATTERN)
 #: characters no store can keep: NUL (PostgreSQL text refuses it) and lone UTF-16 surrogates
 #: (not encodable as UTF-8). Refused in every text, so one request can never write an event
 #: that a store or a projection then fails on.
@@ -549,7 +553,7 @@ class Case(Aggregate):
         self.check_can("attach_evidence")
         when = self.check_occurred_at(occurred_at, now)
         kind = _choice(kind, EVIDENCE_KINDS, "kind")
-        if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        if not isinstance(sha256, str) or not SHA256_HEX.match(sha256):
             raise InvalidValue("sha256", "must be 64 lower-case hex digits")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidValue("size", "must be a whole number of bytes")
@@ -868,6 +872,3 @@ class Dispute(Case):
         if not self.evidence:
             missing.append("evidence")
         return missing
-
-
-CASE_KINDS: dict[str, type[Case]] = {"credit": Credit, "dispute": Dispute}

@@ -14,12 +14,15 @@ aggregate has and the case list projection keeps on its row:
 A resolved case has none. Each deadline has an id that is the same every time it
 is computed (case, kind, and what set it), so a calendar app updates rather than
 duplicates it, and a new contact replaces the old follow-up with a new one.
+
+A deadline is facts only (its kind, day, the action that meets it and what set it);
+the sentences a person reads are written by ``infrastructure.deadline_text``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,13 +41,16 @@ KINDS = (FOLLOW_UP, APPEAL, EXPIRY, EXPIRY_WARNING)
 #: the namespace of deadline ids (uuid5); changing it would change every calendar UID
 _ID_NAMESPACE = uuid.UUID("0f6b2c9e-5d7a-4e0b-9a53-7f2d1c8e4b61")
 
-#: each outbound action -> what its contact is called ("no answer to the follow-up ...")
-_CONTACT_NOUNS = {
-    a.name: a.contact.replace("_", "-") for a in DECLARED.actions if a.contact is not None
-}
+#: the outbound contacts a follow-up waits on an answer to
+_CONTACTS = DECLARED.outbound_actions
 #: what to do about an expiring credit, the first the case's state allows
 _EXPIRY_STEPS = DECLARED.outbound_actions
 
+
+#: the defaults of the deadline settings (``Settings`` starts from these too)
+FOLLOW_UP_DAYS = {"temu": 3, "tiktok": 5}
+FOLLOW_UP_DAYS_DEFAULT = 5
+EXPIRY_WARNING_DAYS = (30, 7, 1)
 
 #: longer than any platform's window; keeps date arithmetic far from its limits
 MAX_DAYS = 3660
@@ -62,10 +68,10 @@ def _positive_days(value: object, name: str) -> int:
 class DeadlinePolicy:
     """How many days each deadline allows; built from settings outside the domain."""
 
-    follow_up_days: Mapping[str, int] = field(default_factory=lambda: {"temu": 3, "tiktok": 5})
-    follow_up_days_default: int = 5
+    follow_up_days: Mapping[str, int] = field(default_factory=lambda: dict(FOLLOW_UP_DAYS))
+    follow_up_days_default: int = FOLLOW_UP_DAYS_DEFAULT
     appeal_window_days: Mapping[str, int] = field(default_factory=dict)
-    expiry_warning_days: tuple[int, ...] = (30, 7, 1)
+    expiry_warning_days: tuple[int, ...] = EXPIRY_WARNING_DAYS
 
     def __post_init__(self) -> None:
         for platform, days in self.follow_up_days.items():
@@ -142,7 +148,7 @@ class DeadlineFacts:
     def __post_init__(self) -> None:
         if self.state not in lifecycle.STATES:
             raise ValueError(f"state {self.state!r} is not one of {', '.join(lifecycle.STATES)}")
-        if self.last_outbound_action not in (None, *_CONTACT_NOUNS):
+        if self.last_outbound_action not in (None, *_CONTACTS):
             raise ValueError(f"last_outbound_action {self.last_outbound_action!r} is not a contact")
         object.__setattr__(self, "case_id", str(self.case_id))
         for name in ("opened_at", "last_outbound_at", "last_response_at", "last_denied_at"):
@@ -188,8 +194,16 @@ class Deadline:
     due: date
     #: the lifecycle action that meets it (``follow_up``, ``appeal``, ...)
     action: str
-    title: str
-    description: str
+    platform: str
+    #: the days it allows: the follow-up interval, the appeal window, or how many days
+    #: ahead of the expiry a warning is
+    days: int | None = None
+    #: the day that set it: the last contact's (follow_up) or the denial's (appeal)
+    since: date | None = None
+    #: the outbound contact a follow-up waits on an answer to (``submit``, ...), if known
+    contact: str | None = None
+    #: the day the credit expires (expiry and expiry_warning)
+    expires_on: date | None = None
 
     @property
     def lapses(self) -> bool:
@@ -209,26 +223,22 @@ class Deadline:
             "kind": self.kind,
             "due": self.due.isoformat(),
             "action": self.action,
-            "title": self.title,
-            "description": self.description,
         }
 
 
-def _deadline(facts: DeadlineFacts, kind: str, trigger: str, due: date, **text: str) -> Deadline:
+def _deadline(
+    facts: DeadlineFacts, kind: str, trigger: str, due: date, action: str, **what: Any
+) -> Deadline:
     key = f"{facts.case_id}|{kind}|{trigger}"
     return Deadline(
         id=str(uuid.uuid5(_ID_NAMESPACE, key)),
         case_id=facts.case_id,
         kind=kind,
         due=due,
-        action=text["action"],
-        title=text["title"],
-        description=text["description"],
+        action=action,
+        platform=facts.platform,
+        **what,
     )
-
-
-def _day_text(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
 
 
 def _follow_up(facts: DeadlineFacts, policy: DeadlinePolicy) -> Deadline | None:
@@ -239,18 +249,15 @@ def _follow_up(facts: DeadlineFacts, policy: DeadlinePolicy) -> Deadline | None:
         return None
     days = policy.follow_up_interval(facts.platform)
     due = sent.date() + timedelta(days=days)
-    noun = _CONTACT_NOUNS.get(facts.last_outbound_action or "", "last contact")
     return _deadline(
         facts,
         FOLLOW_UP,
         sent.isoformat(),
         due,
-        action="follow_up",
-        title=f"Follow up with {facts.platform}",
-        description=(
-            f"{facts.platform} has not answered your {noun} of {_day_text(sent.date())}. "
-            f"If there is still no answer by {_day_text(due)} ({days} days), follow up."
-        ),
+        "follow_up",
+        days=days,
+        since=sent.date(),
+        contact=facts.last_outbound_action,
     )
 
 
@@ -261,16 +268,7 @@ def _appeal(facts: DeadlineFacts, policy: DeadlinePolicy) -> Deadline | None:
         return None
     due = denied.date() + timedelta(days=window)
     return _deadline(
-        facts,
-        APPEAL,
-        denied.isoformat(),
-        due,
-        action="appeal",
-        title=f"Appeal the {facts.platform} denial",
-        description=(
-            f"{facts.platform} denied the claim on {_day_text(denied.date())}; its appeal "
-            f"window of {window} days closes on {_day_text(due)}. Appeal before then."
-        ),
+        facts, APPEAL, denied.isoformat(), due, "appeal", days=window, since=denied.date()
     )
 
 
@@ -282,37 +280,20 @@ def _expiry(facts: DeadlineFacts, policy: DeadlinePolicy) -> list[Deadline]:
         return []
     allowed = lifecycle.allowed_actions(facts.state)
     step = next((a for a in _EXPIRY_STEPS if a in allowed), "follow_up")
-    found = [
-        _deadline(
-            facts,
-            EXPIRY,
-            expires.isoformat(),
-            expires,
-            action=step,
-            title=f"{facts.platform} credit expires",
-            description=(
-                f"The {facts.platform} credit expires on {_day_text(expires)}: get it "
-                "reinstated, extended or used before then."
-            ),
-        )
-    ]
+    found = [_deadline(facts, EXPIRY, expires.isoformat(), expires, step, expires_on=expires)]
     for days in policy.expiry_warning_days:
         warn_on = expires - timedelta(days=days)
         if warn_on < opened:
             continue
-        plural = "day" if days == 1 else "days"
         found.append(
             _deadline(
                 facts,
                 EXPIRY_WARNING,
                 f"{expires.isoformat()}|{days}",
                 warn_on,
-                action=step,
-                title=f"{facts.platform} credit expires in {days} {plural}",
-                description=(
-                    f"The {facts.platform} credit expires on {_day_text(expires)}, "
-                    f"{days} {plural} from {_day_text(warn_on)}."
-                ),
+                step,
+                days=days,
+                expires_on=expires,
             )
         )
     return found
@@ -345,8 +326,11 @@ def due_within(deadlines: Iterable[Deadline], today: date, within_days: int) -> 
     )
 
 
-def deadline_summary(deadlines: Iterable[Deadline]) -> dict[str, Any]:
-    """The case body's ``deadlines``: the dates at a glance, the next one, and every item."""
+def deadline_summary(
+    deadlines: Iterable[Deadline], as_dict: Callable[[Deadline], dict[str, str]] = Deadline.to_dict
+) -> dict[str, Any]:
+    """The case body's ``deadlines``: the dates at a glance, the next one, and every item
+    (each as ``as_dict`` writes it: its facts, unless the caller adds the words)."""
     items = sorted(deadlines, key=Deadline.sort_key)
 
     def first(kind: str) -> str | None:
@@ -357,8 +341,8 @@ def deadline_summary(deadlines: Iterable[Deadline]) -> dict[str, Any]:
         "follow_up_due": first(FOLLOW_UP),
         "appeal_by": first(APPEAL),
         "expires_on": first(EXPIRY),
-        "next": upcoming.to_dict() if upcoming else None,
-        "items": [d.to_dict() for d in items],
+        "next": as_dict(upcoming) if upcoming else None,
+        "items": [as_dict(d) for d in items],
     }
 
 

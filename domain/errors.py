@@ -6,7 +6,7 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base class: a command the aggregate refuses."""
 
-    #: short, stable machine-readable name, used as the problem ``type`` suffix over HTTP
+    #: short, stable machine-readable name (the API's problem ``type`` ends with it)
     code = "domain-error"
     #: the input field the rule is about, where there is one
     field: str | None = None

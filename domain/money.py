@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue
@@ -40,9 +39,7 @@ def validate_currency(currency: object, field: str = "currency") -> str:
     return currency
 
 
-def validate_amount(
-    amount: object, currency: str, field: str, *, allow_zero: bool = False
-) -> Decimal:
+def validate_amount(amount: object, currency: str, field: str) -> Decimal:
     """A finite, positive Decimal with no more decimals than the currency has, written with
     exactly its decimal places ("120" in USD is kept as 120.00), so every event, timeline
     title and letter shows an amount the same way."""
@@ -54,7 +51,7 @@ def validate_amount(
         raise InvalidValue(field, f"{amount!r} is not a number") from None
     if not value.is_finite():
         raise InvalidValue(field, "must be a finite number")
-    if value < 0 or (value == 0 and not allow_zero):
+    if value <= 0:
         raise InvalidValue(field, "must be greater than zero")
     if value > MAX_AMOUNT:
         raise InvalidValue(field, "is implausibly large")
@@ -67,16 +64,14 @@ def validate_amount(
     return value.quantize(Decimal(1).scaleb(-minor_units(currency)))
 
 
-@dataclass(frozen=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-    def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
-
-
-def format_amount(amount: Decimal, currency: str) -> str:
-    """The amount with exactly the currency's decimal places, as text."""
+def format_amount(amount: Decimal | str | int, currency: str) -> str:
+    """The amount with exactly the currency's decimal places, as text: "25.00" in EUR."""
     places = minor_units(currency)
-    return str(amount.quantize(Decimal(1).scaleb(-places)))
+    return str(Decimal(str(amount)).quantize(Decimal(1).scaleb(-places)))
+
+
+def format_money(amount: Decimal | str | int, currency: str) -> str:
+    """Money as every page, letter, reminder, calendar event and report writes it: the
+    amount with the currency's decimal places, a space and the code ("25.00 EUR",
+    "1500 JPY")."""
+    return f"{format_amount(amount, currency)} {currency}"

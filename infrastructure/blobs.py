@@ -18,6 +18,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.cases import SHA256_HEX
+
 ALLOWED_MEDIA_TYPES = (
     "image/png",
     "image/jpeg",
@@ -28,7 +30,6 @@ ALLOWED_MEDIA_TYPES = (
     "message/rfc822",
     "application/json",
 )
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HEADER_LINE = re.compile(rb"^[A-Za-z0-9-]+:[ \t]", re.MULTILINE)
 SNIFF_BYTES = 8192
 
@@ -154,7 +155,7 @@ class BlobStore:
         return writer.finish()
 
     def path_for(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        if not SHA256_HEX.match(sha256):
             raise ValueError("not a SHA-256 hex digest")
         return self.root / sha256[:2] / sha256
 

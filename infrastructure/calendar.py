@@ -14,6 +14,8 @@ from typing import Any
 from icalendar import Calendar, Event
 
 from domain.deadlines import Deadline
+from domain.money import format_money
+from infrastructure.deadline_text import description, title
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 PRODID = "-//Reclaim//Reclaim deadlines//EN"
@@ -27,8 +29,9 @@ def event_uid(deadline: Deadline) -> str:
 def case_line(case: Mapping[str, Any]) -> str:
     """One line about a case: ``credit on temu, 25.00 USD claimed, now submitted``."""
     parts = [f"{case.get('kind') or 'case'} on {case.get('platform') or 'an unknown platform'}"]
-    if case.get("amount_claimed") is not None:
-        parts.append(f"{case['amount_claimed']} {case.get('currency') or ''}".strip() + " claimed")
+    amount, currency = case.get("amount_claimed"), case.get("currency")
+    if amount is not None:
+        parts.append(f"{format_money(amount, currency) if currency else amount} claimed")
     if case.get("state"):
         parts.append(f"now {case['state']}")
     return ", ".join(parts)
@@ -48,9 +51,9 @@ def _event(
     event.add("dtstart", deadline.due)
     event.add("dtend", deadline.due + timedelta(days=1))
     overdue = "Overdue: " if deadline.is_overdue(today) else ""
-    event.add("summary", f"{overdue}{deadline.title}")
+    event.add("summary", f"{overdue}{title(deadline)}")
     lines = [
-        f"What to do: {deadline.description}",
+        f"What to do: {description(deadline)}",
         f"Next action: {deadline.action.replace('_', ' ')}",
         f"Case: {case_line(case)}",
         f"Case id: {deadline.case_id}",

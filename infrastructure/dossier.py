@@ -39,11 +39,12 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from domain.cases import SHA256_HEX
+
 _log = logging.getLogger(__name__)
 REPORT_NAME = "case-report.pdf"
 MANIFEST_NAME = "manifest.json"
 MEDIA_TYPE = "application/zip"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _EXTENSIONS = {
     "image/png": ".png",
@@ -202,7 +203,7 @@ def sha256_hex(data: bytes) -> str:
 
 def _evidence_file(item: Mapping[str, Any], read: Callable[[str], bytes]) -> EvidenceFile:
     digest = str(item.get("sha256") or "")
-    if not _SHA256.match(digest):
+    if not SHA256_HEX.match(digest):
         raise DossierError(f"evidence {item.get('id')!r} has no valid sha256")
     name = safe_name(item.get("filename"), item.get("media_type"), str(item.get("kind") or ""))
     try:

@@ -37,8 +37,9 @@ CREATE_STATEMENTS = [
 ]
 
 
-class KeyError_(ValueError):
-    """A plain message for the command line."""
+class InvalidKeyRequest(ValueError):
+    """A key request that cannot be met (a malformed name, an unknown role): a plain
+    message for the command line."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def hash_key(key: str) -> str:
 
 def _check_name(value: str, what: str) -> str:
     if not _NAME.match(value or ""):
-        raise KeyError_(
+        raise InvalidKeyRequest(
             f"{what} must be 1-100 letters, digits or . _ @ - (starting with a letter or digit)"
         )
     return value
@@ -105,7 +106,7 @@ class KeyStore:
         _check_name(user_id, "user")
         _check_name(workspace, "workspace")
         if role not in ROLES:
-            raise KeyError_(f"role must be one of {', '.join(ROLES)}")
+            raise InvalidKeyRequest(f"role must be one of {', '.join(ROLES)}")
         prefix = CALENDAR_PREFIX if kind == "calendar" else KEY_PREFIX
         key = prefix + secrets.token_urlsafe(32)
         info = KeyInfo(

@@ -42,9 +42,8 @@ PLATFORM_DOMAINS = {"tiktok": ("tiktok.com", "bytedance.com"), "temu": ("temu.co
 
 
 class MailError(ValueError):
-    """The message cannot be taken in; ``status`` is the HTTP answer it calls for."""
+    """The message cannot be taken in; ``code`` names why."""
 
-    status = 422
     code = "malformed-email"
 
     def __init__(self, detail: str) -> None:
@@ -57,7 +56,6 @@ class MissingDate(MailError):
 
 
 class MailTooLarge(MailError):
-    status = 413
     code = "email-too-large"
 
 

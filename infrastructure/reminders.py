@@ -11,14 +11,20 @@ from datetime import date
 from typing import Any
 
 from domain.deadlines import Deadline, DeadlineFacts, DeadlinePolicy, deadlines_for, due_within
+from domain.money import format_amount
+from infrastructure.deadline_text import deadline_dict
 
 #: the case facts a reminder or a calendar event shows beside its deadline
 CASE_FIELDS = ("kind", "platform", "state", "amount_claimed", "currency", "account_reference")
 
 
 def case_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The case beside a deadline; its amount written with the currency's decimal places."""
     case_id = str(row.get("case_id") or row.get("id"))
-    return {"id": case_id, **{name: row.get(name) for name in CASE_FIELDS}}
+    summary = {"id": case_id, **{name: row.get(name) for name in CASE_FIELDS}}
+    if summary["amount_claimed"] is not None and summary["currency"]:
+        summary["amount_claimed"] = format_amount(summary["amount_claimed"], summary["currency"])
+    return summary
 
 
 def open_deadlines(
@@ -45,7 +51,7 @@ def reminders(
     return [
         {
             "case": cases[d.case_id],
-            **d.to_dict(),
+            **deadline_dict(d),
             "overdue": d.is_overdue(today),
             "days_left": (d.due - today).days,
         }

@@ -15,8 +15,10 @@ from typing import Any
 
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
+from domain.money import format_amount
 from infrastructure.application import ReclaimApplication
 from infrastructure.database import Database
+from infrastructure.deadline_text import title
 from infrastructure.dossier import DossierInput
 from infrastructure.keys import Principal
 from infrastructure.projections import queries
@@ -101,7 +103,7 @@ def overdue_and_expiring(
                     "kind": case["kind"],
                     "due": d.due.isoformat(),
                     "days_overdue": (today - d.due).days,
-                    "title": d.title,
+                    "title": title(d),
                 }
             )
         elif d.kind == EXPIRY and today <= d.due <= today + timedelta(days=EXPIRING_SOON_DAYS):
@@ -110,7 +112,7 @@ def overdue_and_expiring(
                     "case_id": d.case_id,
                     "platform": case["platform"],
                     "expires_on": d.due.isoformat(),
-                    "amount": str(case["amount_claimed"]),
+                    "amount": format_amount(case["amount_claimed"], case["currency"]),
                     "currency": case["currency"],
                 }
             )

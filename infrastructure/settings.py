@@ -9,7 +9,12 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.deadlines import DeadlinePolicy
+from domain.deadlines import (
+    EXPIRY_WARNING_DAYS,
+    FOLLOW_UP_DAYS,
+    FOLLOW_UP_DAYS_DEFAULT,
+    DeadlinePolicy,
+)
 
 
 class Settings(BaseSettings):
@@ -30,10 +35,10 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)
-    follow_up_days: dict[str, int] = Field(default_factory=lambda: {"temu": 3, "tiktok": 5})
-    follow_up_days_default: int = Field(default=5, gt=0)
+    follow_up_days: dict[str, int] = Field(default_factory=lambda: dict(FOLLOW_UP_DAYS))
+    follow_up_days_default: int = Field(default=FOLLOW_UP_DAYS_DEFAULT, gt=0)
     appeal_window_days: dict[str, int] = Field(default_factory=dict)
-    expiry_warning_days: list[int] = Field(default_factory=lambda: [30, 7, 1])
+    expiry_warning_days: list[int] = Field(default_factory=lambda: list(EXPIRY_WARNING_DAYS))
     audit_signing_key: str | None = Field(
         default=None,
         description="HMAC key for the audit chain's signed head; generated into the data "
@@ -101,9 +106,6 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
-
-    def follow_up_interval(self, platform: str) -> int:
-        return self.deadline_policy().follow_up_interval(platform)
 
     def deadline_policy(self) -> DeadlinePolicy:
         """The deadline settings as the domain's policy object (it checks the numbers)."""

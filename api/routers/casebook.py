@@ -43,6 +43,7 @@ from domain import cases as c
 from domain.deadlines import DeadlineFacts, next_deadline
 from domain.errors import DomainError
 from domain.lifecycle import STATES
+from infrastructure import deadline_text
 from infrastructure.application import ReclaimApplication
 from infrastructure.projections import queries
 from infrastructure.reminders import reminders
@@ -125,7 +126,7 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
             {
                 **item,
                 "due": upcoming.due if upcoming else None,
-                "due_title": upcoming.title if upcoming else "",
+                "due_title": deadline_text.title(upcoming) if upcoming else "",
                 "overdue": bool(upcoming and upcoming.due < today),
             }
         )

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from api.commands import counted
 from api.deps import Commands, Reclaim
 from api.presenters import present_case
+from api.problems import page_status
 from api.routers import casebook_forms as forms
 from api.routers.casebook_forms import words
 from api.routers.casebook_pages import (
@@ -318,7 +319,6 @@ def _act(
     except VersionMismatch:
         return _stale(request, reclaim, session, case.id, action, version, values)
     except DomainError as exc:
-        status = 409 if exc.code in ("action-not-allowed", "missing-for-submit") else 422
         return _case_page(
             request,
             reclaim,
@@ -326,7 +326,7 @@ def _act(
             reclaim.get_case(case.id),
             errors={action: forms.domain_problem(exc)},
             values=values,
-            status=status,
+            status=page_status(exc),
         )
     except (CaseNotFound, Forbidden):
         return not_found_page(request, session)

@@ -5,7 +5,6 @@ not allowed)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,6 +18,7 @@ from api.pages import NAV
 from api.routers.casebook_forms import words
 from api.routers.casebook_session import PAGE_HEADERS
 from domain import cases as c
+from domain.money import format_money
 from infrastructure.application import CaseNotFound, ReclaimApplication
 from infrastructure.keys import Principal
 from infrastructure.sessions import Session
@@ -43,11 +43,10 @@ def _when(value: Any) -> str:
     return str(value)
 
 
-def _money(value: Any, currency: str = "") -> str:
+def _money(value: Any, currency: str) -> str:
     if value is None or value == "":
         return "—"
-    text = str(value) if not isinstance(value, Decimal) else f"{value:f}"
-    return f"{text} {currency}".strip()
+    return format_money(value, currency)
 
 
 def _size(n: int) -> str:

@@ -17,7 +17,14 @@ from api.commands import expected_version, idempotency
 from api.deps import Caller, Commands, Reclaim, check_write
 from api.middleware import StrictJSONRoute
 from api.problems import ProblemError, invalid, problem_responses
-from infrastructure.mail import DIRECTIONS, OUTBOUND_ACTIONS, MailError, MailOutcome, record_mail
+from infrastructure.mail import (
+    DIRECTIONS,
+    OUTBOUND_ACTIONS,
+    MailError,
+    MailOutcome,
+    MailTooLarge,
+    record_mail,
+)
 from infrastructure.service.commands import Reply
 
 router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
@@ -68,10 +75,10 @@ EMAIL_BODY: dict[str, Any] = {
 
 
 def _problem(error: MailError) -> ProblemError:
-    title = "Payload too large" if error.status == 413 else "E-mail not taken in"
+    too_large = isinstance(error, MailTooLarge)
     return ProblemError(
-        error.status,
-        title,
+        413 if too_large else 422,
+        "Payload too large" if too_large else "E-mail not taken in",
         f"{error.detail}; nothing was recorded",
         code=error.code,
         errors=[{"field": "file", "message": error.detail}],

@@ -62,8 +62,6 @@ def get_reminders(
     today = datetime.now(UTC).date()
     rows = case_rows(reclaim.database, caller.workspace, owner_scope(caller))
     found = reminders(rows, reclaim.settings.deadline_policy(), today, within_days)
-    for item in found:
-        item["case"]["amount_claimed"] = str(item["case"]["amount_claimed"])
     return Reminders(
         today=today,
         within_days=within_days,

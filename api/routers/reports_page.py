@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Reclaim
-from api.pages import render_refused_page, render_reports_page, render_sign_in_page
+from api.pages import CSP, render_refused_page, render_reports_page, render_sign_in_page
 from api.routers.casebook_session import (
     clear_session_cookie,
     csrf_ok,
@@ -33,8 +33,8 @@ PAGE_PATH = "/reports"
 HTML = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    # the page's own policy (its meta tag), and a header can forbid framing as well
+    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
     # not no-referrer: with it, browsers send "Origin: null" on the page's own forms
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",

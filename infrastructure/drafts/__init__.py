@@ -34,7 +34,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from domain.cases import ESCALATION_LEVELS, Case
-from domain.money import format_amount
+from domain.money import format_money
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 SUFFIX = ".j2"
@@ -131,7 +131,7 @@ def day_text(day: date | datetime | None) -> str | None:
 def money_text(amount: Decimal | None, currency: str) -> str | None:
     if amount is None:
         return None
-    return f"{format_amount(amount, currency)} {currency}"
+    return format_money(amount, currency)
 
 
 def platform_name(slug: str) -> str:
@@ -290,7 +290,8 @@ def facts_of(
 def _restriction_lines(restrictions: Mapping[str, Any], currency: str) -> list[str]:
     lines = []
     if restrictions.get("minimum_purchase") is not None:
-        lines.append(f"a minimum purchase of {restrictions['minimum_purchase']} {currency}")
+        minimum = format_money(restrictions["minimum_purchase"], currency)
+        lines.append(f"a minimum purchase of {minimum}")
     if restrictions.get("excluded_categories"):
         lines.append("excluded categories: " + ", ".join(restrictions["excluded_categories"]))
     if restrictions.get("single_use"):

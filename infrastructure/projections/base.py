@@ -125,7 +125,7 @@ def _storable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Context:
+class ProjectionContext:
     """What projections need besides their view."""
 
     app_name: str
@@ -147,16 +147,6 @@ class View:
     def transaction(self, *, commit: bool = True) -> Iterator[Cursor]:
         with Database(self.datastore, self.dialect).transaction(commit=commit) as cursor:
             yield cursor
-
-    def track(self, cursor: Cursor, tracking: Tracking) -> None:
-        self._insert_tracking(cursor.raw, tracking)
-
-    def forget(self, cursor: Cursor, application_name: str) -> None:
-        """Drop the tracking row, so the projection starts again from position zero."""
-        cursor.execute(
-            f"DELETE FROM {self.tracking_table} WHERE application_name = %s",
-            (self.tracking_key(application_name),),
-        )
 
     def position(self, cursor: Cursor, application_name: str) -> int:
         return self._max_tracking_id(application_name, cursor.raw) or 0
@@ -272,7 +262,7 @@ class ReclaimProjection:
     def tracking_name(cls) -> str:
         return cls.name if cls.version == 1 else f"{cls.name}.v{cls.version}"
 
-    def __init__(self, view: View, context: Context, *, suffix: str = "") -> None:
+    def __init__(self, view: View, context: ProjectionContext, *, suffix: str = "") -> None:
         self.view = view
         self.context = context
         self.suffix = suffix

@@ -19,7 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import AuditLog, signing_key
 from infrastructure.projections.base import (
-    Context,
+    ProjectionContext,
     ReclaimProjection,
     indexed_columns,
     make_view,
@@ -45,7 +45,11 @@ NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
 
 
 def build(
-    database: Database, context: Context, names: Sequence[str] = NAMES, *, suffix: str = ""
+    database: Database,
+    context: ProjectionContext,
+    names: Sequence[str] = NAMES,
+    *,
+    suffix: str = "",
 ) -> dict[str, ReclaimProjection]:
     """The projections, each with a view on the database's datastore."""
     classes = {c.name: c for c in PROJECTION_CLASSES}
@@ -65,8 +69,8 @@ def build(
 RETIRED_TABLES = ("reclaim_report_cases", "reclaim_timeline_cases", "reclaim_audit_cases")
 
 
-def projection_context(settings: Settings) -> Context:
-    return Context(APP_NAME, signing_key(settings), settings.deadline_policy())
+def projection_context(settings: Settings) -> ProjectionContext:
+    return ProjectionContext(APP_NAME, signing_key(settings), settings.deadline_policy())
 
 
 def create_projection_tables(database: Database, projections: Iterable[ReclaimProjection]) -> None:
@@ -99,7 +103,7 @@ class InlineSave:
 
 
 class InlineProjections:
-    def __init__(self, database: Database, context: Context) -> None:
+    def __init__(self, database: Database, context: ProjectionContext) -> None:
         self.database = database
         self.context = context
         self.projections = build(database, context)

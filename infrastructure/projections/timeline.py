@@ -20,6 +20,8 @@ def title_and_details(recorded: Recorded, currency: str) -> tuple[str, str]:
 
 class Timeline(ReclaimProjection):
     name = "timeline"
+    #: 2: amounts in titles are written with the currency's decimals ("25.00 USD")
+    version = 2
     table = Table(
         "reclaim_timeline",
         (

@@ -8,6 +8,7 @@ from icalendar import Calendar
 
 from domain.cases import Credit, Dispute
 from domain.deadlines import DeadlineFacts, DeadlinePolicy, deadlines_for
+from infrastructure import deadline_text
 from infrastructure.calendar import calendar_feed, event_uid
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
@@ -57,9 +58,9 @@ def test_one_event_per_deadline_with_its_date_uid_and_what_to_do() -> None:
         assert event.decoded("dtstart") == deadline.due
         assert (event.decoded("dtend") - deadline.due).days == 1
         assert event.decoded("dtstamp") == STAMP
-        assert deadline.title in str(event["summary"])
+        assert deadline_text.title(deadline) in str(event["summary"])
         description = str(event["description"])
-        assert deadline.description in description
+        assert deadline_text.description(deadline) in description
         assert f"Case id: {deadline.case_id}" in description
 
     appeal = next(d for d in deadlines if d.kind == "appeal")

@@ -23,6 +23,7 @@ from domain.deadlines import (
     due_within,
     next_deadline,
 )
+from infrastructure.deadline_text import description, title
 from infrastructure.settings import Settings
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
@@ -51,8 +52,8 @@ def test_temu_follow_up_is_due_three_days_after_the_submission() -> None:
     assert kinds_and_dues(case) == [(FOLLOW_UP, date(2026, 3, 15))]
     (deadline,) = deadlines_for(DeadlineFacts.of(case), POLICY)
     assert deadline.action == "follow_up"
-    assert "submission of 12 Mar 2026" in deadline.description
-    assert "15 Mar 2026" in deadline.description
+    assert "submission of 12 Mar 2026" in description(deadline)
+    assert "15 Mar 2026" in description(deadline)
 
 
 def test_tiktok_waits_five_days_and_an_unlisted_platform_the_default() -> None:
@@ -104,7 +105,7 @@ def test_an_escalation_is_a_contact_that_wants_an_answer() -> None:
     case = act(act(credit(), "submit", 61), "escalate", 63)  # 14 Mar
     assert kinds_and_dues(case) == [(FOLLOW_UP, date(2026, 3, 17))]
     (deadline,) = deadlines_for(DeadlineFacts.of(case), POLICY)
-    assert "escalation of 14 Mar 2026" in deadline.description
+    assert "escalation of 14 Mar 2026" in description(deadline)
 
 
 def test_a_resolved_case_has_no_deadlines() -> None:
@@ -123,8 +124,8 @@ def test_a_live_credit_warns_30_7_and_1_days_before_it_expires() -> None:
         (EXPIRY, date(2026, 6, 30)),
     ]
     found = deadlines_for(DeadlineFacts.of(case), POLICY)
-    assert found[0].title == "temu credit expires in 30 days"
-    assert found[2].title == "temu credit expires in 1 day"
+    assert title(found[0]) == "temu credit expires in 30 days"
+    assert title(found[2]) == "temu credit expires in 1 day"
     assert {d.action for d in found} == {"submit"}  # what an opened case should do next
 
 

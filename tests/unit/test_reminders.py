@@ -73,3 +73,34 @@ def test_open_deadlines_for_the_calendar_keep_every_deadline() -> None:
     assert set(cases) == {"late", "answered", "tiktok", "far"}
     assert len(deadlines) == 1 + 3 + 1 + 1  # answered: two warnings and the expiry
     assert [d.due for d in deadlines] == sorted(d.due for d in deadlines)
+
+
+def test_a_reminder_writes_the_amount_with_its_currencys_decimal_places() -> None:
+    # a row of a case recorded before amounts were kept with their decimal places says "25"
+    found = reminders([row("old", amount_claimed="25")], POLICY, date(2026, 3, 10), 7)
+    assert found[0]["case"]["amount_claimed"] == "25.00"
+    (yen,) = reminders(
+        [row("yen", amount_claimed="1500", currency="JPY")], POLICY, date(2026, 3, 10), 7
+    )
+    assert yen["case"]["amount_claimed"] == "1500"
+
+
+def test_the_calendar_line_writes_money_the_one_way() -> None:
+    from decimal import Decimal
+
+    from domain.money import format_money
+    from infrastructure.calendar import case_line
+
+    line = case_line(
+        {
+            "kind": "credit",
+            "platform": "temu",
+            "amount_claimed": Decimal("25"),
+            "currency": "EUR",
+            "state": "submitted",
+        }
+    )
+    assert line == "credit on temu, 25.00 EUR claimed, now submitted"
+    assert format_money(Decimal("25"), "EUR") == "25.00 EUR"
+    assert format_money("1.5", "KWD") == "1.500 KWD"
+    assert format_money(Decimal("1500"), "JPY") == "1500 JPY"
