@@ -188,8 +188,7 @@ def test_only_the_owner_may_send_mail_to_a_case(api) -> None:
 @pytest.fixture
 def small_api(store, settings_for):
     from infrastructure.application import ReclaimApplication
-    from tests.conftest import Principals
-    from tests.support.live import live_server
+    from tests.support.live import Principals, live_server
 
     settings = settings_for(store, max_upload_bytes=2000)
     setup = ReclaimApplication(settings)

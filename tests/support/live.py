@@ -1,4 +1,5 @@
-"""A real HTTP server for tests: uvicorn serving the app on a free loopback port."""
+"""A real HTTP server for tests: uvicorn serving the app on a free loopback port, and a
+client per principal of the access matrix."""
 
 from __future__ import annotations
 
@@ -50,3 +51,31 @@ class Client(httpx.Client):
     def __init__(self, base_url: str, key: str | None, **kwargs: Any) -> None:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         super().__init__(base_url=base_url, headers=headers, timeout=30, **kwargs)
+
+
+class Principals:
+    """Keys for everyone the access matrix names, on one store."""
+
+    def __init__(self, base_url: str, keys: dict[str, str]) -> None:
+        self.base_url = base_url
+        self.keys = keys
+        self.clients = {name: Client(base_url, key) for name, key in keys.items()}
+        self.clients["anonymous"] = Client(base_url, None)
+
+    def __getitem__(self, name: str):
+        return self.clients[name]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+PRINCIPALS = {
+    "owner": ("alice", "home", "member"),
+    "other_member": ("bob", "home", "member"),
+    "auditor": ("carol", "home", "auditor"),
+    "admin": ("dana", "home", "admin"),
+    "foreign_member": ("erin", "agency", "member"),
+    "foreign_auditor": ("frank", "agency", "auditor"),
+    "revoked": ("gina", "home", "member"),
+}
