@@ -17,6 +17,10 @@ def member(user: str, workspace: str) -> Principal:
     return Principal(key_id=f"test-{user}", user_id=user, workspace=workspace, role="member")
 
 
+#: each case's owner and workspace, as opened here (so a command needs no extra read)
+_OWNERS: dict[UUID, tuple[str, str]] = {}
+
+
 class AsUsers:
     def __init__(self, store: ReclaimApplication) -> None:
         self.store = store
@@ -25,15 +29,21 @@ class AsUsers:
     def _by(self, case_id: UUID, actor: str) -> Principal:
         """The case's owner's key: only an owner may change a case, so the actor a test
         names is kept only when it is the owner (as it always is over HTTP)."""
-        case = self.store.get_case(case_id)
-        return member(case.owner, case.workspace)
+        if case_id not in _OWNERS:
+            case = self.store.get_case(case_id)
+            _OWNERS[case_id] = (case.owner, case.workspace)
+        return member(*_OWNERS[case_id])
+
+    def _opened(self, done: Done) -> Done:
+        _OWNERS[done.case.id] = (done.case.owner, done.case.workspace)
+        return done
 
     # a case is opened by its owner's key: the service records the owner as the actor
     def open_credit(self, *, owner: str, workspace: str, actor: str, **facts: Any) -> Done:
-        return self.commands.open_credit(**facts, by=member(owner, workspace))
+        return self._opened(self.commands.open_credit(**facts, by=member(owner, workspace)))
 
     def open_dispute(self, *, owner: str, workspace: str, actor: str, **facts: Any) -> Done:
-        return self.commands.open_dispute(**facts, by=member(owner, workspace))
+        return self._opened(self.commands.open_dispute(**facts, by=member(owner, workspace)))
 
     def submit(self, case_id: UUID, *, actor: str, **kwargs: Any) -> Done:
         return self.commands.submit(case_id, by=self._by(case_id, actor), **kwargs)
