@@ -143,7 +143,7 @@ def main() -> None:
 
 
 # a program or a file it installs -> Debian package: the dossier PDF's fonts (see
-# infrastructure/dossier.py)
+# api/render/dossier.py)
 SYSTEM_SERVE_PACKAGES: dict[str, str] = {
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core",
     "/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf": "fonts-droid-fallback",

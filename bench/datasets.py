@@ -29,9 +29,9 @@ import psycopg
 
 from bench.common import ROOT, BenchPostgres, Options, call_with, log_length, say
 from bench.history import cases
-from infrastructure.application import ReclaimApplication
 from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
+from infrastructure.store.application import ReclaimApplication
 
 #: bump when the generator changes, so cached logs are made again
 GENERATOR_VERSION = 1

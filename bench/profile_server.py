@@ -98,7 +98,7 @@ class Sampler:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    from api.app import create_app
+    from api.http.app import create_app
     from bench.__main__ import parse
     from bench.common import project_all
     from bench.sections.http import (
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         issue_script,
         mix_script,
     )
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")

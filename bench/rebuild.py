@@ -25,10 +25,10 @@ from typing import Any
 
 from bench.common import call_with, log_length
 from bench.history import generate
-from infrastructure.application import ReclaimApplication
 from infrastructure.projections import projector as projector_module
 from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
+from infrastructure.store.application import ReclaimApplication
 
 #: the projector's own batch size, where it has one
 BATCH_SIZE: int = getattr(projector_module, "BATCH_SIZE", 1000)

@@ -16,7 +16,7 @@ is computed (case, kind, and what set it), so a calendar app updates rather than
 duplicates it, and a new contact replaces the old follow-up with a new one.
 
 A deadline is facts only (its kind, day, the action that meets it and what set it);
-the sentences a person reads are written by ``infrastructure.deadline_text``.
+the sentences a person reads are written by ``infrastructure.read.deadline_text``.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import TracebackType
 
-from infrastructure.application import ReclaimApplication
 from infrastructure.service.commands import CaseCommands
 from infrastructure.settings import Settings, get_settings
+from infrastructure.store.application import ReclaimApplication
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ class Settings(BaseSettings):
                 POSTGRES_ENABLE_DB_FUNCTIONS="",
                 POSTGRES_LOCK_TIMEOUT="10",
                 # PostgresReclaimRecorder on a pool that rides out a blip (pg_pool.py)
-                APPLICATION_RECORDER_TOPIC="infrastructure.pg_pool:SteadyPostgresRecorder",
+                APPLICATION_RECORDER_TOPIC="infrastructure.store.pg_pool:SteadyPostgresRecorder",
             )
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +169,7 @@ class Settings(BaseSettings):
                 PERSISTENCE_MODULE="eventsourcing.sqlite",
                 SQLITE_DBNAME=str(self.sqlite_path),
                 SQLITE_LOCK_TIMEOUT=str(self.sqlite_lock_timeout),
-                APPLICATION_RECORDER_TOPIC="infrastructure.recorders:SQLiteReclaimRecorder",
+                APPLICATION_RECORDER_TOPIC="infrastructure.store.recorders:SQLiteReclaimRecorder",
             )
         return env
 

@@ -61,7 +61,7 @@ def settings(store: str, settings_for) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings):
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     application = ReclaimApplication(settings)
     try:
@@ -73,8 +73,8 @@ def app(settings: Settings):
 @pytest.fixture
 def font_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Only the fonts copied into the returned folder are found (the dossier's fonts)."""
-    from infrastructure import dossier
-    from infrastructure.dossier import font_files
+    from api.render import dossier
+    from api.render.dossier import font_files
 
     installed = font_files()
     folder = tmp_path / "fonts"

@@ -30,8 +30,8 @@ from bench.common import (
 )
 from bench.sections.http import USER, WORKSPACE, fresh_store, open_cases
 from bench.servers import reclaim
-from infrastructure.application import ReclaimApplication
 from infrastructure.bootstrap import Services, bootstrap
+from infrastructure.store.application import ReclaimApplication
 
 TITLE = "(e) Command latency by the case's length"
 COMMAND = "python3 dev.py bench --sections depth"
@@ -84,7 +84,7 @@ def http_latencies(port: int, key: str, ids: list[str], per_case: int) -> list[f
 def cold_latencies(services: Services, ids: list[str], per_case: int) -> list[float]:
     from uuid import UUID
 
-    from infrastructure.keys import Principal
+    from infrastructure.store.keys import Principal
 
     member = Principal(key_id="bench", user_id=USER, workspace=WORKSPACE, role="member")
     seconds: list[float] = []

@@ -28,8 +28,8 @@ from bench.common import BenchPostgres, Options, SectionResult, project_all, say
 from bench.servers import bare, reclaim, sampling_memory
 from bench.wrk import LUA_BARE, LUA_ISSUE, LUA_MIX, WrkResult, run_wrk, write_script
 from domain.cases import Credit
-from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
+from infrastructure.store.application import ReclaimApplication
 
 BARE_TITLE = "(b) Baseline: a bare FastAPI POST on the same server stack"
 BARE_COMMAND = "python3 dev.py bench --sections bare"

@@ -24,7 +24,7 @@ from typing import Any
 from bench import datasets
 from bench.common import BenchPostgres, Options, SectionResult, latency_summary, say
 from bench.servers import reclaim
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 
 TITLE = "(f) Report, list and timeline latency by log size"
 COMMAND = "python3 dev.py bench --sections queries"

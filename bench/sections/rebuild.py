@@ -21,7 +21,7 @@ from bench import datasets
 from bench.common import BenchPostgres, Options, SectionResult, say
 from bench.rebuild import BATCH_SIZE
 from bench.rebuild import measure as measure_rebuild
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 
 TITLE = "(d) Projection rebuild vs reading the log"
 COMMAND = "python3 dev.py bench --sections rebuild"

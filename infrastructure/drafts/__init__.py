@@ -4,7 +4,7 @@
 entry point (the API and the case book both call it). Every fact in a draft is read from
 the case's events by ``facts_of``; the words are Jinja2 templates in ``templates/``,
 chosen by step, kind, platform and problem or reason, most specific first. A workspace
-admin may replace any of them (``infrastructure.template_store``).
+admin may replace any of them (``infrastructure.store.templates``).
 
 Templates run in a sandbox with ``StrictUndefined``; what users typed (messages,
 grounds, a denial reason) is only ever passed to them as data, so ``{{ 7*7 }}`` in a

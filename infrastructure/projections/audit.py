@@ -31,10 +31,10 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded, as_text
 from infrastructure.settings import Settings
+from infrastructure.store.database import Cursor
 
 GENESIS = "0" * 64
 KEY_FILE = "audit-signing.key"

@@ -25,8 +25,8 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.cases import UNSTORABLE
 from domain.deadlines import DeadlinePolicy
-from infrastructure.database import Cursor, Database
 from infrastructure.projections.events import Batch
+from infrastructure.store.database import Cursor, Database
 
 #: PostgreSQL's table for the projections' tracking rows (SQLite's is the library's
 #: fixed ``tracking``); one row per projection, keyed "<application>.<projection>"

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from domain.cases import Case, Credit
 from domain.deadlines import DeadlineFacts, DeadlinePolicy, next_deadline
-from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, iso, iso_date, milli, optional_iso
+from infrastructure.store.database import Cursor
 
 Facts = dict[str, Any]
 

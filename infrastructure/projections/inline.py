@@ -16,7 +16,6 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import AuditLog, signing_key
 from infrastructure.projections.base import (
     ProjectionContext,
@@ -31,6 +30,7 @@ from infrastructure.projections.events import Batch, Recorded
 from infrastructure.projections.reports import Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.settings import Settings
+from infrastructure.store.database import Cursor, Database
 
 #: the application's name, which keys its events' tracking rows
 APP_NAME = "Reclaim"

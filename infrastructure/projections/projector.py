@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from infrastructure.application import ReclaimApplication
-from infrastructure.database import Cursor, Database
 from infrastructure.projections.base import ReclaimProjection, table_exists, write_positions
 from infrastructure.projections.events import Batch, Recorded
 from infrastructure.projections.inline import (
@@ -40,6 +38,8 @@ from infrastructure.projections.inline import (
     read_positions,
 )
 from infrastructure.projections.locks import ProjectorBusy, acquire, locks_for
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.database import Cursor, Database
 
 __all__ = ["NAMES", "PROJECTION_CLASSES", "Folder", "Projector", "ReplayFailed", "feed"]
 

@@ -45,9 +45,9 @@ from typing import Any
 
 from domain.actions import DECLARED
 from domain.cases import Case, Credit
-from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
 from infrastructure.projections.events import Batch, Recorded, iso, milli
+from infrastructure.store.database import Cursor
 
 #: microseconds in a day: durations are kept in microseconds, exactly as the
 #: timestamps (``(later - earlier).total_seconds() / 86400`` is ``micro / 1e6 / 86400``)

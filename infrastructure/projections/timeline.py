@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from domain.actions import DECLARED
-from infrastructure.database import Cursor
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded
+from infrastructure.store.database import Cursor
 
 #: each event's class name -> its title and details (declared with the actions)
 TITLES = DECLARED.titles

@@ -25,8 +25,6 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
-from infrastructure.application import ReclaimApplication
-from infrastructure.database import Cursor, Database
 from infrastructure.projections.audit import (
     GENESIS,
     AuditLog,
@@ -42,6 +40,8 @@ from infrastructure.projections.inline import (
     projection_context,
 )
 from infrastructure.projections.projector import ReplayFailed, feed
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.database import Cursor, Database
 
 CHUNK = 1000
 MAX_PROBLEMS = 20

@@ -8,8 +8,8 @@ cases. A case outside a caller's reach is answered as if it did not exist.
 from __future__ import annotations
 
 from domain.cases import Case
-from infrastructure.application import CaseNotFound
-from infrastructure.keys import Principal
+from infrastructure.store.application import CaseNotFound
+from infrastructure.store.keys import Principal
 
 
 class Forbidden(Exception):

@@ -22,15 +22,15 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.cases import Case, Credit, Dispute
-from infrastructure.application import (
+from infrastructure.service.access import check_write, require_writer
+from infrastructure.store.application import (
     CONFLICT_RETRIES,
     CommandResult,
     ReclaimApplication,
     VersionMismatch,
 )
-from infrastructure.idempotency import IdempotencyRecord
-from infrastructure.keys import Principal
-from infrastructure.service.access import check_write, require_writer
+from infrastructure.store.idempotency import IdempotencyRecord
+from infrastructure.store.keys import Principal
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain.cases import Case
-from infrastructure.application import ReclaimApplication
 from infrastructure.drafts import Draft, draft_for_step, facts_of, steps_for
+from infrastructure.store.application import ReclaimApplication
 
 
 def drafts_for(

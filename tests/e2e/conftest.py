@@ -11,7 +11,7 @@ from tests.support.live import PRINCIPALS, Principals, live_server
 @pytest.fixture
 def api(settings: Settings):
     """A live server on a fresh store, with a client per principal."""
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     setup = ReclaimApplication(settings)
     keys = {}

@@ -104,7 +104,7 @@ def test_a_key_revoked_elsewhere_stops_working_within_the_stated_bound(api, sett
     key revoked by another node or the command line is refused within that bound."""
     import time
 
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     elsewhere = ReclaimApplication(settings)
     try:

@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from domain.cases import Case
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_checks import assert_problem, stored_events
 from tests.support.api_data import PNG, credit_body, dispute_body, upload, when
 
@@ -348,7 +348,7 @@ def test_the_timeline_reads_in_causal_order(api) -> None:
 def test_the_month_chart_counts_openings_and_resolutions_on_one_time_axis(api, settings) -> None:
     """Both columns count when things happened (occurred_at), so nothing is resolved in a
     month before it was opened."""
-    from infrastructure.report_sources import load_report_data
+    from infrastructure.read.report_sources import load_report_data
 
     owner = api["owner"]
     body = credit_body(occurred_at="2026-03-12T09:00:00Z")

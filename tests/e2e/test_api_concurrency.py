@@ -12,7 +12,7 @@ N = 12
 def note_texts(settings, cid: str) -> list[str]:
     from uuid import UUID
 
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     app = ReclaimApplication(settings)
     try:

@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from infrastructure.application import ReclaimApplication
-from infrastructure.dossier import MANIFEST_NAME, REPORT_NAME
-from infrastructure.projections import queries
+from api.render.dossier import MANIFEST_NAME, REPORT_NAME
+from infrastructure.read import queries
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import PNG, credit_body, upload
 from tests.support.dossier import FOOTER, pdf_text
 from tests.support.report_support import (

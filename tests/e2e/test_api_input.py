@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_checks import assert_problem, stored_events
 from tests.support.api_data import COMMANDS, PNG, credit_body, dispute_body, upload, when
 

@@ -276,7 +276,7 @@ def test_the_summary_reads_only_the_most_urgent_deadlines(api, monkeypatch) -> N
     overdue first) and says when its lists are not complete; reminders list them all."""
     from datetime import UTC, datetime, timedelta
 
-    from api.routers import reports
+    from api.http.routers import reports
 
     def ago(days: float) -> str:
         return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from icalendar import Calendar
 
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support.report_support import ok, open_credit, submit, today
 
 

@@ -384,7 +384,7 @@ def test_an_upload_over_the_limit_is_refused_unread(api_small) -> None:
 @pytest.fixture
 def api_small(settings_for, store):
     """A live server whose uploads may be at most 100 kB."""
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
     from tests.support.live import Principals, live_server
 
     limit = 100_000

@@ -187,7 +187,7 @@ def test_only_the_owner_may_send_mail_to_a_case(api) -> None:
 
 @pytest.fixture
 def small_api(store, settings_for):
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
     from tests.support.live import Principals, live_server
 
     settings = settings_for(store, max_upload_bytes=2000)

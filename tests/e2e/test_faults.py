@@ -15,8 +15,8 @@ from uuid import UUID
 import httpx
 import pytest
 
-from infrastructure.application import ReclaimApplication
 from infrastructure.projections.verify import verify
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
 from tests.support.pgserver import PostgresServer
 from tests.support.processes import ServerProcess

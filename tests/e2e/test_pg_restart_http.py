@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
 from tests.support.pg_faults import BLIP_SECONDS, kill_connections, timed
 from tests.support.processes import ServerProcess

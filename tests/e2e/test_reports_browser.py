@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.pages import render_reports_page
+from api.render.pages import render_reports_page
 from tests.support.browser import browser, check_charts_drawn, save_screenshot, serve
 from tests.support.report_data import EXPECTED_BARS, REPORT_DATA
 

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from domain.cases import OUTCOMES
 from domain.lifecycle import STATES
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import PNG, upload
 from tests.support.browser import browser, check_charts_drawn, save_screenshot
 from tests.support.live import Client

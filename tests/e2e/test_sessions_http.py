@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from infrastructure.sessions import SessionStore
+from infrastructure.store.sessions import SessionStore
 from tests.support.api_data import credit_body
 
 
@@ -39,7 +39,7 @@ def test_the_cookie_holds_a_random_id_for_the_whole_site(api) -> None:
 
 
 def test_signing_in_again_in_the_same_browser_ends_the_first_session(api, settings) -> None:
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     client = _signed_in(api.base_url, api.keys["owner"])
     try:
@@ -111,7 +111,7 @@ def test_the_reports_page_signs_out_the_same_session(api) -> None:
 
 
 def test_revoking_the_key_ends_the_browser_session(api, settings) -> None:
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     client = _signed_in(api.base_url, api.keys["owner"])
     try:
@@ -135,7 +135,7 @@ def test_reclaim_keys_revoke_deletes_the_keys_sessions_at_once(api, settings) ->
     the next request to be swept), and leaves other keys' sessions alone."""
     import subprocess
 
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
     from tests.support.processes import RECLAIM
     from tests.support.projection_support import cli_env
 

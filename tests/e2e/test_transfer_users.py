@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.application import ReclaimApplication
 from infrastructure.projections.projector import Projector
-from infrastructure.projections.transfer import export_log, import_log
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.transfer import export_log, import_log
 from tests.support.api_data import credit_body
 from tests.support.live import Client, live_server
 

@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import MissingForSubmit
-from infrastructure.application import ReclaimApplication, VersionMismatch
+from infrastructure.store.application import ReclaimApplication, VersionMismatch
 from tests.support.commands import as_users
 from tests.support.factories import ACTOR, action_args, at, credit_facts, dispute_facts
 
@@ -256,7 +256,7 @@ def test_group_commit_batches_concurrent_commands(app: ReclaimApplication) -> No
 
 
 def test_group_commit_answers_each_command_of_a_failed_batch_alone(app) -> None:
-    from infrastructure.group_commit import GroupCommitter, _Pending
+    from infrastructure.store.group_commit import GroupCommitter, _Pending
 
     first = as_users(app).open_credit(**credit_facts()).case.id
     second = as_users(app).open_credit(**credit_facts()).case.id

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from infrastructure.blobs import BlobStore
-from infrastructure.dossier import (
+from api.render.dossier import (
     MANIFEST_NAME,
     REPORT_NAME,
     DossierError,
@@ -26,6 +25,7 @@ from infrastructure.dossier import (
     build_dossier,
     font_files,
 )
+from infrastructure.store.blobs import BlobStore
 from tests.support.dossier import CASE_ID, FOOTER, needs, pdf_text
 
 GENERATED = datetime(2026, 3, 26, 9, 0, tzinfo=UTC)

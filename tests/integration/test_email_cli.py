@@ -14,7 +14,7 @@ from tests.support.projection_support import cli_env
 
 # --- the command line --------------------------------------------------------------------------
 def test_reclaim_email_records_a_message_from_the_command_line(settings) -> None:
-    from infrastructure.application import ReclaimApplication
+    from infrastructure.store.application import ReclaimApplication
 
     app = ReclaimApplication(settings)
     try:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 from tests.support import DATA
 
 GOLDEN = DATA / "golden-log.json"

@@ -5,7 +5,7 @@ Killing every server connection (``pg_terminate_backend``, what a restart or fai
 to a pool) used to fail the next command after 4.2 s and the next read after 2.0 s; after
 an 8 s outage the first command waited 3.2 s for the pool to try the server again. Now
 the pool sweeps out its dead connections when one fails its pre-ping and retries the
-server on demand (``infrastructure/pg_pool.py``).
+server on demand (``infrastructure/store/pg_pool.py``).
 
 The same over HTTP, to a real server process: tests/e2e/test_pg_restart_http.py.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from infrastructure.application import ReclaimApplication
 from infrastructure.settings import Settings
+from infrastructure.store.application import ReclaimApplication
 from tests.support.commands import as_users
 from tests.support.factories import action_args, credit_facts
 from tests.support.pg_faults import BLIP_SECONDS, kill_connections, timed

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from infrastructure.projections import queries
 from infrastructure.projections.audit import GENESIS
 from infrastructure.projections.projector import Projector
+from infrastructure.read import queries
 from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 

@@ -54,14 +54,14 @@ from eventsourcing.tests.persistence import (  # noqa: E402 - after the stand-in
 )
 from eventsourcing.utils import Environment  # noqa: E402
 
-from infrastructure.database import Database  # noqa: E402
-from infrastructure.idempotency import IdempotencyRecord, IdempotencyStore  # noqa: E402
 from infrastructure.projections.base import PostgresView, SQLiteView  # noqa: E402
-from infrastructure.recorders import (  # noqa: E402
+from infrastructure.settings import Settings  # noqa: E402
+from infrastructure.store.database import Database  # noqa: E402
+from infrastructure.store.idempotency import IdempotencyRecord, IdempotencyStore  # noqa: E402
+from infrastructure.store.recorders import (  # noqa: E402
     PostgresReclaimRecorder,
     SQLiteReclaimRecorder,
 )
-from infrastructure.settings import Settings  # noqa: E402
 
 _names = itertools.count(1)
 

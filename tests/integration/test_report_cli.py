@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from infrastructure.dossier import MANIFEST_NAME
+from api.render.dossier import MANIFEST_NAME
 from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 from tests.support.pages import read

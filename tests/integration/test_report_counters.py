@@ -28,7 +28,7 @@ from domain.cases import Case, Credit
 from domain.deadlines import DeadlinePolicy
 from domain.errors import DomainError
 from domain.lifecycle import STATES
-from infrastructure.projections import inline, queries
+from infrastructure.projections import inline
 from infrastructure.projections.base import make_view
 from infrastructure.projections.events import from_milli, iso
 from infrastructure.projections.projector import Folder, read_log
@@ -40,7 +40,8 @@ from infrastructure.projections.reports import (
     Reports,
     case_contribution,
 )
-from infrastructure.timeliness import timeliness as timeliness_in_python
+from infrastructure.read import queries
+from infrastructure.read.timeliness import timeliness as timeliness_in_python
 from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infrastructure.sessions import TABLE, SessionStore, hash_session_id
+from infrastructure.store.sessions import TABLE, SessionStore, hash_session_id
 
 
 @pytest.fixture

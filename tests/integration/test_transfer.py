@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bench.history import generate
-from infrastructure.application import ReclaimApplication
-from infrastructure.projections import queries
 from infrastructure.projections.projector import Projector
-from infrastructure.projections.transfer import TransferError, export_log, import_log
 from infrastructure.projections.verify import verify
+from infrastructure.read import queries
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.transfer import TransferError, export_log, import_log
 
 
 def _case_ids(app) -> list[str]:

@@ -27,7 +27,7 @@ SCOPE = "ws-1/user-1"
 
 def _idempotent(app: Any, key: str, checks: dict[str, int] | None = None) -> dict[str, Any]:
     """What the API passes the service for a request with an Idempotency-Key
-    (api/commands.py): the key, and the answer kept with the events. ``checks`` counts
+    (api/http/commands.py): the key, and the answer kept with the events. ``checks`` counts
     how often the service looks the key up (before a save, and after a conflict)."""
     from infrastructure.service.commands import Idempotency, Reply
 
@@ -82,7 +82,7 @@ def _events_by_request(app: Any, case_ids: list[Any]) -> dict[str, list[tuple[An
 
 
 def _stress(app: Any, *, with_keys: bool) -> None:
-    from infrastructure.application import VersionMismatch
+    from infrastructure.store.application import VersionMismatch
     from tests.support.factories import action_args, at, credit_facts
 
     case_ids = []

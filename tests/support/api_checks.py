@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from infrastructure.application import ReclaimApplication
+from infrastructure.store.application import ReclaimApplication
 
 PROBLEM = "application/problem+json"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from infrastructure.application import ReclaimApplication
-from infrastructure.keys import Principal
 from infrastructure.service.commands import CaseCommands, Done
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.keys import Principal
 
 
 def member(user: str, workspace: str) -> Principal:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from api.app import create_app
+from api.http.app import create_app
 from infrastructure.settings import Settings
 
 

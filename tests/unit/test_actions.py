@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
+from api.http.app import create_app
 from domain.actions import ACTIONS, DECLARED, OPEN_STATES, Action, Declared, move
 from domain.cases import Case
 from domain.lifecycle import Lifecycle

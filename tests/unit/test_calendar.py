@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 from icalendar import Calendar
 
+from api.render.calendar import calendar_feed, event_uid
 from domain.cases import Credit, Dispute
 from domain.deadlines import DeadlineFacts, DeadlinePolicy, deadlines_for
-from infrastructure import deadline_text
-from infrastructure.calendar import calendar_feed, event_uid
+from infrastructure.read import deadline_text
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
 POLICY = DeadlinePolicy(appeal_window_days={"tiktok": 10})

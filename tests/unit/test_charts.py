@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from infrastructure.charts import Chart, Series, bar_chart, column_chart
+from api.render.charts import Chart, Series, bar_chart, column_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

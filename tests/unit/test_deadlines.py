@@ -23,7 +23,7 @@ from domain.deadlines import (
     due_within,
     next_deadline,
 )
-from infrastructure.deadline_text import description, title
+from infrastructure.read.deadline_text import description, title
 from infrastructure.settings import Settings
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infrastructure.dossier import dossier_filename, safe_name
+from api.render.dossier import dossier_filename, safe_name
 from tests.support.dossier import CASE_ID
 
 

@@ -13,7 +13,7 @@ from uuid import uuid4
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from infrastructure.group_commit import GroupCommitter, _Pending
+from infrastructure.store.group_commit import GroupCommitter, _Pending
 
 THREADS = 16
 

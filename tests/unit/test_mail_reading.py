@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from infrastructure.mail import html_to_text, read_mail
+from infrastructure.service.mail import html_to_text, read_mail
 from tests.support.mail import eml
 
 
@@ -21,7 +21,7 @@ def test_encodings_are_decoded() -> None:
 
 
 def test_a_gmail_inline_forward_is_read_in_the_forwarders_zone() -> None:
-    from infrastructure.mail import effective
+    from infrastructure.service.mail import effective
 
     outer = read_mail(eml("tiktok_gmail_forward.eml"), 10**6)
     inner = effective(outer, "tiktok")

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from api.pages import ReportDataError, render_reports_page, render_sign_in_page
+from api.render.pages import ReportDataError, render_reports_page, render_sign_in_page
 from tests.support.pages import read
 from tests.support.report_data import EXPECTED_BARS, REPORT_DATA
 

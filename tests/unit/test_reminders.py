@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from domain.deadlines import DeadlinePolicy
-from infrastructure.reminders import open_deadlines, reminders
+from infrastructure.read.reminders import open_deadlines, reminders
 
 POLICY = DeadlinePolicy()
 
@@ -88,8 +88,8 @@ def test_a_reminder_writes_the_amount_with_its_currencys_decimal_places() -> Non
 def test_the_calendar_line_writes_money_the_one_way() -> None:
     from decimal import Decimal
 
+    from api.render.calendar import case_line
     from domain.money import format_money
-    from infrastructure.calendar import case_line
 
     line = case_line(
         {

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from domain.deadlines import DeadlinePolicy
-from infrastructure.report_sources import monthly_counts, outcome_rows, overdue_and_expiring
+from infrastructure.read.report_sources import monthly_counts, outcome_rows, overdue_and_expiring
 
 
 def moment(text: str) -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.cases import Case, Credit
-from infrastructure import topics
+from infrastructure.store import topics
 
 
 def test_topics_have_one_import_name() -> None:

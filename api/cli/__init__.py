@@ -1,0 +1,1 @@
+"""The ``reclaim`` command line (``main``), with its projection commands and helpers."""

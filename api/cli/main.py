@@ -1,0 +1,281 @@
+"""The ``reclaim`` command line. Errors are one plain line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import typer
+
+from api.cli.support import fail, open_app, open_services
+
+cli = typer.Typer(
+    name="reclaim",
+    help="Reclaim: an event-sourced case workflow for getting platform credits and refunds back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+keys_cli = typer.Typer(
+    help="Manage API keys (shown once, stored only as a hash).", no_args_is_help=True
+)
+cli.add_typer(keys_cli, name="keys")
+
+
+@cli.command("init")
+def init() -> None:
+    """Create the store's tables (run once before workers that start with table creation off)."""
+    with open_app(create_tables=True):
+        pass
+    typer.echo("tables ready")
+
+
+@cli.command("workflow")
+def workflow() -> None:
+    """Print the case lifecycle as a Mermaid diagram."""
+    from domain.lifecycle import mermaid_diagram
+
+    typer.echo(mermaid_diagram())
+
+
+@cli.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes", min=1, max=64)] = 1,
+) -> None:
+    """Serve the HTTP API (uvicorn). On a first start with no keys, print a new admin key once."""
+    import uvicorn
+
+    with open_app() as app:
+        if app.keys.count_active() == 0:
+            key, info = app.keys.create("admin", "default", "admin")
+            typer.echo(
+                "No API keys yet: created an admin key for user 'admin' in workspace "
+                "'default'. It is shown only this once:"
+            )
+            typer.echo(key)
+        store = (
+            "PostgreSQL" if app.settings.uses_postgres else f"SQLite ({app.settings.sqlite_path})"
+        )
+    typer.echo(f"Reclaim on http://{host}:{port} with {store}", err=True)
+    # the tables are made (above, unless turned off): the workers must not make them
+    # again, all at once (on PostgreSQL concurrent CREATE ... IF NOT EXISTS fails with
+    # "tuple concurrently updated" and uvicorn stops the whole server)
+    os.environ["RECLAIM_CREATE_TABLES"] = "false"
+    uvicorn.run(
+        "api.http.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # Reclaim logs each request itself, by path only: uvicorn's own access log
+        # would print query strings, and a calendar token travels in one
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@keys_cli.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="User id the key acts as")],
+    workspace: Annotated[str, typer.Option(help="Workspace the user belongs to")],
+    role: Annotated[str, typer.Option(help="member, auditor or admin")] = "member",
+) -> None:
+    """Create a key; it is printed alone on the last line, and never again."""
+    from infrastructure.store.keys import InvalidKeyRequest
+
+    with open_app() as app:
+        try:
+            key, info = app.keys.create(user, workspace, role)
+        except InvalidKeyRequest as exc:
+            fail(str(exc))
+    typer.echo(f"created key {info.key_id} for {user} in {workspace} as {role}; store it now:")
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (ids, users, roles; never the keys themselves)."""
+    with open_app() as app:
+        rows = app.keys.list()
+    typer.echo(
+        f"{'id':<14}{'kind':<10}{'user':<20}{'workspace':<20}{'role':<9}{'created':<27}revoked"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r.key_id:<14}{r.kind:<10}{r.user_id:<20}{r.workspace:<20}{r.role:<9}"
+            f"{r.created_at:<27}{r.revoked_at or '-'}"
+        )
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id from 'keys list'")],
+) -> None:
+    """Revoke a key by its id; requests with it are answered 401 from then on, and the
+    browser sessions signed in with it end."""
+    with open_app() as app:
+        if not app.revoke_key(key_id):
+            fail(f"no active key with id {key_id}")
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_cli.command("calendar-token")
+def keys_calendar_token(
+    user: Annotated[str, typer.Option(help="User id the calendar shows deadlines for")],
+    workspace: Annotated[str, typer.Option(help="Workspace the user belongs to")],
+    role: Annotated[
+        str | None, typer.Option(help="Scope of the feed; default: the user's newest API key's")
+    ] = None,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Only revoke the user's tokens")] = False,
+) -> None:
+    """Issue a new calendar token (revoking the user's old ones), printed alone on the last
+    line; calendar apps subscribe to /v1/calendar.ics?token=<it>. --revoke ends them all."""
+    from infrastructure.store.keys import InvalidKeyRequest
+
+    with open_app() as app:
+        if revoke:
+            count = app.keys.revoke_calendar_tokens(user, workspace)
+            typer.echo(f"revoked {count} calendar token(s) of {user} in {workspace}")
+            return
+        if role is None:
+            held = [
+                k
+                for k in app.keys.list(kind="api")
+                if k.user_id == user and k.workspace == workspace and k.revoked_at is None
+            ]
+            if not held:
+                fail(f"{user} has no active API key in {workspace}: create one or pass --role")
+            role = held[-1].role
+        try:
+            token = app.keys.rotate_calendar_token(user, workspace, role)
+        except InvalidKeyRequest as exc:
+            fail(str(exc))
+    typer.echo(f"calendar token for {user} in {workspace} ({role}); any earlier one is revoked.")
+    typer.echo("Subscribe to /v1/calendar.ics?token=<the token below>; store it now:")
+    typer.echo(token)
+
+
+def _case_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        fail(f"{text!r} is not a case id")
+
+
+@cli.command("dossier")
+def dossier(
+    case_id: Annotated[str, typer.Argument(help="The case's id")],
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write the ZIP (default: reclaim-case-ID.zip)")
+    ] = None,
+) -> None:
+    """Write a case's dossier: a ZIP with the PDF case report, the evidence and a manifest."""
+    from api.http.presenters import present_case
+    from api.render.dossier import dossier_filename, write_dossier
+    from infrastructure.read.report_sources import load_dossier_input
+    from infrastructure.store.application import CaseNotFound
+
+    uuid = _case_id(case_id)
+    with open_app() as app:
+        try:
+            case = app.get_case(uuid)
+        except CaseNotFound:
+            fail(f"no case {case_id}")
+        facts = present_case(case, app.settings).model_dump(mode="json")
+        data = load_dossier_input(app, case, facts, None)
+        target = output or Path(dossier_filename(case.id))
+        with open(target, "wb") as file:
+            write_dossier(data, file)
+    typer.echo(f"wrote {target}")
+
+
+@cli.command("email")
+def email(
+    case_id: Annotated[str, typer.Argument(help="The case's id")],
+    file: Annotated[Path, typer.Argument(help="The message as saved from a mail client (.eml)")],
+    direction: Annotated[
+        str | None,
+        typer.Option(help="from_platform or to_platform (default: guessed from the addresses)"),
+    ] = None,
+    user_address: Annotated[
+        str | None, typer.Option(help="Your own address, to tell your mail from theirs")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="For your own mail: submit, follow_up, appeal or add_note")
+    ] = None,
+) -> None:
+    """Record a saved e-mail on a case at its Date, keeping it and its attachments as evidence."""
+    from uuid import uuid4
+
+    from domain.errors import DomainError
+    from infrastructure.service.access import acting_as_owner
+    from infrastructure.service.mail import MailError, record_mail
+    from infrastructure.store.application import CaseNotFound
+
+    uuid = _case_id(case_id)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    with open_services() as services:
+        try:
+            case = services.store.get_case(uuid)
+            outcome = record_mail(
+                services.commands,
+                uuid,
+                raw,
+                by=acting_as_owner(case),
+                request_id=f"cli-{uuid4().hex[:12]}",
+                direction=direction,
+                user_address=user_address,
+                action=action,
+            )
+        except CaseNotFound:
+            fail(f"no case {case_id}")
+        except (MailError, DomainError) as exc:
+            fail(f"{exc}; nothing was recorded")
+    typer.echo(outcome.detail)
+    for evidence_id in outcome.evidence_ids:
+        typer.echo(f"kept {evidence_id}")
+
+
+@cli.command("report")
+def report(
+    workspace: Annotated[str, typer.Option(help="The workspace to report on")],
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's cases (default: the whole workspace)")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="The HTML file to write")] = Path(
+        "reclaim-report.html"
+    ),
+) -> None:
+    """Write the reports page as one self-contained HTML file, to send by mail."""
+    from api.render.pages import render_reports_page
+    from infrastructure.read.report_sources import load_report_data
+
+    with open_app() as app:
+        html = render_reports_page(load_report_data(app, workspace, user))
+    output.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+from api.cli.projections import register as register_projection_commands  # noqa: E402
+
+register_projection_commands(cli)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

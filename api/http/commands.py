@@ -1,0 +1,128 @@
+"""What every command route reads off the request and how it answers.
+
+A route reads its body, then hands the service layer (``CaseCommands``) the caller,
+the request id, the version ``If-Match`` names, the ``Idempotency-Key`` with the
+request's fingerprint, and how to answer (``case_answer``). The service does the
+rest; the route turns its reply into a response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from api.http.presenters import present_case
+from api.http.problems import ProblemError, invalid
+from domain.cases import Case
+from infrastructure.service.commands import AlreadyAnswered, Answer, Done, Idempotency, Reply
+from infrastructure.store.idempotency import IdempotencyRecord
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _IF_MATCH.match(value)
+    if not match:
+        raise ProblemError(
+            412,
+            "Precondition failed",
+            'If-Match must be a case version as an entity tag, e.g. "3"',
+            code="version-mismatch",
+        )
+    return int(match.group(1))
+
+
+def expected_version(request: Request) -> int | None:
+    return parse_if_match(request.headers.get("If-Match"))
+
+
+def fingerprint(request: Request, payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency(request: Request, payload: Any) -> Idempotency | None:
+    """The request's Idempotency-Key (checked) with the fingerprint of ``payload``."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise invalid(
+            "Idempotency-Key",
+            "1-255 printable characters",
+            "Idempotency-Key must be 1-255 printable characters",
+        )
+    return Idempotency(key, fingerprint(request, payload))
+
+
+def case_headers(request: Request, case: Case) -> dict[str, str]:
+    return {
+        "ETag": f'"{case.version}"',
+        "Location": str(request.url_for("get_case", case_id=str(case.id)).path),
+    }
+
+
+def json_reply(request: Request, case: Case, status: int, body: Any) -> Reply:
+    payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
+    return Reply(status, json.dumps(payload, separators=(",", ":")), case_headers(request, case))
+
+
+def case_answer(request: Request, status: int = 200) -> Answer:
+    """Answer with the case as ``GET /v1/cases/{id}`` shows it."""
+    settings = request.app.state.reclaim.settings
+    return lambda case: json_reply(request, case, status, present_case(case, settings))
+
+
+def respond(done: Done) -> Response:
+    """The live answer: the reply, with the log position; Location only on a 201."""
+    reply = done.reply
+    assert reply is not None, "a command route always gives an answer"
+    headers = dict(reply.headers)
+    if done.position is not None:
+        headers["Reclaim-Position"] = str(done.position)
+    if reply.status != 201:
+        headers.pop("Location", None)
+    return Response(
+        reply.body.encode(),
+        status_code=reply.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def replayed(record: IdempotencyRecord) -> Response:
+    """A request answered before, answered the same way again."""
+    return Response(
+        record.body.encode(),
+        status_code=record.status,
+        media_type="application/json",
+        headers={**record.headers, "Idempotent-Replayed": "true"},
+    )
+
+
+@contextlib.contextmanager
+def counted(request: Request, action: str) -> Iterator[None]:
+    """Count the command by its outcome for /metrics."""
+    metrics = getattr(request.app.state, "metrics", None)
+    outcome = "ok"
+    try:
+        yield
+    except AlreadyAnswered:
+        outcome = "replayed"
+        raise
+    except Exception as exc:
+        outcome = type(exc).__name__
+        raise
+    finally:
+        if metrics is not None:
+            metrics.commands.labels(action, outcome).inc()

@@ -1,0 +1,94 @@
+"""Shared dependencies: the application, the commands, the caller (access rules are
+``infrastructure.service.access``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.http.problems import ProblemError
+from infrastructure.service.access import (
+    Forbidden,
+    can_read,
+    check_read,
+    check_write,
+    require_writer,
+)
+from infrastructure.service.commands import CaseCommands
+from infrastructure.settings import Settings
+from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.keys import Principal
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rk_...`")
+
+
+def get_reclaim(request: Request) -> ReclaimApplication:
+    return request.app.state.reclaim  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.reclaim.settings  # type: ignore[no-any-return]
+
+
+Reclaim = Annotated[ReclaimApplication, Depends(get_reclaim)]
+
+
+def get_commands(request: Request) -> CaseCommands:
+    return request.app.state.commands  # type: ignore[no-any-return]
+
+
+Commands = Annotated[CaseCommands, Depends(get_commands)]
+
+
+def unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401, "Unauthorized", detail, code="unauthorized", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def current_principal(
+    request: Request,
+    reclaim: Reclaim,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None:
+        raise unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    principal = reclaim.keys.authenticate(credentials.credentials)
+    if principal is None:
+        raise unauthorized("the API key is unknown or revoked")
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def forbidden(principal: Principal, what: str) -> Forbidden:
+    return Forbidden(principal, what)
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def valid_request_id(value: str | None) -> bool:
+    return bool(value) and bool(_REQUEST_ID.match(value or ""))
+
+
+def request_id(request: Request) -> str:
+    return str(request.state.request_id)
+
+
+__all__ = [
+    "Caller",
+    "Commands",
+    "Forbidden",
+    "Reclaim",
+    "can_read",
+    "check_read",
+    "check_write",
+    "forbidden",
+    "require_writer",
+]

@@ -1,0 +1,14 @@
+"""What every read of the projections shares: the caller's scope and query errors as
+problems. Every read sees every acknowledged write: projections commit with the events."""
+
+from __future__ import annotations
+
+from api.http.problems import ProblemError, invalid
+from infrastructure.read.queries import InvalidQuery
+from infrastructure.read.report_sources import owner_scope
+
+__all__ = ["invalid_query", "owner_scope"]
+
+
+def invalid_query(exc: InvalidQuery, field: str) -> ProblemError:
+    return invalid(field, str(exc), str(exc))

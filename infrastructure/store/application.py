@@ -1,0 +1,206 @@
+"""The application service: one ``eventsourcing`` Application per process.
+
+It keeps the events and everything saved beside them (keys, idempotency records,
+sessions, templates, blobs, the inline projections). The commands themselves, with
+their access checks, versions and retries, are the service layer's
+(``infrastructure.service.commands``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import Recording, Transcoder, Transcoding
+
+from domain.cases import Case, Credit, Dispute
+from infrastructure.projections.inline import (
+    InlineProjections,
+    InlineSave,
+    create_projection_tables,
+    lag_behind,
+    projection_context,
+)
+from infrastructure.settings import Settings, get_settings
+from infrastructure.store.blobs import BlobStore
+from infrastructure.store.database import Database
+from infrastructure.store.group_commit import GroupCommitter
+from infrastructure.store.idempotency import IdempotencyRecord, IdempotencyStore
+from infrastructure.store.keys import KeyStore
+from infrastructure.store.sessions import SessionStore
+from infrastructure.store.templates import TemplateStore
+from infrastructure.store.topics import register_legacy_topics
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class CaseNotFound(Exception):
+    def __init__(self, case_id: object) -> None:
+        super().__init__(f"case {case_id} not found")
+        self.case_id = case_id
+
+
+class VersionMismatch(Exception):
+    """``If-Match`` named a version the case has moved on from."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"the case is at version {actual}, not {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    case: Case
+    #: the notification log position of the last event this command recorded
+    position: int | None
+
+
+#: how often a command without If-Match is retried when another writer saved first
+CONFLICT_RETRIES = 20
+
+
+class ReclaimApplication(Application[UUID]):
+    name = "Reclaim"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        register_legacy_topics()
+        self.settings = settings or get_settings()
+        interval = self.settings.snapshot_interval
+        self.snapshotting_intervals = {Credit: interval, Dispute: interval} if interval else {}
+        super().__init__(env=self.settings.eventsourcing_env())
+        self.database = Database(
+            self.recorder.datastore,  # type: ignore[attr-defined]
+            "postgres" if self.settings.uses_postgres else "sqlite",
+        )
+        self.keys = KeyStore(self.database, cache_seconds=self.settings.key_cache_seconds)
+        self.idempotency = IdempotencyStore(self.database)
+        #: the case book's and reports page's sign-ins
+        self.sessions = SessionStore(self.database)
+        #: workspaces' own draft templates
+        self.templates = TemplateStore(self.database)
+        self.blobs = BlobStore(self.settings.evidence_dir)
+        #: every projection, written in the transaction of the events it reads
+        self.projections = InlineProjections(self.database, projection_context(self.settings))
+        self.recorder.inline = self.projections  # type: ignore[attr-defined]
+        self.committer = (
+            GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
+            if self.settings.group_commit
+            else None
+        )
+        if self.settings.create_tables:
+            self.create_tables()
+
+    def create_tables(self) -> None:
+        """Reclaim's own tables beside the library's (which the library creates itself)."""
+        self.keys.create_tables()
+        self.idempotency.create_tables()
+        self.sessions.create_tables()
+        self.templates.create_tables()
+        create_projection_tables(self.database, self.projections.projections.values())
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """The library's save, with the projections' rows in the events' transaction."""
+        processing_event.saved_kwargs["inline"] = InlineSave(
+            processing_event.events, processing_event.aggregates
+        )
+        return super()._record(processing_event)
+
+    def projection_lag(self) -> dict[str, int]:
+        """How many positions each projection is behind the end of the log: 0 for every
+        projection written inline, more only for one being caught up or rebuilt."""
+        return lag_behind(self.projections.positions(), self.recorder.max_notification_id())
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke an API key and end every browser session signed in with it."""
+        revoked = self.keys.revoke(key_id)
+        self.sessions.end_for_key(key_id)
+        return revoked
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # --- queries ---------------------------------------------------------------------------
+    def get_case(
+        self,
+        case_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> Case:
+        """The case now, at a past ``version``, or as Reclaim knew it at ``as_of``."""
+        try:
+            if as_of is not None:
+                return self._case_as_of(case_id, as_of)
+            case = self.repository.get(case_id, version=version)
+            if version is None and self.repository.cache is not None:
+                # the cache is not fast-forwarded for commands (a stale copy only costs a
+                # conflict and a retry); a read catches up with what other processes wrote
+                for newer in self.events.get(case_id, gt=case.version):
+                    case = newer.mutate(case)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(case_id)
+        return case
+
+    def case_for_command(self, case_id: UUID) -> Case:
+        """The case to act on: from the cache when there is one (a stale copy only costs
+        a conflict and a retry)."""
+        try:
+            case = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(case_id)
+        return case
+
+    def forget(self, case_id: UUID) -> None:
+        """Drop a cached copy that lost a race, so the retry reads the store."""
+        if self.repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(case_id, evict=True)
+
+    def _case_as_of(self, case_id: UUID, as_of: datetime) -> Case:
+        case: Any = None
+        for domain_event in self.events.get(case_id):
+            if domain_event.timestamp > as_of:
+                break
+            case = domain_event.mutate(case)
+        if case is None:
+            raise AggregateNotFoundError(case_id)
+        return case
+
+    def case_events(self, case_id: UUID) -> Iterator[Any]:
+        return self.events.get(case_id)
+
+    # --- saving -------------------------------------------------------------------------
+    def save_case(
+        self, case: Case, *, idempotency: IdempotencyRecord | None = None
+    ) -> CommandResult:
+        """Save the case's new events, and the command's idempotency record, in one
+        transaction: with other commands' through group commit when it is on."""
+        extra: dict[str, Any] = {} if idempotency is None else {"idempotency": idempotency}
+        if self.committer is not None:
+            return CommandResult(case, self.committer.save(case, extra))
+        recordings = self._save_batch([case], {k: [v] for k, v in extra.items()})
+        return CommandResult(case, recordings[-1].notification.id if recordings else None)
+
+    def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
+        """Save cases in one transaction, with their commands' extra rows."""
+        return self.save(*cases, **extra)
