@@ -216,6 +216,7 @@ def email(
 
     from domain.errors import DomainError
     from infrastructure.service.access import acting_as_owner
+    from infrastructure.service.commands import Call
     from infrastructure.service.mail import MailError, record_mail
     from infrastructure.store.application import CaseNotFound
 
@@ -231,8 +232,7 @@ def email(
                 services.commands,
                 uuid,
                 raw,
-                by=acting_as_owner(case),
-                request_id=f"cli-{uuid4().hex[:12]}",
+                Call(by=acting_as_owner(case), request_id=f"cli-{uuid4().hex[:12]}"),
                 direction=direction,
                 user_address=user_address,
                 action=action,

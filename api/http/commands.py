@@ -21,8 +21,9 @@ from fastapi.responses import Response
 from api.http.presenters import present_case
 from api.http.problems import ProblemError, invalid
 from domain.cases import Case
-from infrastructure.service.commands import AlreadyAnswered, Answer, Done, Idempotency, Reply
+from infrastructure.service.commands import AlreadyAnswered, Answer, Call, Done, Idempotency, Reply
 from infrastructure.store.idempotency import IdempotencyRecord
+from infrastructure.store.keys import Principal
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -81,6 +82,26 @@ def case_answer(request: Request, status: int = 200) -> Answer:
     """Answer with the case as ``GET /v1/cases/{id}`` shows it."""
     settings = request.app.state.reclaim.settings
     return lambda case: json_reply(request, case, status, present_case(case, settings))
+
+
+def call_for(
+    request: Request,
+    caller: Principal,
+    payload: Any,
+    *,
+    status: int = 200,
+    answer: Answer | None = None,
+) -> Call:
+    """The Call of a command route: the caller, the request id, Idempotency-Key (with the
+    fingerprint of ``payload``), If-Match, and the answer (the case, by default)."""
+    key = idempotency(request, payload)
+    return Call(
+        by=caller,
+        request_id=request.state.request_id,
+        expected_version=expected_version(request),
+        idempotency=key,
+        answer=answer or case_answer(request, status),
+    )
 
 
 def respond(done: Done) -> Response:

@@ -84,6 +84,7 @@ def http_latencies(port: int, key: str, ids: list[str], per_case: int) -> list[f
 def cold_latencies(services: Services, ids: list[str], per_case: int) -> list[float]:
     from uuid import UUID
 
+    from infrastructure.service.commands import Call
     from infrastructure.store.keys import Principal
 
     member = Principal(key_id="bench", user_id=USER, workspace=WORKSPACE, role="member")
@@ -91,9 +92,7 @@ def cold_latencies(services: Services, ids: list[str], per_case: int) -> list[fl
     for _ in range(per_case):
         for case_id in ids:
             t0 = time.perf_counter()
-            services.commands.add_note(
-                UUID(case_id), text="in-process note", by=member, request_id="bench"
-            )
+            services.commands.add_note(UUID(case_id), Call(member, "bench"), text="in-process note")
             seconds.append(time.perf_counter() - t0)
     return seconds
 

@@ -56,6 +56,20 @@ class Idempotency:
     request_hash: str
 
 
+@dataclass(frozen=True)
+class Call:
+    """Who sends a command, and how: the caller's key, the request id, the version
+    ``If-Match`` names (None: any), the Idempotency-Key, how to answer, and the clock
+    (``now``, for tests and imports; None: the time of the call)."""
+
+    by: Principal
+    request_id: str
+    expected_version: int | None = None
+    idempotency: Idempotency | None = None
+    answer: Answer | None = None
+    now: datetime | None = None
+
+
 class AlreadyAnswered(Exception):
     """The same request was already answered: answer it the same way again."""
 
@@ -91,6 +105,7 @@ class CaseCommands:
     # --- opening -----------------------------------------------------------------------
     def open_credit(
         self,
+        call: Call,
         *,
         platform: str,
         credit_type: str,
@@ -103,16 +118,11 @@ class CaseCommands:
         expires_on: date | None = None,
         restrictions: dict[str, Any] | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         return self._open(
             lambda: Credit.open(
-                owner=by.user_id,
-                workspace=by.workspace,
+                owner=call.by.user_id,
+                workspace=call.by.workspace,
                 platform=platform,
                 account_reference=account_reference,
                 credit_type=credit_type,
@@ -124,17 +134,16 @@ class CaseCommands:
                 expires_on=expires_on,
                 restrictions=restrictions,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             ),
-            by,
-            idempotency,
-            answer,
+            call,
         )
 
     def open_dispute(
         self,
+        call: Call,
         *,
         platform: str,
         charged_amount: object,
@@ -145,16 +154,11 @@ class CaseCommands:
         refund_amount: object | None = None,
         charged_on: date | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         return self._open(
             lambda: Dispute.open(
-                owner=by.user_id,
-                workspace=by.workspace,
+                owner=call.by.user_id,
+                workspace=call.by.workspace,
                 platform=platform,
                 account_reference=account_reference,
                 charge_reference=charge_reference,
@@ -164,30 +168,23 @@ class CaseCommands:
                 reason=reason,
                 charged_on=charged_on,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             ),
-            by,
-            idempotency,
-            answer,
+            call,
         )
 
     # --- the lifecycle -------------------------------------------------------------------
     def submit(
         self,
         case_id: UUID,
+        call: Call,
         *,
         channel: str,
         reference: str | None = None,
         message: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.submit(
@@ -195,125 +192,100 @@ class CaseCommands:
                 reference=reference,
                 message=message,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def follow_up(
         self,
         case_id: UUID,
+        call: Call,
         *,
         channel: str,
         message: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.follow_up(
                 channel=channel,
                 message=message,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def record_response(
         self,
         case_id: UUID,
+        call: Call,
         *,
         message: str,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.record_response(
                 message=message,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def deny(
         self,
         case_id: UUID,
+        call: Call,
         *,
         reason: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.deny(
                 reason=reason,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def appeal(
         self,
         case_id: UUID,
+        call: Call,
         *,
         grounds: str,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.appeal(
                 grounds=grounds,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def escalate(
         self,
         case_id: UUID,
+        call: Call,
         *,
         level: str,
         contact: str | None = None,
         message: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.escalate(
@@ -321,28 +293,23 @@ class CaseCommands:
                 contact=contact,
                 message=message,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def resolve(
         self,
         case_id: UUID,
+        call: Call,
         *,
         outcome: str,
         recovered_amount: object = None,
         recovered_form: str | None = None,
         note: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.resolve(
@@ -351,40 +318,36 @@ class CaseCommands:
                 recovered_form=recovered_form,
                 note=note,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def add_note(
         self,
         case_id: UUID,
+        call: Call,
         *,
         text: str,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.add_note(
                 text=text,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     def attach_evidence(
         self,
         case_id: UUID,
+        call: Call,
         *,
         evidence_id: str,
         kind: str,
@@ -394,12 +357,6 @@ class CaseCommands:
         filename: str | None = None,
         description: str | None = None,
         occurred_at: datetime | None = None,
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-        now: datetime | None = None,
     ) -> Done:
         def act(case: Case) -> None:
             case.attach_evidence(
@@ -411,101 +368,84 @@ class CaseCommands:
                 filename=filename,
                 description=description,
                 occurred_at=occurred_at,
-                actor=by.user_id,
-                request_id=request_id,
-                now=now,
+                actor=call.by.user_id,
+                request_id=call.request_id,
+                now=call.now,
             )
 
-        return self.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+        return self.change(case_id, call, act)
 
     # --- the unit of work ----------------------------------------------------------------
-    def check_replay(self, by: Principal, idempotency: Idempotency | None) -> None:
+    def check_replay(self, call: Call) -> None:
         """Raise AlreadyAnswered when this request was already recorded with this key."""
-        if idempotency is None:
+        if call.idempotency is None:
             return
-        record = self.store.idempotency.find(by.scope, idempotency.key)
+        record = self.store.idempotency.find(call.by.scope, call.idempotency.key)
         if record is None:
             return
-        if record.request_hash != idempotency.request_hash:
+        if record.request_hash != call.idempotency.request_hash:
             raise IdempotencyKeyReused()
         raise AlreadyAnswered(record)
 
-    def _open(
-        self,
-        make: Callable[[], Case],
-        by: Principal,
-        idempotency: Idempotency | None,
-        answer: Answer | None,
-    ) -> Done:
-        require_writer(by)
-        self.check_replay(by, idempotency)
+    def _open(self, make: Callable[[], Case], call: Call) -> Done:
+        require_writer(call.by)
+        self.check_replay(call)
         case = make()
         try:
-            return self._save(case, case, by, idempotency, answer)
+            return self._save(case, None, call)
         except IntegrityError:
-            self.check_replay(by, idempotency)
+            self.check_replay(call)
             raise
 
-    def change(
-        self,
-        case_id: UUID,
-        act: Callable[[Case], T],
-        by: Principal,
-        request_id: str,
-        expected_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        answer: Answer | None = None,
-    ) -> Done:
+    def change(self, case_id: UUID, call: Call, act: Callable[[Case], T]) -> Done:
         """Load the case, check access and version, ``act`` on it, save what it recorded.
 
         ``act`` may record several events (e-mail intake records a message and its
         files in one save) or none (then nothing is saved and ``Done.position`` is
-        None). ``answer`` is given what ``act`` returned, or the case when it returned
-        None. The access check and the replay check run on every attempt: a racing
-        request with the same key may have been recorded meanwhile.
+        None). The call's ``answer`` is given what ``act`` returned, or the case when it
+        returned None. The access check and the replay check run on every attempt: a
+        racing request with the same key may have been recorded meanwhile.
         """
         for attempt in range(CONFLICT_RETRIES + 1):
             case = self.store.case_for_command(case_id)
             # access first: a key reused on a case outside the caller's reach must get the
             # same 404 as a case that does not exist, not say that it does
-            check_write(by, case)
-            self.check_replay(by, idempotency)
-            if expected_version is not None and case.version != expected_version:
-                raise VersionMismatch(expected_version, case.version)
+            check_write(call.by, case)
+            self.check_replay(call)
+            expected = call.expected_version
+            if expected is not None and case.version != expected:
+                raise VersionMismatch(expected, case.version)
             value = act(case)
             if not case.pending_events:
-                reply = answer(case if value is None else value) if answer else None
-                return Done(case, None, reply, value)
+                return Done(case, None, self._answer(call, case, value), value)
             try:
-                return self._save(case, value, by, idempotency, answer)
+                return self._save(case, value, call)
             except IntegrityError:
                 self.store.forget(case_id)
-                fresh = self.store.get_case(case_id)
-                check_write(by, fresh)
-                self.check_replay(by, idempotency)
-                if expected_version is not None:
-                    raise VersionMismatch(expected_version, expected_version + 1) from None
+                check_write(call.by, self.store.get_case(case_id))
+                self.check_replay(call)
+                if expected is not None:
+                    raise VersionMismatch(expected, expected + 1) from None
                 if attempt == CONFLICT_RETRIES:
                     raise
         raise AssertionError("unreachable")
 
-    def _save(
-        self,
-        case: Case,
-        value: Any,
-        by: Principal,
-        idempotency: Idempotency | None,
-        answer: Answer | None,
-    ) -> Done:
-        reply = answer(case if value is None else value) if answer is not None else None
+    @staticmethod
+    def _answer(call: Call, case: Case, value: Any) -> Reply | None:
+        if call.answer is None:
+            return None
+        return call.answer(case if value is None else value)
+
+    def _save(self, case: Case, value: Any, call: Call) -> Done:
+        reply = self._answer(call, case, value)
         record = None
-        if idempotency is not None:
+        if call.idempotency is not None:
             if reply is None:
                 raise ValueError("a command with an Idempotency-Key needs an answer to keep")
             record = IdempotencyRecord(
-                scope=by.scope,
-                key=idempotency.key,
-                request_hash=idempotency.request_hash,
+                scope=call.by.scope,
+                key=call.idempotency.key,
+                request_hash=call.idempotency.request_hash,
                 status=reply.status,
                 body=reply.body,
                 headers=dict(reply.headers),

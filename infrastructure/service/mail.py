@@ -28,9 +28,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.cases import MAX_TEXT, UNSTORABLE, Case
-from infrastructure.service.commands import Answer, CaseCommands, Idempotency
+from infrastructure.service.commands import Call, CaseCommands
 from infrastructure.store.blobs import ALLOWED_MEDIA_TYPES, BlobStore, StoredBlob, UnsupportedMedia
-from infrastructure.store.keys import Principal
 
 FROM_PLATFORM = "from_platform"
 TO_PLATFORM = "to_platform"
@@ -462,21 +461,17 @@ def record_mail(
     commands: CaseCommands,
     case_id: UUID,
     raw: bytes,
+    call: Call,
     *,
-    by: Principal,
-    request_id: str,
     direction: str | None = None,
     user_address: str | None = None,
     action: str | None = None,
     reference: str | None = None,
-    expected_version: int | None = None,
-    idempotency: Idempotency | None = None,
-    answer: Answer | None = None,
 ) -> MailOutcome:
     """Record a saved message on a case: all of it in one save, or nothing.
 
-    ``answer`` is given the outcome before it is saved; with ``idempotency`` it is kept
-    with the key in the same transaction."""
+    The call's ``answer`` is given the outcome before it is saved; with an
+    Idempotency-Key it is kept with the key in the same transaction."""
     reclaim = commands.store
     if direction is not None and direction not in DIRECTIONS:
         raise MailError(f"direction must be {' or '.join(DIRECTIONS)}")
@@ -503,8 +498,8 @@ def record_mail(
         step = "record_response" if way == FROM_PLATFORM else outbound_action(case, action)
         common: dict[str, Any] = {
             "occurred_at": mail.date,
-            "actor": by.user_id,
-            "request_id": request_id,
+            "actor": call.by.user_id,
+            "request_id": call.request_id,
         }
         text = timeline_text(mail, evidence_id=eml_id)
         if step == "record_response":
@@ -583,6 +578,6 @@ def record_mail(
             None,
         )
 
-    done = commands.change(case_id, act, by, request_id, expected_version, idempotency, answer)
+    done = commands.change(case_id, call, act)
     outcome: MailOutcome = done.value
     return replace(outcome, case=done.case, position=done.position)

@@ -46,7 +46,13 @@ from domain.lifecycle import STATES
 from infrastructure.read import deadline_text, queries
 from infrastructure.read.reminders import reminders
 from infrastructure.read.report_sources import case_rows, owner_scope
-from infrastructure.service.commands import AlreadyAnswered, CaseCommands, Idempotency, Reply
+from infrastructure.service.commands import (
+    AlreadyAnswered,
+    Call,
+    CaseCommands,
+    Idempotency,
+    Reply,
+)
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.sessions import Session
 
@@ -240,13 +246,13 @@ def _open_case(
         facts = forms.opening_facts(kind, form)
         opener = commands.open_credit if kind == "credit" else commands.open_dispute
         with counted(request, opener.__name__):
-            result = opener(
-                **facts,
+            call = Call(
                 by=principal,
                 request_id=request_id(request),
                 idempotency=None if key is None else Idempotency(key, key),
                 answer=lambda case: Reply(303, f"/app/cases/{case.id}?done=open"),
             )
+            result = opener(call, **facts)
     except AlreadyAnswered as done:
         # the same form, posted twice at once: the other post opened the case
         return redirect(done.record.body)

@@ -41,7 +41,7 @@ from infrastructure.drafts import platform_name
 from infrastructure.read import queries
 from infrastructure.read.report_sources import owner_scope
 from infrastructure.service.access import Forbidden
-from infrastructure.service.commands import CaseCommands, Done
+from infrastructure.service.commands import Call, CaseCommands, Done
 from infrastructure.service.drafts import drafts_for
 from infrastructure.store.application import CaseNotFound, ReclaimApplication, VersionMismatch
 from infrastructure.store.blobs import TooLarge, UnsupportedMedia
@@ -307,10 +307,8 @@ def _act(
             COMMANDS[action](
                 commands,
                 case.id,
+                Call(session.principal, request_id(request), expected_version=version),
                 **arguments,
-                by=session.principal,
-                request_id=request_id(request),
-                expected_version=version,
             )
     except forms.FormInvalid as exc:
         return _case_page(
@@ -459,9 +457,7 @@ def _attach(
             with counted(request, action):
                 result = commands.attach_evidence(
                     case.id,
-                    by=session.principal,
-                    request_id=request_id(request),
-                    expected_version=expected,
+                    Call(session.principal, request_id(request), expected_version=expected),
                     evidence_id="ev_" + secrets.token_hex(8),
                     kind=kind,
                     sha256=blob.sha256,

@@ -9,19 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.http import schemas as s
-from api.http.commands import (
-    case_answer,
-    case_headers,
-    counted,
-    expected_version,
-    idempotency,
-    respond,
-)
+from api.http.commands import call_for, case_headers, counted, respond
 from api.http.deps import Caller, Commands, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
 from api.http.presenters import present_case
 from api.http.problems import ProblemError, invalid, problem_responses
 from domain.actions import DECLARED
+from infrastructure.service.commands import Call
 from infrastructure.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
@@ -43,15 +37,9 @@ def open_credit(
     body: s.OpenCredit, request: Request, commands: Commands, caller: Caller
 ) -> Response:
     facts = body.model_dump(exclude_none=True)
+    call = call_for(request, caller, facts, status=201)
     with counted(request, "open_credit"):
-        done = commands.open_credit(
-            **facts,
-            by=caller,
-            request_id=request.state.request_id,
-            idempotency=idempotency(request, facts),
-            answer=case_answer(request, 201),
-        )
-    return respond(done)
+        return respond(commands.open_credit(call, **facts))
 
 
 @router.post(
@@ -65,15 +53,9 @@ def open_dispute(
     body: s.OpenDispute, request: Request, commands: Commands, caller: Caller
 ) -> Response:
     facts = body.model_dump(exclude_none=True)
+    call = call_for(request, caller, facts, status=201)
     with counted(request, "open_dispute"):
-        done = commands.open_dispute(
-            **facts,
-            by=caller,
-            request_id=request.state.request_id,
-            idempotency=idempotency(request, facts),
-            answer=case_answer(request, 201),
-        )
-    return respond(done)
+        return respond(commands.open_dispute(call, **facts))
 
 
 @router.get(
@@ -125,34 +107,23 @@ def _command(action: str) -> dict[str, object]:
     }
 
 
-class Call:
-    """What a lifecycle command route hands the service besides the body's fields."""
-
-    def __init__(self, request: Request, caller: Principal, case_id: UUID, body: s.Strict):
-        payload = {"case": str(case_id), **body.model_dump()}
-        self.request_id: str = request.state.request_id
-        self.idempotency = idempotency(request, payload)
-        self.expected_version = expected_version(request)
-        self.answer = case_answer(request)
+def _call(request: Request, caller: Principal, case_id: UUID, body: s.Strict) -> Call:
+    return call_for(request, caller, {"case": str(case_id), **body.model_dump()})
 
 
 @router.post(**_command("submit"))  # type: ignore[arg-type]
 def submit(
     case_id: UUID, body: s.Submit, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "submit"):
         done = commands.submit(
             case_id,
+            call,
             channel=body.channel,
             reference=body.reference,
             message=body.message,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -161,18 +132,14 @@ def submit(
 def follow_up(
     case_id: UUID, body: s.FollowUp, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "follow_up"):
         done = commands.follow_up(
             case_id,
+            call,
             channel=body.channel,
             message=body.message,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -181,17 +148,13 @@ def follow_up(
 def record_response(
     case_id: UUID, body: s.ResponseIn, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "record_response"):
         done = commands.record_response(
             case_id,
+            call,
             message=body.message,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -200,17 +163,13 @@ def record_response(
 def deny(
     case_id: UUID, body: s.Deny, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "deny"):
         done = commands.deny(
             case_id,
+            call,
             reason=body.reason,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -219,17 +178,13 @@ def deny(
 def appeal(
     case_id: UUID, body: s.Appeal, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "appeal"):
         done = commands.appeal(
             case_id,
+            call,
             grounds=body.grounds,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -238,19 +193,15 @@ def appeal(
 def escalate(
     case_id: UUID, body: s.Escalate, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "escalate"):
         done = commands.escalate(
             case_id,
+            call,
             level=body.level,
             contact=body.contact,
             message=body.message,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -259,20 +210,16 @@ def escalate(
 def resolve(
     case_id: UUID, body: s.Resolve, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "resolve"):
         done = commands.resolve(
             case_id,
+            call,
             outcome=body.outcome,
             recovered_amount=body.recovered_amount,
             recovered_form=body.recovered_form,
             note=body.note,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)
 
@@ -281,16 +228,12 @@ def resolve(
 def add_note(
     case_id: UUID, body: s.NoteIn, request: Request, commands: Commands, caller: Caller
 ) -> Response:
-    call = Call(request, caller, case_id, body)
+    call = _call(request, caller, case_id, body)
     with counted(request, "add_note"):
         done = commands.add_note(
             case_id,
+            call,
             text=body.text,
             occurred_at=body.occurred_at,
-            by=caller,
-            request_id=call.request_id,
-            expected_version=call.expected_version,
-            idempotency=call.idempotency,
-            answer=call.answer,
         )
     return respond(done)

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.http import schemas as s
-from api.http.commands import expected_version, idempotency
+from api.http.commands import call_for
 from api.http.deps import Caller, Commands, Reclaim, check_write
 from api.http.middleware import StrictJSONRoute
 from api.http.problems import ProblemError, invalid, problem_responses
@@ -178,12 +178,12 @@ async def take_in_email(
         "sha256": hashlib.sha256(raw).hexdigest(),
         **{k: v for k, v in fields.items() if k != "file"},
     }
-    key = idempotency(request, payload)
-    expected = expected_version(request)
-    commands.check_replay(caller, key)
 
     def answer(outcome: MailOutcome) -> Reply:
         return Reply(201, present(outcome).model_dump_json(), {"ETag": f'"{outcome.case.version}"'})
+
+    call = call_for(request, caller, payload, answer=answer)
+    commands.check_replay(call)
 
     try:
         outcome = await run_in_threadpool(
@@ -191,15 +191,11 @@ async def take_in_email(
             commands,
             case_id,
             fields["file"],
-            by=caller,
-            request_id=request.state.request_id,
+            call,
             direction=fields.get("direction"),
             user_address=fields.get("user_address"),
             action=fields.get("action"),
             reference=fields.get("reference"),
-            expected_version=expected,
-            idempotency=key,
-            answer=answer,
         )
     except MailError as error:
         _count(request, "email", type(error).__name__)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
-from api.http.commands import counted, expected_version, idempotency, json_reply, respond
+from api.http.commands import call_for, counted, json_reply, respond
 from api.http.deps import Caller, Commands, Reclaim, check_read, check_write
 from api.http.middleware import StrictJSONRoute
 from api.http.problems import ProblemError, problem_responses
@@ -107,13 +107,13 @@ async def upload_evidence(
         )
         return json_reply(request, changed, 201, created)
 
-    key = idempotency(request, payload)
-    expected = expected_version(request)
+    call = call_for(request, caller, payload, answer=answer)
 
     def attach() -> Done:
         with counted(request, "attach_evidence"):
             return commands.attach_evidence(
                 case_id,
+                call,
                 evidence_id=evidence_id,
                 kind=upload.fields.get("kind"),  # type: ignore[arg-type]
                 sha256=upload.blob.sha256,
@@ -122,11 +122,6 @@ async def upload_evidence(
                 filename=upload.filename,
                 description=upload.fields.get("description"),
                 occurred_at=occurred_at_field(upload.fields.get("occurred_at")),
-                by=caller,
-                request_id=request.state.request_id,
-                expected_version=expected,
-                idempotency=key,
-                answer=answer,
             )
 
     return respond(await run_in_threadpool(attach))
