@@ -317,18 +317,31 @@ def _act(
     except VersionMismatch:
         return _stale(request, reclaim, session, case.id, action, version, values)
     except DomainError as exc:
-        return _case_page(
-            request,
-            reclaim,
-            session,
-            reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc)},
-            values=values,
-            status=page_status(exc),
-        )
+        return _refused(request, reclaim, session, case.id, action, exc, values)
     except (CaseNotFound, Forbidden):
         return not_found_page(request, session)
     return redirect(f"/app/cases/{case.id}?done={action}")
+
+
+def _refused(
+    request: Request,
+    reclaim: ReclaimApplication,
+    session: Session,
+    case_id: UUID,
+    action: str,
+    exc: DomainError,
+    values: dict[str, dict[str, str]],
+) -> Response:
+    """The case as it is now, with the rule the action broke beside its form."""
+    return _case_page(
+        request,
+        reclaim,
+        session,
+        reclaim.get_case(case_id),
+        errors={action: forms.domain_problem(exc)},
+        values=values,
+        status=page_status(exc),
+    )
 
 
 def _stale(
@@ -471,15 +484,7 @@ def _attach(
     except VersionMismatch:
         return _stale(request, reclaim, session, case.id, action, version, values)
     except DomainError as exc:
-        return _case_page(
-            request,
-            reclaim,
-            session,
-            reclaim.get_case(case.id),
-            errors={action: forms.domain_problem(exc)},
-            values=values,
-            status=422,
-        )
+        return _refused(request, reclaim, session, case.id, action, exc, values)
     except (CaseNotFound, Forbidden):
         return not_found_page(request, session)
     return redirect(f"/app/cases/{case.id}?done={action}")
