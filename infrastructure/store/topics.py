@@ -10,15 +10,28 @@ Keep one import name per module: ``domain.cases``, never ``reclaim.domain.cases`
 
 from __future__ import annotations
 
-from eventsourcing.utils import register_topic
+from eventsourcing.utils import register_topic, resolve_topic
 
-#: old topic -> the object it names now
-LEGACY_TOPICS: dict[str, object] = {}
+#: old topic -> the object it names now, or that object's topic now (resolved when
+#: registered, so this module imports none of them). The recorder classes are named by
+#: topic in the library's settings (``APPLICATION_RECORDER_TOPIC``), which a deployment
+#: may have copied; they moved to ``infrastructure.store`` on 2026-12-01.
+LEGACY_TOPICS: dict[str, object] = {
+    "infrastructure.recorders:SQLiteReclaimRecorder": (
+        "infrastructure.store.recorders:SQLiteReclaimRecorder"
+    ),
+    "infrastructure.recorders:PostgresReclaimRecorder": (
+        "infrastructure.store.recorders:PostgresReclaimRecorder"
+    ),
+    "infrastructure.pg_pool:SteadyPostgresRecorder": (
+        "infrastructure.store.pg_pool:SteadyPostgresRecorder"
+    ),
+    "infrastructure.application:ReclaimApplication": (
+        "infrastructure.store.application:ReclaimApplication"
+    ),
+}
 
 
 def register_legacy_topics() -> None:
     for old, obj in LEGACY_TOPICS.items():
-        register_topic(old, obj)
-
-
-register_legacy_topics()
+        register_topic(old, resolve_topic(obj) if isinstance(obj, str) else obj)

@@ -19,3 +19,14 @@ def test_a_moved_class_is_found_under_its_old_topic(monkeypatch) -> None:
     monkeypatch.setitem(topics.LEGACY_TOPICS, "reclaim.old_module:Credit", Credit)
     topics.register_legacy_topics()
     assert resolve_topic("reclaim.old_module:Credit") is Credit
+
+
+def test_the_recorders_and_application_are_found_under_their_old_topics() -> None:
+    from infrastructure.store.application import ReclaimApplication
+    from infrastructure.store.pg_pool import SteadyPostgresRecorder
+    from infrastructure.store.recorders import SQLiteReclaimRecorder
+
+    topics.register_legacy_topics()
+    assert resolve_topic("infrastructure.recorders:SQLiteReclaimRecorder") is SQLiteReclaimRecorder
+    assert resolve_topic("infrastructure.pg_pool:SteadyPostgresRecorder") is SteadyPostgresRecorder
+    assert resolve_topic("infrastructure.application:ReclaimApplication") is ReclaimApplication
