@@ -22,6 +22,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.cases import Case, Credit, Dispute
+from domain.errors import DomainError
 from infrastructure.service.access import check_write, require_writer
 from infrastructure.store.application import (
     CONFLICT_RETRIES,
@@ -389,8 +390,11 @@ class CaseCommands:
 
     def _open(self, make: Callable[[], Case], call: Call) -> Done:
         require_writer(call.by)
-        self.check_replay(call)
-        case = make()
+        try:
+            case = make()
+        except DomainError:
+            self.check_replay(call)
+            raise
         try:
             return self._save(case, None, call)
         except IntegrityError:
@@ -403,20 +407,30 @@ class CaseCommands:
         ``act`` may record several events (e-mail intake records a message and its
         files in one save) or none (then nothing is saved and ``Done.position`` is
         None). The call's ``answer`` is given what ``act`` returned, or the case when it
-        returned None. The access check and the replay check run on every attempt: a
-        racing request with the same key may have been recorded meanwhile.
+        returned None.
+
+        A request whose Idempotency-Key is already recorded is not looked up first: its
+        save would fail on the key (the record is written in the events' transaction),
+        so nothing can be recorded twice, and every way the command can fail (a refusal,
+        a version, a conflict at the save) looks the key up before it answers. A retry
+        of an answered request gets that answer, not the refusal its own first try now
+        causes (a second ``submit``, say). That saves a read on every command with a key.
         """
         for attempt in range(CONFLICT_RETRIES + 1):
             case = self.store.case_for_command(case_id)
             # access first: a key reused on a case outside the caller's reach must get the
             # same 404 as a case that does not exist, not say that it does
             check_write(call.by, case)
-            self.check_replay(call)
             expected = call.expected_version
-            if expected is not None and case.version != expected:
-                raise VersionMismatch(expected, case.version)
-            value = act(case)
+            try:
+                if expected is not None and case.version != expected:
+                    raise VersionMismatch(expected, case.version)
+                value = act(case)
+            except (DomainError, VersionMismatch):
+                self.check_replay(call)
+                raise
             if not case.pending_events:
+                self.check_replay(call)
                 return Done(case, None, self._answer(call, case, value), value)
             try:
                 return self._save(case, value, call)
