@@ -60,14 +60,18 @@ def settings(store: str, settings_for) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings):
-    from infrastructure.store.application import ReclaimApplication
+def services(settings: Settings):
+    """Reclaim on a fresh store, wired as the server and the command line wire it."""
+    from infrastructure.bootstrap import bootstrap
 
-    application = ReclaimApplication(settings)
-    try:
-        yield application
-    finally:
-        application.close()
+    with bootstrap(settings) as started:
+        yield started
+
+
+@pytest.fixture
+def app(services):
+    """The store (the ``eventsourcing`` application) of ``services``."""
+    return services.store
 
 
 @pytest.fixture

@@ -68,8 +68,8 @@ class Folder:
 
     LIMIT = 5_000
 
-    def __init__(self, app: ReclaimApplication, limit: int = LIMIT) -> None:
-        self.app = app
+    def __init__(self, store: ReclaimApplication, limit: int = LIMIT) -> None:
+        self.store = store
         self.limit = limit
         self._cases: OrderedDict[str, Any] = OrderedDict()
 
@@ -97,31 +97,31 @@ class Folder:
 
     def _load(self, r: Recorded) -> Any:
         try:
-            return self.app.repository.get(UUID(r.case_id), version=r.version - 1)
+            return self.store.repository.get(UUID(r.case_id), version=r.version - 1)
         except Exception as error:
             raise ReplayFailed(
                 "the log", r.position, r.position, LookupError(f"case {r.case_id}: {error}")
             ) from error
 
 
-def decode(app: ReclaimApplication, notification: Any) -> Recorded:
+def decode(store: ReclaimApplication, notification: Any) -> Recorded:
     try:
-        return Recorded(notification.id, app.mapper.to_domain_event(notification), notification)
+        return Recorded(notification.id, store.mapper.to_domain_event(notification), notification)
     except Exception as error:
         raise ReplayFailed("the log", notification.id, notification.id, error) from error
 
 
 def read_log(
-    app: ReclaimApplication, start: int, stop: int | None, batch_size: int
+    store: ReclaimApplication, start: int, stop: int | None, batch_size: int
 ) -> Iterator[list[Recorded]]:
     """The log after ``start`` up to ``stop`` (None: its end now), decoded, a batch at a time."""
     while stop is None or start < stop:
-        notifications = app.recorder.select_notifications(
+        notifications = store.recorder.select_notifications(
             start=start, limit=batch_size, stop=stop, inclusive_of_start=False
         )
         if not notifications:
             return
-        yield [decode(app, n) for n in notifications]
+        yield [decode(store, n) for n in notifications]
         start = notifications[-1].id
 
 
@@ -137,7 +137,7 @@ def apply_all(cursor: Cursor, projections: Sequence[ReclaimProjection], batch: B
 
 
 def feed(
-    app: ReclaimApplication,
+    store: ReclaimApplication,
     projections: Sequence[ReclaimProjection],
     *,
     stops: dict[str, int] | None = None,
@@ -157,10 +157,10 @@ def feed(
     start = min(positions[p.name] for p in behind)
     ends = [limits[p.name] for p in behind]
     stop = None if None in ends else max(e for e in ends if e is not None)
-    folder = Folder(app)
+    folder = Folder(store)
     database = Database(projections[0].view.datastore, projections[0].view.dialect)
     total = 0
-    for recorded in read_log(app, start, stop, batch_size):
+    for recorded in read_log(store, start, stop, batch_size):
         batch = folder.batch(recorded)
         with database.transaction() as cursor:
             for projection in behind:
@@ -173,7 +173,7 @@ def feed(
                 if not part:
                     continue
                 apply_all(cursor, [projection], Batch(part, batch.cases))
-                write_positions(cursor, [projection.view], app.name, part[-1].position)
+                write_positions(cursor, [projection.view], store.name, part[-1].position)
                 positions[projection.name] = part[-1].position
         total += len(recorded)
         if progress is not None:
@@ -183,15 +183,19 @@ def feed(
 
 class Projector:
     def __init__(
-        self, app: ReclaimApplication, *, names: Sequence[str] = NAMES, batch_size: int = BATCH_SIZE
+        self,
+        store: ReclaimApplication,
+        *,
+        names: Sequence[str] = NAMES,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
-        self.app = app
+        self.store = store
         self.names = tuple(names)
         self.batch_size = batch_size
-        self.database: Database = app.database
-        self.context = projection_context(app.settings)
+        self.database: Database = store.database
+        self.context = projection_context(store.settings)
         self.projections = build(self.database, self.context, self.names)
-        self.locks = locks_for(app.settings, self.names)
+        self.locks = locks_for(store.settings, self.names)
 
     # --- where they are ------------------------------------------------------------------
     def positions(self) -> dict[str, int]:
@@ -200,7 +204,7 @@ class Projector:
 
     def lag(self) -> dict[str, int]:
         """How many positions each projection is behind the end of the log."""
-        return lag_behind(self.positions(), self.app.recorder.max_notification_id())
+        return lag_behind(self.positions(), self.store.recorder.max_notification_id())
 
     # --- making them again ---------------------------------------------------------------
     def catch_up(self, *, timeout: float = 10.0, progress: Progress | None = None) -> int:
@@ -208,7 +212,7 @@ class Projector:
         behind = [name for name, lag in self.lag().items() if lag > 0]
         if not behind:
             return 0
-        return Projector(self.app, names=behind, batch_size=self.batch_size).rebuild(
+        return Projector(self.store, names=behind, batch_size=self.batch_size).rebuild(
             timeout=timeout, progress=progress
         )
 
@@ -235,9 +239,9 @@ class Projector:
             with self.database.transaction() as cursor:
                 for projection in projections:
                     projection.create_tables(cursor, indexes=False)
-            folder = Folder(self.app)
+            folder = Folder(self.store)
             read, at = 0, 0
-            for recorded in read_log(self.app, 0, None, self.batch_size):
+            for recorded in read_log(self.store, 0, None, self.batch_size):
                 with self.database.transaction(bulk=True) as cursor:
                     apply_all(cursor, projections, folder.batch(recorded))
                 at = recorded[-1].position
@@ -268,7 +272,7 @@ class Projector:
         read = 0
         with self.database.transaction() as cursor:
             self._lock_writes(cursor)
-            for recorded in read_log(self.app, at, None, self.batch_size):
+            for recorded in read_log(self.store, at, None, self.batch_size):
                 apply_all(cursor, list(fresh.values()), folder.batch(recorded))
                 at = recorded[-1].position
                 read += len(recorded)
@@ -294,7 +298,7 @@ class Projector:
         the library's PostgreSQL recorder takes it; on SQLite, a first write takes the
         database's one write lock)."""
         if self.database.is_postgres:
-            cursor.execute(f"LOCK TABLE {self.app.recorder.events_table_name} IN EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {self.store.recorder.events_table_name} IN EXCLUSIVE MODE")
         else:
             table = next(iter(self.projections.values())).view.tracking_table
             cursor.execute(f"DELETE FROM {table} WHERE application_name = %s", ("__swap__",))
@@ -329,6 +333,6 @@ def drop_unfinished(database: Database) -> list[str]:
     return leftovers
 
 
-def count_events(app: ReclaimApplication) -> int:
-    row = app.database.fetchone(f"SELECT COUNT(*) AS n FROM {app.recorder.events_table_name}")
+def count_events(store: ReclaimApplication) -> int:
+    row = store.database.fetchone(f"SELECT COUNT(*) AS n FROM {store.recorder.events_table_name}")
     return int(row["n"]) if row else 0

@@ -112,10 +112,10 @@ def iter_rows(cursor: Cursor, table: Table, columns: str = "*") -> Iterator[dict
         after = rows[-1][key]
 
 
-def iter_events(app: ReclaimApplication) -> Iterator[Any]:
+def iter_events(store: ReclaimApplication) -> Iterator[Any]:
     start = 0
     while True:
-        notifications = app.recorder.select_notifications(
+        notifications = store.recorder.select_notifications(
             start=start, limit=CHUNK, inclusive_of_start=False
         )
         yield from notifications
@@ -125,28 +125,28 @@ def iter_events(app: ReclaimApplication) -> Iterator[Any]:
 
 
 def verify(
-    app: ReclaimApplication, *, progress: Callable[[int], None] | None = None
+    store: ReclaimApplication, *, progress: Callable[[int], None] | None = None
 ) -> VerifyReport:
     """Check the chain and every projection; see the module's documentation."""
     report = VerifyReport()
-    context = projection_context(app.settings)
-    check_chain(app, context.signing_key, report, progress)
-    check_projections(app, report)
+    context = projection_context(store.settings)
+    check_chain(store, context.signing_key, report, progress)
+    check_projections(store, report)
     return report
 
 
 # --- the chain ------------------------------------------------------------------------------
 def check_chain(
-    app: ReclaimApplication,
+    store: ReclaimApplication,
     key: bytes,
     report: VerifyReport,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    with snapshot(app.database) as cursor:
+    with snapshot(store.database) as cursor:
         head = read_head(cursor)
         report.head_position = head["position"] if head else None
         entries = iter_rows(cursor, AuditLog.table, "position, case_id, version, prev_hash, hash")
-        recomputed = _walk_chain(iter_events(app), entries, head, report, progress)
+        recomputed = _walk_chain(iter_events(store), entries, head, report, progress)
     _check_head(head, recomputed, key, report)
 
 
@@ -219,34 +219,34 @@ def _check_head(
 
 
 # --- the projections --------------------------------------------------------------------------
-def check_projections(app: ReclaimApplication, report: VerifyReport) -> None:
-    context = projection_context(app.settings)
-    live = build(app.database, context)
+def check_projections(store: ReclaimApplication, report: VerifyReport) -> None:
+    context = projection_context(store.settings)
+    live = build(store.database, context)
     with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
-        store = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))
+        scratch_file = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))
         try:
-            scratch_db = Database(store, "sqlite")
+            scratch_db = Database(scratch_file, "sqlite")
             scratch = build(scratch_db, context)
             create_projection_tables(scratch_db, scratch.values())
             targets = {name: live[name].position() for name in NAMES}
-            feed(app, list(scratch.values()), stops=targets)
+            feed(store, list(scratch.values()), stops=targets)
             for name in NAMES:
-                _compare_projection(app, live[name], scratch[name], report)
+                _compare_projection(store, live[name], scratch[name], report)
         except ReplayFailed as failure:
             report.add(Problem(failure.name, failure.position, f"a replay fails: {failure}"))
         finally:
-            store.close()
+            scratch_file.close()
 
 
 def _compare_projection(
-    app: ReclaimApplication,
+    store: ReclaimApplication,
     live: ReclaimProjection,
     scratch: ReclaimProjection,
     report: VerifyReport,
 ) -> None:
-    with snapshot(app.database) as cursor:
-        target = live.view.position(cursor, app.name)
-        feed(app, [scratch], stops={scratch.name: target})  # when it moved on meanwhile
+    with snapshot(store.database) as cursor:
+        target = live.view.position(cursor, store.name)
+        feed(store, [scratch], stops={scratch.name: target})  # when it moved on meanwhile
         with scratch.view.transaction(commit=False) as rebuilt:
             for table in live.tables:
                 problem = compare_table(cursor, rebuilt, table, live.name)

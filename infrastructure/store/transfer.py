@@ -70,10 +70,10 @@ class TransferError(Exception):
 
 
 def export_log(
-    app: ReclaimApplication, out: TextIO, progress: Callable[[int], None] | None = None
+    store: ReclaimApplication, out: TextIO, progress: Callable[[int], None] | None = None
 ) -> int:
     count = 0
-    for n in iter_events(app):
+    for n in iter_events(store):
         line = {
             "position": n.id,
             "originator_id": str(n.originator_id),
@@ -87,7 +87,7 @@ def export_log(
             progress(1)
     for table, columns in CARRIED.items():
         listed = ", ".join(columns)
-        rows = app.database.fetchall(f"SELECT {listed} FROM {table} ORDER BY {listed}")
+        rows = store.database.fetchall(f"SELECT {listed} FROM {table} ORDER BY {listed}")
         for row in rows:
             record = {"table": table, "row": {c: _text(row[c]) for c in columns}}
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -171,7 +171,7 @@ def _parse(data: dict[str, Any], number: int, last: int) -> tuple[StoredEvent, i
     return event, position
 
 
-def check_file(app: ReclaimApplication, path: Path) -> int:
+def check_file(store: ReclaimApplication, path: Path) -> int:
     """How many events the file holds, once every one has been checked and decoded."""
     versions: dict[UUID, int] = {}
     count = 0
@@ -184,14 +184,14 @@ def check_file(app: ReclaimApplication, path: Path) -> int:
             )
         versions[event.originator_id] = expected  # type: ignore[index]
         try:
-            app.mapper.to_domain_event(event)
+            store.mapper.to_domain_event(event)
         except Exception as error:
             raise TransferError(f"event {count} cannot be read: {error}") from None
     return count
 
 
 def import_log(
-    app: ReclaimApplication,
+    store: ReclaimApplication,
     path: Path,
     progress: Callable[[int], None] | None = None,
     on_checked: Callable[[int], None] | None = None,
@@ -201,9 +201,9 @@ def import_log(
     ``on_checked`` hears how many events the file holds once it has been checked. A
     carried row whose key is already in the target (a key created there before the
     import, say) is kept as the target has it."""
-    if app.recorder.max_notification_id():
+    if store.recorder.max_notification_id():
         raise TransferError("the target store is not empty: import only into an empty store")
-    total = check_file(app, path)
+    total = check_file(store, path)
     if on_checked is not None:
         on_checked(total)
     batch: list[StoredEvent] = []
@@ -214,17 +214,17 @@ def import_log(
             continue
         batch.append(item)
         if len(batch) == BATCH:
-            _insert(app, batch, progress)
+            _insert(store, batch, progress)
             batch = []
-    _insert(app, batch, progress)
-    return Imported(total, _insert_rows(app, rows))
+    _insert(store, batch, progress)
+    return Imported(total, _insert_rows(store, rows))
 
 
 def _insert_rows(
-    app: ReclaimApplication, rows: dict[str, list[tuple[str | None, ...]]]
+    store: ReclaimApplication, rows: dict[str, list[tuple[str | None, ...]]]
 ) -> dict[str, int]:
     added: dict[str, int] = {}
-    with app.database.transaction() as cursor:
+    with store.database.transaction() as cursor:
         for table, values in rows.items():
             columns = CARRIED[table]
             statement = (
@@ -239,10 +239,10 @@ def _insert_rows(
 
 
 def _insert(
-    app: ReclaimApplication, batch: list[StoredEvent], progress: Callable[[int], None] | None
+    store: ReclaimApplication, batch: list[StoredEvent], progress: Callable[[int], None] | None
 ) -> None:
     if not batch:
         return
-    app.recorder.insert_events(batch)
+    store.recorder.insert_events(batch)
     if progress is not None:
         progress(len(batch))
