@@ -20,23 +20,34 @@ _PLACEHOLDER = re.compile(r"%s")
 T = TypeVar("T")
 
 
+#: how many more times a call whose connection was lost is tried, each on a fresh one
+LOST_CONNECTION_RETRIES = 2
+
+
 def once_more_after_a_lost_connection(
     pool: Any, attempt: Callable[[], T], again: Callable[[], T] | None = None
 ) -> T:
-    """``attempt``, and once more (``again``, or the same) on a fresh connection when its
+    """``attempt``, and again (``again``, or the same) on a fresh connection when its
     connection was lost (a restart, a failover, ``pg_terminate_backend``), after the pool
     has swept its other idle connections: after a restart they are all dead (see
-    ``pg_pool.py``). A call that got no connection at all has already waited the pool's
-    timeout and is not tried again: an outage answers in that time."""
+    ``pg_pool.py``). Up to ``LOST_CONNECTION_RETRIES`` more times: a failover can kill the
+    connection a retry was given as well (every retry is safe: a write's ``again`` first
+    checks whether the lost transaction committed). A call that got no connection at all
+    has already waited the pool's timeout and is not tried again: an outage answers in
+    that time."""
     import psycopg_pool
 
-    try:
-        return attempt()
-    except (InterfaceError, OperationalError) as exc:
-        if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
-            raise
-    pool.check()
-    return (again or attempt)()
+    for retry in range(LOST_CONNECTION_RETRIES + 1):
+        call = attempt if retry == 0 else (again or attempt)
+        try:
+            return call()
+        except (InterfaceError, OperationalError) as exc:
+            if isinstance(exc.__cause__, psycopg_pool.PoolTimeout):
+                raise
+            if retry == LOST_CONNECTION_RETRIES:
+                raise
+        pool.check()
+    raise AssertionError("unreachable")
 
 
 class Database:
