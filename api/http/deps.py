@@ -10,13 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.http.problems import ProblemError
-from infrastructure.service.access import (
-    Forbidden,
-    can_read,
-    check_read,
-    check_write,
-    require_writer,
-)
+from infrastructure.service.access import Forbidden, can_read, check_read, check_write
 from infrastructure.service.commands import CaseCommands
 from infrastructure.settings import Settings
 from infrastructure.store.application import ReclaimApplication
@@ -66,10 +60,6 @@ def current_principal(
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def forbidden(principal: Principal, what: str) -> Forbidden:
-    return Forbidden(principal, what)
-
-
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -89,6 +79,4 @@ __all__ = [
     "can_read",
     "check_read",
     "check_write",
-    "forbidden",
-    "require_writer",
 ]

@@ -24,16 +24,14 @@ from eventsourcing.persistence import IntegrityError
 from domain.cases import Case, Credit, Dispute
 from domain.errors import DomainError
 from infrastructure.service.access import check_write, require_writer
-from infrastructure.store.application import (
-    CONFLICT_RETRIES,
-    CommandResult,
-    ReclaimApplication,
-    VersionMismatch,
-)
+from infrastructure.store.application import CommandResult, ReclaimApplication, VersionMismatch
 from infrastructure.store.idempotency import IdempotencyRecord
 from infrastructure.store.keys import Principal
 
 T = TypeVar("T")
+
+#: how often a command without If-Match is retried when another writer saved first
+CONFLICT_RETRIES = 20
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,6 @@ class CommandResult:
     position: int | None
 
 
-#: how often a command without If-Match is retried when another writer saved first
-CONFLICT_RETRIES = 20
-
-
 class ReclaimApplication(Application[UUID]):
     name = "Reclaim"
 

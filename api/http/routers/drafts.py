@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.http import schemas as s
-from api.http.deps import Caller, Reclaim, check_read, forbidden
+from api.http.deps import Caller, Forbidden, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
 from api.http.problems import ProblemError, invalid, problem_responses
 from infrastructure.drafts import TEMPLATE_DIR, package_template_names
@@ -41,7 +41,7 @@ def get_drafts(case_id: UUID, reclaim: Reclaim, caller: Caller) -> s.DraftList:
 
 def _admin(caller: Principal) -> None:
     if caller.role != "admin":
-        raise forbidden(caller, "manage the workspace's draft templates (admins may)")
+        raise Forbidden(caller, "manage the workspace's draft templates (admins may)")
 
 
 def _not_found(name: str) -> ProblemError:

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http import schemas as s
-from api.http.deps import Caller, Reclaim, forbidden
+from api.http.deps import Caller, Forbidden, Reclaim
 from api.http.middleware import StrictJSONRoute
 from api.http.problems import ProblemError, problem_responses
 from api.http.read_errors import invalid_query, owner_scope
@@ -305,7 +305,7 @@ class VerifyResult(BaseModel):
 )
 async def audit_verify(reclaim: Reclaim, caller: Caller) -> VerifyResult:
     if not caller.reads_workspace:
-        raise forbidden(caller, "verify the audit log (auditors and admins may)")
+        raise Forbidden(caller, "verify the audit log (auditors and admins may)")
     from infrastructure.projections.verify import verify
 
     report = await run_in_threadpool(verify, reclaim)
