@@ -7,6 +7,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.http.problems import ProblemError
@@ -19,18 +20,21 @@ from infrastructure.store.keys import Principal
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rk_...`")
 
 
-def get_reclaim(request: Request) -> ReclaimApplication:
+# The dependencies are ``async def`` where they do no I/O: FastAPI runs a plain ``def``
+# dependency in its thread pool, and each hop there costs more than the work itself
+# (four hops a command before; measured in BENCHMARKS.md's http section).
+async def get_reclaim(request: Request) -> ReclaimApplication:
     return request.app.state.reclaim  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.reclaim.settings  # type: ignore[no-any-return]
 
 
 Reclaim = Annotated[ReclaimApplication, Depends(get_reclaim)]
 
 
-def get_commands(request: Request) -> CaseCommands:
+async def get_commands(request: Request) -> CaseCommands:
     return request.app.state.commands  # type: ignore[no-any-return]
 
 
@@ -43,14 +47,19 @@ def unauthorized(detail: str) -> ProblemError:
     )
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     reclaim: Reclaim,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The caller: a key verified within ``key_cache_seconds`` from memory, on the event
+    loop; any other key is looked up in the store, off the loop."""
     if credentials is None:
         raise unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    principal = reclaim.keys.authenticate(credentials.credentials)
+    key = credentials.credentials
+    principal = reclaim.keys.remembered(key)
+    if principal is None:
+        principal = await run_in_threadpool(reclaim.keys.authenticate, key)
     if principal is None:
         raise unauthorized("the API key is unknown or revoked")
     request.state.principal = principal

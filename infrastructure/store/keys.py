@@ -125,16 +125,24 @@ class KeyStore:
         )
         return key, info
 
+    def remembered(self, key: str) -> Principal | None:
+        """The API key's principal if it was verified within ``cache_seconds``, without
+        asking the store (None: ask ``authenticate``)."""
+        known = self._verified.get(hash_key(key)) if self.cache_seconds > 0 else None
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        return None
+
     def authenticate(self, key: str, *, kind: str = "api") -> Principal | None:
         if not key or len(key) > 200:
             return None
         if kind != "api" or self.cache_seconds <= 0:
             return self._look_up(key, kind)
+        known = self.remembered(key)
+        if known is not None:
+            return known
         digest = hash_key(key)
         now = time.monotonic()
-        known = self._verified.get(digest)
-        if known is not None and known[1] > now:
-            return known[0]
         principal = self._look_up(key, kind)
         if principal is None:
             self._verified.pop(digest, None)
