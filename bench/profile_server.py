@@ -30,6 +30,8 @@ from bench.wrk import run_wrk
 def _group(name: str) -> str:
     if name.startswith(("AnyIO worker", "ThreadPoolExecutor", "asyncio_")):
         return "thread pool (routes)"
+    if name.startswith("reclaim-writer"):
+        return "command writer"
     if "commit" in name.lower():
         return "group commit"
     if name.startswith("MainThread"):

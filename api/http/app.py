@@ -32,6 +32,7 @@ from api.http.routers import (
 from infrastructure.bootstrap import bootstrap
 from infrastructure.service.commands import AlreadyAnswered
 from infrastructure.settings import Settings
+from infrastructure.store.writer import CommandWriter
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
@@ -51,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = bootstrap(settings)
         app.state.reclaim = services.store
         app.state.commands = services.commands
+        #: the command routes' one thread (``store/writer.py``)
+        app.state.writer = CommandWriter(
+            services.store.committer, max_batch=settings.group_commit_max
+        )
         try:
             yield
         finally:
+            app.state.writer.close()
             services.close()
 
     app = FastAPI(

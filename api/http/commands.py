@@ -9,10 +9,11 @@ rest; the route turns its reply into a response.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import Request
@@ -24,6 +25,7 @@ from domain.cases import Case
 from infrastructure.service.commands import AlreadyAnswered, Answer, Call, Done, Idempotency, Reply
 from infrastructure.store.idempotency import IdempotencyRecord
 from infrastructure.store.keys import Principal
+from infrastructure.store.writer import CommandWriter
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -147,3 +149,16 @@ def counted(request: Request, action: str) -> Iterator[None]:
     finally:
         if metrics is not None:
             metrics.commands.labels(action, outcome).inc()
+
+
+def on_the_writer(route: Callable[..., Response]) -> Callable[..., Awaitable[Response]]:
+    """A command route run on the process's command writer (``store/writer.py``), not in
+    the thread pool: FastAPI sees an ``async`` route with the same parameters, and the
+    route's own code runs as it is, its save batched with the writer's other commands."""
+
+    @functools.wraps(route)
+    async def on_writer(**kwargs: Any) -> Response:
+        writer: CommandWriter = kwargs["request"].app.state.writer
+        return await writer.run(lambda: route(**kwargs), key=kwargs.get("case_id"))
+
+    return on_writer

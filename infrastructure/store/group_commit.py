@@ -15,6 +15,10 @@ is the first of the next batch) and returns at once. So every batch is written b
 one of its own callers, and no caller pays for more than its own batch: a caller
 waits for the batches queued ahead of it and its own, never for the rest of a
 write burst.
+
+The API's commands run on one writer thread instead (``store/writer.py``), each in a
+greenlet of its own (``Gathered``): its save switches back to the writer, which writes
+the saves of every command it is running with ``write``, the same batch writing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import greenlet
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.cases import Case
@@ -99,6 +104,14 @@ def _merge(pending: Sequence[_Pending]) -> dict[str, Any]:
     return merged
 
 
+class Gathered(greenlet.greenlet):  # type: ignore[misc]
+    """A greenlet whose saves its parent gathers into batches: at a save it switches back
+    to the parent, which writes the batch and switches back to it."""
+
+    #: the save it waits for, while it waits
+    saving: _Pending | None = None
+
+
 class GroupCommitter:
     def __init__(self, save_batch: SaveBatch, *, max_batch: int = 100) -> None:
         self.save_batch = save_batch
@@ -107,12 +120,25 @@ class GroupCommitter:
         self._queue: list[_Pending] = []
         #: a leader is writing (or has been chosen and is about to)
         self._flushing = False
+        #: set by a process's ``CommandWriter``: takes a thread's save into its batches
+        #: (False: it is stopping, and the thread saves as it would without one)
+        self.hand_off: Callable[[_Pending], bool] | None = None
         #: batches written and commands in them, for /metrics and the benchmarks
         self.batches = 0
         self.commands = 0
 
     def save(self, case: Case, extra: dict[str, Any]) -> int | None:
         pending = _Pending(case, extra)
+        current = greenlet.getcurrent()
+        if isinstance(current, Gathered):
+            current.saving = pending
+            current.parent.switch()  # back once the batch holding it is written
+            current.saving = None
+            return self._result(pending)
+        hand_off = self.hand_off
+        if hand_off is not None and hand_off(pending):
+            pending.done.wait()
+            return self._result(pending)
         with self._lock:
             self._queue.append(pending)
             if not self._flushing:
@@ -124,6 +150,10 @@ class GroupCommitter:
                 self._lead(pending)
             else:
                 pending.done.wait()  # written, or made the leader
+        return self._result(pending)
+
+    @staticmethod
+    def _result(pending: _Pending) -> int | None:
         if pending.error is not None:
             raise pending.error
         return pending.position
@@ -160,6 +190,12 @@ class GroupCommitter:
                     successor.done.set()
                 else:
                     self._flushing = False
+
+    def write(self, batch: list[_Pending]) -> None:
+        """Save the batch in one transaction; each command's position or error is set on
+        it (after a conflict, each is saved alone)."""
+        if batch:
+            self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
         try:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.http import schemas as s
-from api.http.commands import call_for, case_headers, counted, respond
+from api.http.commands import call_for, case_headers, counted, on_the_writer, respond
 from api.http.deps import Caller, Commands, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
 from api.http.presenters import present_case
@@ -33,6 +33,7 @@ CASE_RESPONSE = {"model": s.CaseOut, "description": "The case after the command"
     responses={201: {"description": "The case opened"}, **OPEN_ERRORS},
     summary="Open a credit case",
 )
+@on_the_writer
 def open_credit(
     body: s.OpenCredit, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -49,6 +50,7 @@ def open_credit(
     responses={201: {"description": "The case opened"}, **OPEN_ERRORS},
     summary="Open a dispute case",
 )
+@on_the_writer
 def open_dispute(
     body: s.OpenDispute, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -112,6 +114,7 @@ def _call(request: Request, caller: Principal, case_id: UUID, body: s.Strict) ->
 
 
 @router.post(**_command("submit"))  # type: ignore[arg-type]
+@on_the_writer
 def submit(
     case_id: UUID, body: s.Submit, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -129,6 +132,7 @@ def submit(
 
 
 @router.post(**_command("follow_up"))  # type: ignore[arg-type]
+@on_the_writer
 def follow_up(
     case_id: UUID, body: s.FollowUp, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -145,6 +149,7 @@ def follow_up(
 
 
 @router.post(**_command("record_response"))  # type: ignore[arg-type]
+@on_the_writer
 def record_response(
     case_id: UUID, body: s.ResponseIn, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -160,6 +165,7 @@ def record_response(
 
 
 @router.post(**_command("deny"))  # type: ignore[arg-type]
+@on_the_writer
 def deny(
     case_id: UUID, body: s.Deny, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -175,6 +181,7 @@ def deny(
 
 
 @router.post(**_command("appeal"))  # type: ignore[arg-type]
+@on_the_writer
 def appeal(
     case_id: UUID, body: s.Appeal, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -190,6 +197,7 @@ def appeal(
 
 
 @router.post(**_command("escalate"))  # type: ignore[arg-type]
+@on_the_writer
 def escalate(
     case_id: UUID, body: s.Escalate, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -207,6 +215,7 @@ def escalate(
 
 
 @router.post(**_command("resolve"))  # type: ignore[arg-type]
+@on_the_writer
 def resolve(
     case_id: UUID, body: s.Resolve, request: Request, commands: Commands, caller: Caller
 ) -> Response:
@@ -225,6 +234,7 @@ def resolve(
 
 
 @router.post(**_command("add_note"))  # type: ignore[arg-type]
+@on_the_writer
 def add_note(
     case_id: UUID, body: s.NoteIn, request: Request, commands: Commands, caller: Caller
 ) -> Response:

@@ -1,0 +1,174 @@
+"""One writer thread per process for the API's commands, saving them in batches.
+
+The API's command routes are ``async``: each hands its command to this writer and
+awaits the answer, so a command costs no thread-pool hop and no contention among a
+pool of threads for the GIL (measured: one hop per dependency cost more than the
+dependency's work; BENCHMARKS.md). The writer runs every queued command in its own
+greenlet, on its one thread, up to the command's save (``GroupCommitter.save`` in a
+writer's greenlet switches back here instead of queueing for a leader); then it
+writes all of those saves in one transaction, with the group committer's batch
+writing (one lock, one fsync; a batch that conflicts is saved command by command, so
+each command gets its own result), and resumes each command with its result. A
+command that lost a race retries as it would on a thread (``CaseCommands.change``):
+its next save goes into the next batch.
+
+The code of a command is the same on the writer as on a thread: it loads, checks,
+acts and saves, and reads the store where it must; nothing but its save waits for
+others. At most one command per case is started in a round (a second would only
+conflict with the first): the others wait for the next.
+
+Work that is not a case command (uploads, e-mail intake, the case book) keeps its
+threads, but their saves are handed to the writer too (``GroupCommitter.hand_off``)
+and go into its batches: one process writes one batch at a time. A process without a
+writer (the command line, a script) batches its threads' saves as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from infrastructure.store.group_commit import Gathered, GroupCommitter, _Pending
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Job:
+    run: Callable[[], Any]
+    key: Hashable | None
+    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+
+
+class _Task(Gathered):
+    """A command running on the writer: switches back to the writer at its save."""
+
+    def __init__(self, job: _Job) -> None:
+        super().__init__(self._main)
+        self.job = job
+
+    def _main(self) -> None:
+        try:
+            value = self.job.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the command's caller
+            self.job.future.set_exception(exc)
+        else:
+            self.job.future.set_result(value)
+
+
+class CommandWriter:
+    def __init__(self, committer: GroupCommitter | None, *, max_batch: int = 100) -> None:
+        self.committer = committer
+        self.max_batch = max_batch
+        self._queue: deque[_Job] = deque()
+        #: saves handed over by other threads of this process (uploads, e-mail, the case
+        #: book): written in the writer's batches, so one process writes one batch at a time
+        self._handed: deque[_Pending] = deque()
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="reclaim-writer", daemon=True)
+        self._thread.start()
+        if committer is not None:
+            committer.hand_off = self._hand_off
+
+    async def run(self, command: Callable[[], T], *, key: Hashable | None = None) -> T:
+        """Run ``command`` on the writer and wait for its result (its exception raised
+        here); ``key``: the case it changes, if known."""
+        job = _Job(command, key)
+        with self._ready:
+            if self._stopping:
+                raise RuntimeError("the writer has stopped")
+            self._queue.append(job)
+            self._ready.notify()
+        return await asyncio.wrap_future(job.future)  # type: ignore[no-any-return]
+
+    def _hand_off(self, pending: _Pending) -> bool:
+        """Take another thread's save into a batch (False once stopping: it saves itself)."""
+        with self._ready:
+            if self._stopping:
+                return False
+            self._handed.append(pending)
+            self._ready.notify()
+        return True
+
+    def close(self) -> None:
+        """Stop once every queued command and handed save is written."""
+        if self.committer is not None:
+            self.committer.hand_off = None
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
+        self._thread.join()
+
+    # --- the writer's thread -------------------------------------------------------------
+    def _serve(self) -> None:
+        saving: list[_Task] = []  # commands waiting for their save
+        while True:
+            taken = self._take(saving)
+            if taken is None:
+                return
+            jobs, handed = taken
+            for job in jobs:
+                task = _Task(job)
+                task.switch()  # it runs up to its save, or to its end
+                if not task.dead:
+                    saving.append(task)
+            batch, handed = self._batch(saving, handed)
+            if handed:  # the next round's (another save of the same case is in this one)
+                with self._ready:
+                    self._handed.extendleft(reversed(handed))
+            if self.committer is not None and batch:
+                self.committer.write(batch)
+            written = {id(item) for item in batch}
+            resumed = [t for t in saving if id(t.saving) in written]
+            saving = [t for t in saving if id(t.saving) not in written]
+            for task in resumed:
+                task.switch()  # its save is written: the command goes on with the result
+                if not task.dead:
+                    saving.append(task)  # it saves again (a retry after a conflict)
+
+    def _batch(
+        self, saving: list[_Task], handed: list[_Pending]
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """This round's saves, at most ``max_batch`` and one per case; and the handed
+        saves left for the next round."""
+        batch: list[_Pending] = []
+        cases: set[Any] = set()
+        left: list[_Pending] = []
+        for item in [t.saving for t in saving if t.saving is not None] + handed:
+            if len(batch) >= self.max_batch or item.case.id in cases:
+                left.append(item)
+            else:
+                cases.add(item.case.id)
+                batch.append(item)
+        from_threads = {id(item) for item in handed}
+        return batch, [item for item in left if id(item) in from_threads]
+
+    def _take(self, saving: list[_Task]) -> tuple[list[_Job], list[_Pending]] | None:
+        """The next round's commands (at most one per case, none for a case whose command
+        is still saving) and the saves handed over. None: stopped, and nothing is left."""
+        with self._ready:
+            while not self._queue and not saving and not self._handed:
+                if self._stopping:
+                    return None
+                self._ready.wait()
+            handed = list(self._handed)
+            self._handed.clear()
+            busy = {t.job.key for t in saving if t.job.key is not None}
+            room = max(self.max_batch - len(saving) - len(handed), 0)
+            taken: list[_Job] = []
+            kept: deque[_Job] = deque()
+            for job in self._queue:
+                if len(taken) >= room or (job.key is not None and job.key in busy):
+                    kept.append(job)
+                    continue
+                if job.key is not None:
+                    busy.add(job.key)
+                taken.append(job)
+            self._queue = kept
+            return taken, handed

@@ -1,0 +1,138 @@
+"""The API's command writer (``infrastructure/store/writer.py``) on each store: commands
+awaited from an event loop run on its one thread, their saves batched; other threads'
+saves are handed to it and go into the same batches."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from typing import Any
+
+import pytest
+
+from domain.errors import DomainError
+from infrastructure.store.application import VersionMismatch
+from infrastructure.store.writer import CommandWriter
+from tests.integration.test_write_stress import _events_by_request
+from tests.support.commands import as_users
+from tests.support.factories import action_args, at, credit_facts
+
+CASES = 30
+COMMANDS = 900
+THREADS = 4
+PER_THREAD = 50
+
+
+def _cases(app: Any, count: int) -> list[Any]:
+    ids = []
+    for n in range(count):
+        case_id = as_users(app).open_credit(**credit_facts(request_id=f"open-{n}")).case.id
+        as_users(app).submit(case_id, **action_args("submit", at(61), request_id=f"submit-{n}"))
+        ids.append(case_id)
+    return ids
+
+
+def _command(app: Any, case_id: Any, request_id: str, n: int) -> Any:
+    action = "follow_up" if n % 3 == 0 else "add_note"
+    args = action_args(action, at(70), request_id=request_id)
+    if action == "add_note":
+        args["text"] = f"note {request_id}"
+    if n % 5 == 4:  # refused when another command saved since this read
+        args["expected_version"] = app.get_case(case_id).version
+    return getattr(as_users(app), action)(case_id, **args)
+
+
+def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app) -> None:
+    case_ids = _cases(app, CASES)
+    writer = CommandWriter(app.committer, max_batch=app.settings.group_commit_max)
+    batches_before = app.committer.batches
+    acknowledged: dict[str, tuple[Any, int]] = {}
+    failed: dict[str, BaseException] = {}
+    lock = threading.Lock()
+
+    def record(request_id: str, run: Any) -> None:
+        try:
+            done = run()
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            with lock:
+                failed[request_id] = exc
+        else:
+            with lock:
+                acknowledged[request_id] = (done.case.id, done.case.version)
+
+    def thread(t: int) -> None:  # beside the writer: its saves are handed over
+        for n in range(PER_THREAD):
+            request_id, case_id = f"t{t}-{n}", case_ids[(t * 7 + n) % CASES]
+            record(request_id, functools.partial(_command, app, case_id, request_id, n))
+
+    async def on_the_writer() -> None:
+        async def one(n: int) -> None:
+            request_id, case_id = f"w-{n}", case_ids[(n * 13) % CASES]
+            try:
+                done = await writer.run(lambda: _command(app, case_id, request_id, n), key=case_id)
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                failed[request_id] = exc
+            else:
+                acknowledged[request_id] = (done.case.id, done.case.version)
+
+        await asyncio.gather(*(one(n) for n in range(COMMANDS)))
+
+    threads = [threading.Thread(target=thread, args=(t,)) for t in range(THREADS)]
+    try:
+        for t in threads:
+            t.start()
+        asyncio.run(on_the_writer())
+        for t in threads:
+            t.join(120)
+    finally:
+        writer.close()
+    assert not any(t.is_alive() for t in threads)
+
+    sent = COMMANDS + THREADS * PER_THREAD
+    assert len(acknowledged) + len(failed) == sent
+    unexpected = {k: repr(v) for k, v in failed.items() if not isinstance(v, VersionMismatch)}
+    assert not unexpected, list(unexpected.items())[:5]
+    by_request = _events_by_request(app, case_ids)
+    for request_id, (case_id, version) in acknowledged.items():
+        assert by_request.get(request_id) == [(case_id, version)], request_id
+    for request_id in failed:
+        assert request_id not in by_request, f"failed {request_id} was recorded"
+    # the writer batched: far fewer transactions than commands
+    assert app.committer.batches - batches_before < sent / 3
+
+    # once the writer has stopped, a thread saves on its own again
+    after = as_users(app).add_note(case_ids[0], **action_args("add_note", request_id="after"))
+    assert app.get_case(case_ids[0]).version == after.case.version
+
+
+def test_a_command_on_the_writer_gets_its_own_result_or_error(app) -> None:
+    (case_id,) = _cases(app, 1)
+    writer = CommandWriter(app.committer)
+    users = as_users(app)
+
+    def two_saves() -> int:  # one command may save more than once
+        users.add_note(case_id, **action_args("add_note", request_id="one", text="one"))
+        done = users.add_note(case_id, **action_args("add_note", request_id="two", text="two"))
+        return int(done.case.version)
+
+    def refused() -> Any:  # a case already submitted cannot be submitted again
+        return users.submit(case_id, **action_args("submit", at(62), request_id="again"))
+
+    async def main() -> tuple[int, BaseException | None]:
+        version = await writer.run(two_saves, key=case_id)
+        try:
+            await writer.run(refused, key=case_id)
+        except DomainError as exc:
+            return version, exc
+        return version, None
+
+    try:
+        version, error = asyncio.run(main())
+    finally:
+        writer.close()
+    assert version == 4  # opened, submitted, two notes
+    assert isinstance(error, DomainError)
+    assert [e.request_id for e in app.events.get(case_id)][-2:] == ["one", "two"]
+    with pytest.raises(RuntimeError, match="stopped"):
+        asyncio.run(writer.run(lambda: None))
