@@ -69,15 +69,25 @@ def idempotency(request: Request, payload: Any) -> Idempotency | None:
 
 
 def case_headers(request: Request, case: Case) -> dict[str, str]:
-    return {
-        "ETag": f'"{case.version}"',
-        "Location": str(request.url_for("get_case", case_id=str(case.id)).path),
-    }
+    return {"ETag": f'"{case.version}"', "Location": _case_path(request).format(case.id)}
+
+
+def _case_path(request: Request) -> str:
+    """``GET /v1/cases/{id}``'s path (under the app's root path), with ``{}`` for the id:
+    looked up once per app (``url_for`` walks every route, on every command)."""
+    state = request.app.state
+    template: str | None = getattr(state, "case_path", None)
+    if template is None:
+        template = state.case_path = str(request.app.url_path_for("get_case", case_id="{}"))
+    return str(request.scope.get("root_path", "")) + template
 
 
 def json_reply(request: Request, case: Case, status: int, body: Any) -> Reply:
-    payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
-    return Reply(status, json.dumps(payload, separators=(",", ":")), case_headers(request, case))
+    if hasattr(body, "model_dump_json"):
+        text = body.model_dump_json()
+    else:
+        text = json.dumps(body, separators=(",", ":"))
+    return Reply(status, text, case_headers(request, case))
 
 
 def case_answer(request: Request, status: int = 200) -> Answer:
