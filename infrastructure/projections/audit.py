@@ -34,7 +34,7 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded, as_text
 from infrastructure.settings import Settings
-from infrastructure.store.database import Cursor
+from infrastructure.store.database import Cursor, Read
 
 GENESIS = "0" * 64
 KEY_FILE = "audit-signing.key"
@@ -147,6 +147,9 @@ class AuditLog(ReclaimProjection):
         self.table.write(cursor, rows)
         self.write_head(cursor, batch.last_position, previous, count + len(batch))
 
+    def reads(self, batch: Batch) -> list[Read]:
+        return [head_read(self.head_table)]
+
     def row(self, recorded: Recorded, case: Any, previous: str) -> dict[str, Any]:
         stored = recorded.stored
         assert stored is not None, "the audit chain hashes the stored record"
@@ -174,5 +177,9 @@ class AuditLog(ReclaimProjection):
         self.head_table.write(cursor, [row], upsert=True)
 
 
+def head_read(table: Table = HEAD_TABLE) -> Read:
+    return (f"SELECT * FROM {table.name} WHERE id = 1", ())
+
+
 def read_head(cursor: Cursor, table: Table = HEAD_TABLE) -> dict[str, Any] | None:
-    return cursor.fetchone(f"SELECT * FROM {table.name} WHERE id = 1")
+    return cursor.fetchone(*head_read(table))

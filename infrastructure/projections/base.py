@@ -26,7 +26,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from domain.cases import UNSTORABLE
 from domain.deadlines import DeadlinePolicy
 from infrastructure.projections.events import Batch
-from infrastructure.store.database import Cursor, Database
+from infrastructure.store.database import Cursor, Database, Read
 
 #: PostgreSQL's table for the projections' tracking rows (SQLite's is the library's
 #: fixed ``tracking``); one row per projection, keyed "<application>.<projection>"
@@ -287,17 +287,32 @@ class ReclaimProjection:
     def apply(self, cursor: Cursor, batch: Batch) -> None:
         """Write what the batch changes, inside the caller's transaction."""
 
+    def reads(self, batch: Batch) -> list[Read]:
+        """The queries ``apply`` will make for this batch, as it will make them: inline on
+        PostgreSQL they are sent with the events' INSERT and answered in its round trip
+        (``Cursor.prefetched``). They may not depend on the events' positions."""
+        return []
+
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def load_rows(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The rows of a per-case table for these cases, by case id."""
-    found: dict[str, dict[str, Any]] = {}
+def case_reads(table: Table, case_ids: Sequence[str]) -> list[Read]:
+    """The queries for the rows of a per-case table for these cases."""
+    reads = []
     for chunk in _chunks(sorted(case_ids), 500):
         marks = ", ".join(["%s"] * len(chunk))
-        for row in cursor.fetchall(f"SELECT * FROM {table.name} WHERE case_id IN ({marks})", chunk):
-            found[row["case_id"]] = row
-    return found
+        reads.append((f"SELECT * FROM {table.name} WHERE case_id IN ({marks})", tuple(chunk)))
+    return reads
+
+
+def rows_of_cases(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every row of a per-case table for these cases."""
+    return [row for read in case_reads(table, case_ids) for row in cursor.fetchall(*read)]
+
+
+def load_rows(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The rows of a per-case table (one a case) for these cases, by case id."""
+    return {row["case_id"]: row for row in rows_of_cases(cursor, table, case_ids)}

@@ -30,7 +30,7 @@ from infrastructure.projections.events import Batch, Recorded
 from infrastructure.projections.reports import Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.settings import Settings
-from infrastructure.store.database import Cursor, Database
+from infrastructure.store.database import Cursor, Database, Read
 
 #: the application's name, which keys its events' tracking rows
 APP_NAME = "Reclaim"
@@ -115,28 +115,51 @@ class InlineProjections:
         saved: InlineSave,
         stored_events: Sequence[StoredEvent],
         positions: Sequence[int],
+        prefetched: dict[Read, Any] | None = None,
     ) -> None:
         """Every projection's rows for these events, and each one's new position, on the
-        recorder's cursor inside its transaction."""
+        recorder's cursor inside its transaction (the queries ``prefetch`` sent answered
+        from their cursors)."""
         if not positions:
             return
-        batch = Batch(
-            [
-                Recorded(position, event, stored)
-                for position, event, stored in zip(
-                    positions, saved.events, stored_events, strict=True
-                )
-            ],
-            {str(case_id): case for case_id, case in saved.cases.items()},
-        )
-        cursor = Cursor(self.database, raw_cursor)
+        batch = _batch(saved, stored_events, positions)
+        cursor = Cursor(self.database, raw_cursor, prefetched=prefetched)
         for projection in self.projections.values():
             projection.apply(cursor, batch)
         write_positions(cursor, self.views, self.context.app_name, batch.last_position)
 
+    def prefetch(
+        self, raw_cursor: Any, saved: InlineSave, stored_events: Sequence[StoredEvent]
+    ) -> dict[Read, Any]:
+        """Send every query the projections will make for these events, each on a cursor
+        of its own on the recorder's connection, not waiting for the answers: in
+        PostgreSQL's pipeline they go with the events' INSERT (after the table lock) and
+        come back in its round trip. ``write`` then reads them from there."""
+        batch = _batch(saved, stored_events, [0] * len(stored_events))  # positions unread
+        sent: dict[Read, Any] = {}
+        for projection in self.projections.values():
+            for statement, params in projection.reads(batch):
+                if (statement, params) not in sent:
+                    raw = raw_cursor.connection.cursor()
+                    raw.execute(self.database.sql(statement), params)
+                    sent[(statement, params)] = raw
+        return sent
+
     def positions(self) -> dict[str, int]:
         """Each projection's position in the log (0 before its first event)."""
         return read_positions(self.database, self.projections, self.context.app_name)
+
+
+def _batch(
+    saved: InlineSave, stored_events: Sequence[StoredEvent], positions: Sequence[int]
+) -> Batch:
+    return Batch(
+        [
+            Recorded(position, event, stored)
+            for position, event, stored in zip(positions, saved.events, stored_events, strict=True)
+        ],
+        {str(case_id): case for case_id, case in saved.cases.items()},
+    )
 
 
 def lag_behind(positions: Mapping[str, int], end: int | None) -> dict[str, int]:

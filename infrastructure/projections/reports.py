@@ -45,9 +45,16 @@ from typing import Any
 
 from domain.actions import DECLARED
 from domain.cases import Case, Credit
-from infrastructure.projections.base import Column, ReclaimProjection, Table, load_rows
+from infrastructure.projections.base import (
+    Column,
+    ReclaimProjection,
+    Table,
+    case_reads,
+    load_rows,
+    rows_of_cases,
+)
 from infrastructure.projections.events import Batch, Recorded, iso, milli
-from infrastructure.store.database import Cursor
+from infrastructure.store.database import Cursor, Read
 
 #: microseconds in a day: durations are kept in microseconds, exactly as the
 #: timestamps (``(later - earlier).total_seconds() / 86400`` is ``micro / 1e6 / 86400``)
@@ -302,10 +309,8 @@ class Reports(ReclaimProjection):
     )
 
     def apply(self, cursor: Cursor, batch: Batch) -> None:
-        events = batch.events
-        opened = {r.case_id: r.position for r in events if r.name == "Opened"}
-        # a note or a piece of evidence changes nothing a report counts
-        touched = sorted({r.case_id for r in events if r.name not in RECORD_ONLY})
+        opened = _opened(batch)
+        touched = _touched(batch)
         before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
         counts, outcomes = Deltas(self.counts), Deltas(self.outcomes)
         days, hours = Deltas(self.resolution_days), Deltas(self.resolution_hours)
@@ -327,17 +332,22 @@ class Reports(ReclaimProjection):
             deltas.write(cursor)
         self._apply_contacts(cursor, batch, opened)
 
+    def reads(self, batch: Batch) -> list[Read]:
+        opened = _opened(batch)
+        reads = case_reads(self.facts, [c for c in _touched(batch) if c not in opened])
+        exchanging = {r.case_id for r in _exchanges(batch)}
+        return reads + case_reads(self.contacts, [c for c in exchanging if c not in opened])
+
     # --- timeliness ------------------------------------------------------------------------
     def _apply_contacts(self, cursor: Cursor, batch: Batch, opened: Mapping[str, int]) -> None:
         fresh: dict[str, list[Row]] = {}
-        for r in batch.events:
-            if r.event_type in OUTBOUND or r.event_type in INBOUND:
-                fresh.setdefault(r.case_id, []).append(self._exchange(r, batch.cases[r.case_id]))
+        for r in _exchanges(batch):
+            fresh.setdefault(r.case_id, []).append(self._exchange(r, batch.cases[r.case_id]))
         if not fresh:
             return
         stored: dict[str, list[Row]] = {}
         earlier = [c for c in fresh if c not in opened]
-        for row in _rows_of_cases(cursor, self.contacts, earlier):
+        for row in rows_of_cases(cursor, self.contacts, earlier):
             stored.setdefault(row["case_id"], []).append(row)
         deltas, hours = Deltas(self.answer_days), Deltas(self.answer_hours)
         written: list[Row] = []
@@ -421,11 +431,17 @@ def answered(rows: Iterable[Row]) -> list[Row]:
     return out
 
 
-def _rows_of_cases(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> list[Row]:
-    found: list[Row] = []
-    ids = sorted(case_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join(["%s"] * len(chunk))
-        found += cursor.fetchall(f"SELECT * FROM {table.name} WHERE case_id IN ({marks})", chunk)
-    return found
+def _opened(batch: Batch) -> dict[str, int]:
+    """The cases the batch opens, with the position of their opening."""
+    return {r.case_id: r.position for r in batch.events if r.name == "Opened"}
+
+
+def _touched(batch: Batch) -> list[str]:
+    """The cases whose counted facts the batch may change (a note or a piece of evidence
+    changes nothing a report counts)."""
+    return sorted({r.case_id for r in batch.events if r.name not in RECORD_ONLY})
+
+
+def _exchanges(batch: Batch) -> list[Recorded]:
+    """The batch's contacts and answers, for timeliness."""
+    return [r for r in batch.events if r.event_type in OUTBOUND or r.event_type in INBOUND]

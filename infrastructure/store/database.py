@@ -111,14 +111,28 @@ class Database:
                 cursor.execute(statement)
 
 
+#: a query and its parameters, as ``Cursor.fetchall`` takes them
+Read = tuple[str, tuple[Any, ...]]
+
+
 class Cursor:
     """A cursor that speaks ``%s`` on both stores and returns rows as dicts."""
 
-    def __init__(self, database: Database, raw: Any, *, bulk: bool = False) -> None:
+    def __init__(
+        self,
+        database: Database,
+        raw: Any,
+        *,
+        bulk: bool = False,
+        prefetched: dict[Read, Any] | None = None,
+    ) -> None:
         self.database = database
         self.raw = raw
         #: a rebuild's transaction: plain inserts may go by COPY (PostgreSQL)
         self.bulk = bulk
+        #: queries already sent (PostgreSQL, in the pipeline), each on its own raw cursor:
+        #: answered from there, without a round trip of their own
+        self.prefetched = prefetched if prefetched is not None else {}
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
         self.raw.execute(self.database.sql(statement), tuple(params))
@@ -143,23 +157,28 @@ class Cursor:
         return dict(row)
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._reading() as raw:
-            raw.execute(self.database.sql(statement), tuple(params))
+        with self._reading(statement, params) as raw:
             return [self._row(r) for r in raw.fetchall()]
 
     def fetchone(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        with self._reading() as raw:
-            raw.execute(self.database.sql(statement), tuple(params))
+        with self._reading(statement, params) as raw:
             row = raw.fetchone()
             return None if row is None else self._row(row)
 
     @contextmanager
-    def _reading(self) -> Iterator[Any]:
-        """A cursor for one query's rows. On PostgreSQL a cursor of its own on the same
-        connection: in a pipeline (the inline write) a cursor that has just sent a large
-        executemany can hand a later query's fetch the answer of an INSERT instead."""
-        if self.database.is_postgres:
+    def _reading(self, statement: str, params: Sequence[Any]) -> Iterator[Any]:
+        """A cursor holding one query's rows: the one it was sent on beforehand, if it was
+        (``prefetched``). On PostgreSQL a cursor of its own on the same connection: in a
+        pipeline (the inline write) a cursor that has just sent a large executemany can
+        hand a later query's fetch the answer of an INSERT instead."""
+        sent = self.prefetched.pop((statement, tuple(params)), None)
+        if sent is not None:
+            with sent:
+                yield sent
+        elif self.database.is_postgres:
             with self.raw.connection.cursor() as raw:
+                raw.execute(self.database.sql(statement), tuple(params))
                 yield raw
         else:
+            self.raw.execute(self.database.sql(statement), tuple(params))
             yield self.raw

@@ -21,7 +21,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from infrastructure.projections.inline import InlineProjections
-from infrastructure.store.database import once_more_after_a_lost_connection
+from infrastructure.store.database import Read, once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 
 
@@ -46,10 +46,19 @@ class InlineWriting:
         stored_events: Sequence[StoredEvent],
         positions: Sequence[int] | None,
         kwargs: dict[str, Any],
+        prefetched: dict[Read, Any] | None = None,
     ) -> None:
         saved = kwargs.get("inline")
         if saved is not None and self.inline is not None and positions:
-            self.inline.write(cursor, saved, stored_events, positions)
+            self.inline.write(cursor, saved, stored_events, positions, prefetched)
+
+    def _prefetch(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
+    ) -> dict[Read, Any]:
+        saved = kwargs.get("inline")
+        if saved is None or self.inline is None:
+            return {}
+        return self.inline.prefetch(cursor, saved, stored_events)
 
 
 class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
@@ -120,10 +129,10 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
     def _insert_in_transaction(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One transaction in one pipeline: the table lock and the events' INSERT, synced
-        at once so that a version conflict raises its IntegrityError before anything else
-        is queued; then Reclaim's rows, sent together (a read syncs when it needs its
-        answer), and the COMMIT with them. A few round trips instead of two dozen.
+        """One transaction in one pipeline: the table lock, the events' INSERT and the
+        projections' reads, synced at once so that a version conflict raises its
+        IntegrityError before anything else is written; then Reclaim's rows, sent
+        together, and the COMMIT with them. Two round trips.
 
         Errors are never caught inside the pipeline (the library's way, where the
         pipeline's exit then raised "pipeline aborted" in place of the real error): the
@@ -138,10 +147,17 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             self._insert_events(curs, stored_events, **kwargs)
             if stored_events:
                 self._insert_stored_events(curs, stored_events, **kwargs)
-                pipeline.sync()
-                positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-                _write_side_rows(curs, "%s", kwargs)
-                self._write_inline(curs, stored_events, positions, kwargs)
+                # the projections' reads (the audit chain's head, the reports' rows of
+                # these cases), sent behind the INSERT: under its lock, in its round trip
+                prefetched = self._prefetch(curs, stored_events, kwargs)
+                try:
+                    pipeline.sync()
+                    positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                    _write_side_rows(curs, "%s", kwargs)
+                    self._write_inline(curs, stored_events, positions, kwargs, prefetched)
+                finally:
+                    for unread in prefetched.values():  # (only after an error)
+                        unread.close()
         # the COMMIT went with the rows: the pipeline's exit syncs, and raises the first
         # error of any of them (PostgreSQL then rolls the whole transaction back)
         return positions

@@ -188,3 +188,46 @@ def test_one_large_save_writes_every_projection(app) -> None:
     assert app.recorder.max_notification_id() == events
     assert app.projection_lag() == dict.fromkeys(app.projection_lag(), 0)
     assert verify(app).ok
+
+
+def test_on_postgresql_the_projections_reads_go_with_the_events_insert(app, monkeypatch) -> None:
+    """Inline on PostgreSQL every query a projection makes (the audit head, the reports'
+    rows of the cases) is sent behind the events' INSERT and answered in its round trip:
+    none is left for a round trip of its own."""
+    if not app.settings.uses_postgres:
+        pytest.skip("SQLite has no round trips")
+    from infrastructure.store.database import Cursor
+
+    inline = app.projections
+    left: list[int] = []
+    sent: list[int] = []
+    own_reads: list[str] = []
+    write, prefetch = inline.write, inline.prefetch
+    fetch = Cursor._reading
+
+    def prefetching(*args):
+        queued = prefetch(*args)
+        sent.append(len(queued))
+        return queued
+
+    def writing(raw, saved, stored, positions, prefetched=None):
+        write(raw, saved, stored, positions, prefetched)
+        left.append(len(prefetched or {}))
+
+    def reading(self, statement, params):
+        if (statement, tuple(params)) not in self.prefetched:
+            own_reads.append(statement)
+        return fetch(self, statement, params)
+
+    monkeypatch.setattr(inline, "prefetch", prefetching)
+    monkeypatch.setattr(inline, "write", writing)
+    monkeypatch.setattr(Cursor, "_reading", reading)
+    users = as_users(app)
+    case_id = users.open_credit(**credit_facts(request_id="open")).case.id
+    users.submit(case_id, **action_args("submit", at(61), request_id="submit"))
+    users.follow_up(case_id, **action_args("follow_up", at(70), request_id="follow"))
+    users.add_note(case_id, **action_args("add_note", at(71), request_id="note"))
+    # the head on every save; the reports' facts and contacts on the submit and follow-up
+    assert sent == [1, 3, 3, 1]
+    assert left == [0, 0, 0, 0]
+    assert own_reads == []
