@@ -88,39 +88,40 @@ WHY["sqlite-raw"] = WHY["pg-raw"]
 WHY["p50"] = WHY["p99"]
 
 #: where the time went when the target was missed, as profiled on this machine (commits
-#: 0544c52 and e9a02fa, 2026-12-01); the commands are those above. Kept beside the generic advice so
-#: that a later run that still misses says why, and a run that meets it drops the text.
+#: e9a02fa, 0aa67cc, e33b661 and 6cc6168, 2026-12-01); the commands are those above. Kept
+#: beside the generic advice so that a later run that still misses says why, and a run that
+#: meets it drops the text.
 FOUND = {
     "pg-raw": (
-        "Measured: without HTTP the same commands reach about half the raw-insert rate "
-        "(in-process, 16 threads, group commit and every projection inline: 2,086 "
-        "commands/s on PostgreSQL, 3,030/s on SQLite, against 4.3k and 6.1k raw inserts), "
-        "so the inline store path is not what holds it at 0.1x. Over HTTP one worker runs "
-        "at 93 % of a core at 16 clients (top), and two workers, PostgreSQL and wrk share "
-        "this machine's 2 cores: each request costs about 2.5 ms of Python in its worker "
-        "(uvicorn, Starlette's middleware and FastAPI's validation about a sixth, psycopg's "
-        "pipeline machinery and the ~15 statements a command writes about a third). A "
-        "keyed command no longer reads its key before acting (commit e9a02fa; the key is "
-        "looked up only when the command fails): 13-15 % more commands at 16 clients on "
-        "both stores in the http section run before and after it (430 to 485/s on "
-        "PostgreSQL, 492 to 567/s on SQLite). In-process, one thread, a keyed note or "
-        "follow-up through the ASGI app costs 3.0 ms on SQLite, of which the commit's fsync "
-        "is about 0.5 ms and FastAPI's dependency solving (the key's check included) about "
-        "0.5 ms. The raw baseline does no Python per row. What would close the gap: async "
-        "command routes handing commands to one writer thread (the bare async route runs "
-        "2.3x the bare sync one), fewer statements per command (the case list has six "
-        "indexes, the reports eight tables), or more cores."
+        "Measured: the command routes no longer use the thread pool. Their dependencies run "
+        "on the event loop (commit 0aa67cc: 422 to 539 commands/s at 16 clients on "
+        "PostgreSQL, 503 to 649/s on SQLite, in http runs before and after), and each "
+        "command runs on one writer thread per process, in a greenlet up to its save, with "
+        "every waiting save written in one transaction (commit e33b661: 539 to 652/s and "
+        "649 to 727/s; the realistic mix 541 to 638/s and 670 to 782/s). What is left is "
+        "Python on 2 cores shared by two workers, PostgreSQL and wrk: in-process, one "
+        "thread through the ASGI app, a keyed note or follow-up costs 2.3 ms on SQLite, "
+        "of which its share of a batched save (16 commands a transaction, every projection "
+        "inline) is 0.24 ms; the rest is the HTTP stack (uvicorn, Starlette, FastAPI's "
+        "routing about 0.17 ms and its dependency solving and validation about 0.3 ms), "
+        "the answer (about 0.3 ms: the case and its deadlines) and loading the case (the "
+        "library deep-copies the cached aggregate). One worker alone reaches about 660/s "
+        "on SQLite (python -m bench.profile_server), as much as two: their writers take "
+        "turns on one file lock. The raw baseline does no Python per row; 1.0x would need "
+        "a command to cost a few hundred microseconds of Python in all, or more cores."
     ),
     "p99": (
         "Measured: the same CPU bound; at 16 clients requests queue for the two busy "
-        "workers (p50 is already about 30 ms), and on SQLite writers of the two workers "
+        "workers (p50 is already about 20 ms), and on SQLite writers of the two workers "
         "take turns on one file lock."
     ),
     "p50": (
-        "Measured: at 1 client on PostgreSQL 83 % of the route's time is the write "
-        "transaction (py-spy), most of it waiting on the server: ~15 statements into ~12 "
-        "indexed tables plus the commit, in one pipeline with four syncs; a one-row "
-        "autocommit insert costs 0.22 ms here. SQLite, with no round trips, meets it."
+        "Measured: at 1 client on PostgreSQL most of the route's time is the write "
+        "transaction, waiting on the server: ~15 statements into ~12 indexed tables plus "
+        "the commit. Since commit 6d2b80c it takes two round trips (the table "
+        "lock, the events' INSERT and every projection's reads in one; the rows and the "
+        "COMMIT in the other), where it took four or five; a one-row autocommit insert "
+        "costs 0.22 ms here. SQLite, with no round trips, meets it."
     ),
     "rebuild": (
         "Measured (cProfile, 100k events, SQLite): of 15.6 s profiled, decoding the log "
