@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -36,6 +38,8 @@ from typing import Any, TypeVar
 from infrastructure.store.group_commit import Gathered, GroupCommitter, _Pending
 
 T = TypeVar("T")
+
+log = logging.getLogger("reclaim.writer")
 
 
 @dataclass
@@ -113,24 +117,62 @@ class CommandWriter:
             if taken is None:
                 return
             jobs, handed = taken
-            for job in jobs:
-                task = _Task(job)
-                task.switch()  # it runs up to its save, or to its end
-                if not task.dead:
-                    saving.append(task)
-            batch, handed = self._batch(saving, handed)
-            if handed:  # the next round's (another save of the same case is in this one)
-                with self._ready:
-                    self._handed.extendleft(reversed(handed))
-            if self.committer is not None and batch:
-                self.committer.write(batch)
-            written = {id(item) for item in batch}
-            resumed = [t for t in saving if id(t.saving) in written]
-            saving = [t for t in saving if id(t.saving) not in written]
-            for task in resumed:
-                task.switch()  # its save is written: the command goes on with the result
-                if not task.dead:
-                    saving.append(task)  # it saves again (a retry after a conflict)
+            try:
+                saving = self._round(jobs, handed, saving)
+            except BaseException as exc:  # noqa: BLE001 - a bug here must not stop the writer
+                log.exception("the command writer failed a round")
+                saving = self._fail(jobs, saving, handed, exc)
+
+    def _round(self, jobs: list[_Job], handed: list[_Pending], saving: list[_Task]) -> list[_Task]:
+        """Start the round's commands, write one batch of saves, resume their commands;
+        the commands still waiting for a save."""
+        for job in jobs:
+            # a command whose caller has gone (its request cancelled) before it started
+            # is not run at all: nothing was acknowledged
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            task = _Task(job)
+            task.switch()  # it runs up to its save, or to its end
+            if not task.dead:
+                saving.append(task)
+        batch, handed = self._batch(saving, handed)
+        if handed:  # the next round's (another save of the same case is in this one)
+            with self._ready:
+                self._handed.extendleft(reversed(handed))
+        if self.committer is not None and batch:
+            self.committer.write(batch)
+        written = {id(item) for item in batch}
+        resumed = [t for t in saving if id(t.saving) in written]
+        saving = [t for t in saving if id(t.saving) not in written]
+        for task in resumed:
+            task.switch()  # its save is written: the command goes on with the result
+            if not task.dead:
+                saving.append(task)  # it saves again (a retry after a conflict)
+        return saving
+
+    def _fail(
+        self, jobs: list[_Job], saving: list[_Task], handed: list[_Pending], error: BaseException
+    ) -> list[_Task]:
+        """After a failed round: every command not started and every save not written
+        gets the error (its caller answers 503), and the writer goes on."""
+        for job in jobs:
+            if job.future.done() or job.future.running():
+                continue  # (a running one's command hands it its own outcome)
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_exception(error)
+        with self._ready:
+            handed = handed + list(self._handed)
+            self._handed.clear()
+        for item in handed:
+            if not item.finished:
+                item.error, item.finished = error, True
+                item.done.set()
+        for task in saving:
+            if task.saving is not None and not task.saving.finished:
+                task.saving.error, task.saving.finished = error, True
+            with contextlib.suppress(BaseException):
+                task.switch()
+        return [t for t in saving if not t.dead]
 
     def _batch(
         self, saving: list[_Task], handed: list[_Pending]

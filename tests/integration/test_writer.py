@@ -136,3 +136,78 @@ def test_a_command_on_the_writer_gets_its_own_result_or_error(app) -> None:
     assert [e.request_id for e in app.events.get(case_id)][-2:] == ["one", "two"]
     with pytest.raises(RuntimeError, match="stopped"):
         asyncio.run(writer.run(lambda: None))
+
+
+def test_a_command_whose_caller_has_gone_before_it_started_is_not_run(app) -> None:
+    """A request cancelled while its command waits for the writer: the command is never
+    run (nothing was acknowledged), and the writer goes on with the next."""
+    (case_id,) = _cases(app, 1)
+    writer = CommandWriter(app.committer)
+    users = as_users(app)
+    busy, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def hold() -> None:
+        busy.set()
+        release.wait(10)
+
+    def note(name: str) -> Any:
+        ran.append(name)
+        return users.add_note(case_id, **action_args("add_note", request_id=name, text=name))
+
+    async def main() -> Any:
+        first = asyncio.ensure_future(writer.run(hold))
+        while not busy.is_set():
+            await asyncio.sleep(0.01)
+        gone = asyncio.ensure_future(writer.run(lambda: note("gone"), key=case_id))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        await asyncio.sleep(0.05)  # the cancel reaches the writer's queue
+        release.set()
+        await first
+        return await writer.run(lambda: note("kept"), key=case_id)
+
+    try:
+        done = asyncio.run(main())
+    finally:
+        writer.close()
+    assert ran == ["kept"]
+    assert [e.request_id for e in app.events.get(case_id)][-1] == "kept"
+    assert done.case.version == 3
+
+
+def test_a_round_that_fails_fails_its_commands_and_the_writer_goes_on(app, monkeypatch) -> None:
+    (case_id,) = _cases(app, 1)
+    writer = CommandWriter(app.committer)
+    users = as_users(app)
+    broken = [True]
+    batch = writer._batch
+
+    def failing_once(*args: Any) -> Any:
+        if broken.pop() if broken else False:
+            raise RuntimeError("a bug in the writer")
+        return batch(*args)
+
+    monkeypatch.setattr(writer, "_batch", failing_once)
+
+    def note(name: str) -> Any:
+        return users.add_note(case_id, **action_args("add_note", request_id=name, text=name))
+
+    async def main() -> tuple[BaseException | None, Any]:
+        try:
+            await writer.run(lambda: note("lost"), key=case_id)
+        except RuntimeError as exc:
+            error: BaseException | None = exc
+        else:
+            error = None
+        return error, await writer.run(lambda: note("after"), key=case_id)
+
+    try:
+        error, done = asyncio.run(main())
+    finally:
+        writer.close()
+    assert isinstance(error, RuntimeError)
+    requests = [e.request_id for e in app.events.get(case_id)]
+    assert "lost" not in requests
+    assert requests[-1] == "after"
+    assert done.case.version == 3
