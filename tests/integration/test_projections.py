@@ -190,12 +190,19 @@ def test_one_large_save_writes_every_projection(app) -> None:
     assert verify(app).ok
 
 
-def test_on_postgresql_the_projections_reads_go_with_the_events_insert(app, monkeypatch) -> None:
+def test_on_postgresql_the_projections_reads_go_with_the_events_insert(
+    settings_for, monkeypatch
+) -> None:
     """Inline on PostgreSQL every query a projection makes (the audit head, the reports'
     rows of the cases) is sent behind the events' INSERT and answered in its round trip:
-    none is left for a round trip of its own."""
-    if not app.settings.uses_postgres:
-        pytest.skip("SQLite has no round trips")
+    none is left for a round trip of its own. (SQLite has no round trips to save.)"""
+    from infrastructure.bootstrap import bootstrap
+
+    with bootstrap(settings_for("postgres")) as services:
+        _reads_go_with_the_insert(services.store, monkeypatch)
+
+
+def _reads_go_with_the_insert(app, monkeypatch) -> None:
     from infrastructure.store.database import Cursor
 
     inline = app.projections
