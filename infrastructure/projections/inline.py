@@ -102,6 +102,16 @@ class InlineSave:
     cases: Mapping[Any, Any]
 
 
+@dataclass(frozen=True)
+class Prefetched:
+    """What ``prefetch`` made before the events' positions were known: the batch (its
+    positions still to be set) and each query it sent, with the cursor that holds its
+    answer."""
+
+    batch: Batch
+    sent: dict[Read, Any]
+
+
 class InlineProjections:
     def __init__(self, database: Database, context: ProjectionContext) -> None:
         self.database = database
@@ -115,27 +125,32 @@ class InlineProjections:
         saved: InlineSave,
         stored_events: Sequence[StoredEvent],
         positions: Sequence[int],
-        prefetched: dict[Read, Any] | None = None,
+        prefetched: Prefetched | None = None,
     ) -> None:
         """Every projection's rows for these events, and each one's new position, on the
-        recorder's cursor inside its transaction (the queries ``prefetch`` sent answered
-        from their cursors)."""
+        recorder's cursor inside its transaction (with what ``prefetch`` made and sent:
+        the batch, now given its positions, and the queries' answers)."""
         if not positions:
             return
-        batch = _batch(saved, stored_events, positions)
-        cursor = Cursor(self.database, raw_cursor, prefetched=prefetched)
+        if prefetched is None:
+            batch, sent = _batch(saved, stored_events, positions), {}
+        else:
+            batch, sent = prefetched.batch, prefetched.sent
+            for recorded, position in zip(batch.events, positions, strict=True):
+                recorded.position = position
+        cursor = Cursor(self.database, raw_cursor, prefetched=sent)
         for projection in self.projections.values():
             projection.apply(cursor, batch)
         write_positions(cursor, self.views, self.context.app_name, batch.last_position)
 
     def prefetch(
         self, raw_cursor: Any, saved: InlineSave, stored_events: Sequence[StoredEvent]
-    ) -> dict[Read, Any]:
+    ) -> Prefetched:
         """Send every query the projections will make for these events, each on a cursor
         of its own on the recorder's connection, not waiting for the answers: in
         PostgreSQL's pipeline they go with the events' INSERT (after the table lock) and
         come back in its round trip. ``write`` then reads them from there."""
-        batch = _batch(saved, stored_events, [0] * len(stored_events))  # positions unread
+        batch = _batch(saved, stored_events, [0] * len(stored_events))  # positions: write's
         sent: dict[Read, Any] = {}
         for projection in self.projections.values():
             for statement, params in projection.reads(batch):
@@ -143,7 +158,7 @@ class InlineProjections:
                     raw = raw_cursor.connection.cursor()
                     raw.execute(self.database.sql(statement), params)
                     sent[(statement, params)] = raw
-        return sent
+        return Prefetched(batch, sent)
 
     def positions(self) -> dict[str, int]:
         """Each projection's position in the log (0 before its first event)."""

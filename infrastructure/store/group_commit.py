@@ -181,7 +181,7 @@ class GroupCommitter:
                     own.error = RuntimeError("group commit lost a queued command")
                     own.finished = True
                     break
-                self._write(batch)
+                self.write(batch)
         finally:
             with self._lock:
                 if self._queue:
@@ -194,10 +194,6 @@ class GroupCommitter:
     def write(self, batch: list[_Pending]) -> None:
         """Save the batch in one transaction; each command's position or error is set on
         it (after a conflict, each is saved alone)."""
-        if batch:
-            self._write(batch)
-
-    def _write(self, batch: list[_Pending]) -> None:
         try:
             if len(batch) == 1:
                 self._save(batch)

@@ -128,7 +128,10 @@ class KeyStore:
     def remembered(self, key: str) -> Principal | None:
         """The API key's principal if it was verified within ``cache_seconds``, without
         asking the store (None: ask ``authenticate``)."""
-        known = self._verified.get(hash_key(key)) if self.cache_seconds > 0 else None
+        return self._remembered(hash_key(key)) if self.cache_seconds > 0 else None
+
+    def _remembered(self, digest: str) -> Principal | None:
+        known = self._verified.get(digest)
         if known is not None and known[1] > time.monotonic():
             return known[0]
         return None
@@ -138,10 +141,10 @@ class KeyStore:
             return None
         if kind != "api" or self.cache_seconds <= 0:
             return self._look_up(key, kind)
-        known = self.remembered(key)
+        digest = hash_key(key)
+        known = self._remembered(digest)
         if known is not None:
             return known
-        digest = hash_key(key)
         now = time.monotonic()
         principal = self._look_up(key, kind)
         if principal is None:

@@ -20,8 +20,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from infrastructure.projections.inline import InlineProjections
-from infrastructure.store.database import Read, once_more_after_a_lost_connection
+from infrastructure.projections.inline import InlineProjections, Prefetched
+from infrastructure.store.database import once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 
 
@@ -46,7 +46,7 @@ class InlineWriting:
         stored_events: Sequence[StoredEvent],
         positions: Sequence[int] | None,
         kwargs: dict[str, Any],
-        prefetched: dict[Read, Any] | None = None,
+        prefetched: Prefetched | None = None,
     ) -> None:
         saved = kwargs.get("inline")
         if saved is not None and self.inline is not None and positions:
@@ -54,10 +54,10 @@ class InlineWriting:
 
     def _prefetch(
         self, cursor: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
-    ) -> dict[Read, Any]:
+    ) -> Prefetched | None:
         saved = kwargs.get("inline")
         if saved is None or self.inline is None:
-            return {}
+            return None
         return self.inline.prefetch(cursor, saved, stored_events)
 
 
@@ -156,8 +156,8 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
                     _write_side_rows(curs, "%s", kwargs)
                     self._write_inline(curs, stored_events, positions, kwargs, prefetched)
                 finally:
-                    for unread in prefetched.values():  # (only after an error)
-                        unread.close()
+                    for unread in prefetched.sent.values() if prefetched else ():
+                        unread.close()  # (only after an error)
         # the COMMIT went with the rows: the pipeline's exit syncs, and raises the first
         # error of any of them (PostgreSQL then rolls the whole transaction back)
         return positions

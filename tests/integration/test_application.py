@@ -267,7 +267,7 @@ def test_group_commit_answers_each_command_of_a_failed_batch_alone(app) -> None:
     stale.add_note(text="lost the race", **WHO)
     committer = GroupCommitter(app._save_batch)
     ok, conflicted = _Pending(fresh, {}), _Pending(stale, {})
-    committer._write([ok, conflicted])
+    committer.write([ok, conflicted])
     assert ok.error is None and ok.position is not None
     assert isinstance(conflicted.error, IntegrityError)
     assert app.get_case(first).version == 2

@@ -108,7 +108,7 @@ def test_a_conflicting_batch_answers_each_command_alone_as_a_conflict() -> None:
     won, lost = uuid4(), uuid4()
     store.versions[lost] = 1  # someone else saved version 1 of this case first
     ok, conflicted = _Pending(_case(won, 1), {}), _Pending(_case(lost, 1), {})
-    committer._write([ok, conflicted])
+    committer.write([ok, conflicted])
     assert ok.error is None and ok.position is not None
     assert isinstance(conflicted.error, IntegrityError)
     assert ok.case.pending_events == [] and store.versions[won] == 1
@@ -131,7 +131,7 @@ def test_a_conflict_hidden_behind_another_error_is_still_a_conflict() -> None:
 
     committer = GroupCommitter(save_batch)
     batch = [_Pending(_case(uuid4(), 1), {}), _Pending(_case(uuid4(), 1), {})]
-    committer._write(batch)
+    committer.write(batch)
     for item in batch:
         assert isinstance(item.error, IntegrityError), repr(item.error)
         assert item.finished
@@ -150,7 +150,7 @@ def test_an_outage_while_a_conflicting_batch_is_split_is_not_a_conflict() -> Non
 
     committer = GroupCommitter(save_batch)
     batch = [_Pending(_case(uuid4(), 1), {}), _Pending(_case(uuid4(), 1), {})]
-    committer._write(batch)
+    committer.write(batch)
     assert calls == [2, 1, 1]
     for item in batch:
         assert type(item.error) is OperationalError, repr(item.error)
@@ -162,6 +162,6 @@ def test_an_outage_is_not_a_conflict() -> None:
 
     committer = GroupCommitter(save_batch)
     batch = [_Pending(_case(uuid4(), 1), {}), _Pending(_case(uuid4(), 1), {})]
-    committer._write(batch)
+    committer.write(batch)
     for item in batch:
         assert type(item.error) is OperationalError
