@@ -238,3 +238,45 @@ def _reads_go_with_the_insert(app, monkeypatch) -> None:
     assert sent == [1, 3, 3, 1]
     assert left == [0, 0, 0, 0]
     assert own_reads == []
+
+
+def test_on_postgresql_a_save_is_two_round_trips_and_a_failed_one_is_rolled_back(
+    settings_for, monkeypatch, caplog
+) -> None:
+    """A command's whole transaction (BEGIN, the lock, the events, the projections' reads,
+    their rows, the idempotency record, COMMIT) goes to PostgreSQL in one pipeline with
+    two syncs: one for the events' positions and the reads, one for the rest. A save
+    that conflicts is rolled back before its connection goes back to the pool."""
+    from eventsourcing.persistence import IntegrityError
+    from psycopg import _pipeline
+
+    from infrastructure.bootstrap import bootstrap
+
+    with bootstrap(settings_for("postgres")) as services:
+        app = services.store
+        users = as_users(app)
+        case_id = users.open_credit(**credit_facts(request_id="open")).case.id
+        syncs: list[int] = []
+        enqueue = _pipeline.BasePipeline._enqueue_sync
+
+        def counting(self) -> None:
+            syncs.append(1)
+            enqueue(self)
+
+        monkeypatch.setattr(_pipeline.BasePipeline, "_enqueue_sync", counting)
+        users.submit(case_id, **action_args("submit", at(61), request_id="submit"))
+        assert len(syncs) == 2
+        syncs.clear()
+        users.follow_up(case_id, **action_args("follow_up", at(70), request_id="follow"))
+        assert len(syncs) == 2
+
+        # a save that lost its race: the same version again
+        stale = app.repository.get(case_id, version=2)
+        stale.add_note(**action_args("add_note", at(71), request_id="stale"))
+        with pytest.raises(IntegrityError):
+            app.save(stale)
+        with caplog.at_level("WARNING", logger="psycopg.pool"):
+            # every pooled connection is idle again, and the next command is written
+            users.add_note(case_id, **action_args("add_note", at(72), request_id="note"))
+        assert "rolling back" not in caplog.text
+        assert app.repository.get(case_id).version == 4
