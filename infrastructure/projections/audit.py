@@ -136,21 +136,28 @@ class AuditLog(ReclaimProjection):
         """The next links of the chain. Inline this runs while the store's write lock is
         held (the events' INSERT took it), so the head read here is the last link and
         the chain follows the log's order exactly."""
+        payloads: list[str] = self.prepared(batch)
         head = read_head(cursor, self.head_table)
         previous = head["hash"] if head else GENESIS
         count = head["events"] if head else 0
         rows = []
-        for recorded in batch.events:
-            row = self.row(recorded, batch.cases[recorded.case_id], previous)
+        for recorded, text in zip(batch.events, payloads, strict=True):
+            row = self.row(recorded, batch.cases[recorded.case_id], previous, text)
             rows.append(row)
             previous = row["hash"]
         self.table.write(cursor, rows)
         self.write_head(cursor, batch.last_position, previous, count + len(batch))
 
+    def prepare(self, batch: Batch) -> list[str]:
+        """Each event's payload text (the chain's links need the head, read under the lock)."""
+        return [payload(recorded.event) for recorded in batch.events]
+
     def reads(self, batch: Batch) -> list[Read]:
         return [head_read(self.head_table)]
 
-    def row(self, recorded: Recorded, case: Any, previous: str) -> dict[str, Any]:
+    def row(
+        self, recorded: Recorded, case: Any, previous: str, payload_text: str
+    ) -> dict[str, Any]:
         stored = recorded.stored
         assert stored is not None, "the audit chain hashes the stored record"
         return {
@@ -165,7 +172,7 @@ class AuditLog(ReclaimProjection):
             "request_id": recorded.request_id,
             "recorded_at": recorded.recorded_at,
             "occurred_at": recorded.stated_occurred_at,
-            "payload": payload(recorded.event),
+            "payload": payload_text,
             "prev_hash": previous,
             "hash": chain_hash(previous, stored),
         }

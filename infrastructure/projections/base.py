@@ -287,6 +287,19 @@ class ReclaimProjection:
     def apply(self, cursor: Cursor, batch: Batch) -> None:
         """Write what the batch changes, inside the caller's transaction."""
 
+    def prepare(self, batch: Batch) -> Any:
+        """What ``apply`` works out from the batch's cases and events alone: neither the
+        store nor the events' positions (which ``apply`` fills in). Inline it runs before
+        the store's write lock is taken (``InlineProjections.prepare``), so the lock is
+        held for the writing and not for this; a rebuild has it made by ``apply``."""
+        return None
+
+    def prepared(self, batch: Batch) -> Any:
+        """This projection's ``prepare`` of the batch, made now if it was not before."""
+        if self.name not in batch.prepared:
+            batch.prepared[self.name] = self.prepare(batch)
+        return batch.prepared[self.name]
+
     def reads(self, batch: Batch) -> list[Read]:
         """The queries ``apply`` will make for this batch, as it will make them: inline on
         PostgreSQL they are sent with the events' INSERT and answered in its round trip

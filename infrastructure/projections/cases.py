@@ -108,22 +108,16 @@ def case_facts(case: Case, *, opened_position: int, last_position: int) -> Facts
     }
 
 
-def batch_facts(batch: Batch) -> list[Facts]:
-    """The facts of every case the batch touches, in case id order."""
+def case_positions(batch: Batch) -> dict[str, tuple[int, int]]:
+    """Every case the batch touches, in case id order: the position of its opening (0 if
+    it was opened before the batch) and of its last event."""
     opened: dict[str, int] = {}
     last: dict[str, int] = {}
     for recorded in batch.events:
         if recorded.name == "Opened":
             opened[recorded.case_id] = recorded.position
         last[recorded.case_id] = recorded.position
-    return [
-        case_facts(
-            batch.cases[case_id],
-            opened_position=opened.get(case_id, 0),
-            last_position=last[case_id],
-        )
-        for case_id in sorted(last)
-    ]
+    return {case_id: (opened.get(case_id, 0), last[case_id]) for case_id in sorted(last)}
 
 
 class CaseFactsProjection(ReclaimProjection):
@@ -131,12 +125,27 @@ class CaseFactsProjection(ReclaimProjection):
 
     table: ClassVar[Table]
 
+    def prepare(self, batch: Batch) -> dict[str, Facts]:
+        """Each touched case's row, but for its positions."""
+        touched = {recorded.case_id for recorded in batch.events}
+        return {
+            case_id: self.with_derived(
+                case_facts(batch.cases[case_id], opened_position=0, last_position=0), batch
+            )
+            for case_id in touched
+        }
+
     def apply(self, cursor: Cursor, batch: Batch) -> None:
-        self.table.write(
-            cursor, [self.with_derived(f, batch) for f in batch_facts(batch)], upsert=True
-        )
+        made: dict[str, Facts] = self.prepared(batch)
+        rows = []
+        for case_id, (opened, last) in case_positions(batch).items():
+            row = made[case_id]
+            row["opened_position"], row["last_position"] = opened, last
+            rows.append(row)
+        self.table.write(cursor, rows, upsert=True)
 
     def with_derived(self, facts: Facts, batch: Batch) -> Facts:
+        """``facts`` with the subclass's own columns (worked out without positions)."""
         return facts
 
 

@@ -110,11 +110,13 @@ class Batch:
     lifecycle rules itself.
     """
 
-    __slots__ = ("events", "cases")
+    __slots__ = ("events", "cases", "prepared")
 
     def __init__(self, events: Sequence[Recorded], cases: Mapping[str, Any]) -> None:
         self.events = events
         self.cases = cases
+        #: each projection's ``prepare`` for this batch, by projection name
+        self.prepared: dict[str, Any] = {}
 
     @property
     def last_position(self) -> int:

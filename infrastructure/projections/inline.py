@@ -2,9 +2,12 @@
 one transaction (the inline projection lifecycle of Marten and Emmett).
 
 ``ReclaimApplication.save`` hands the recorder its domain events and the cases they
-changed (``inline=InlineSave(...)``); once the recorder has inserted the events and
-knows their positions, it calls ``InlineProjections.write`` with its own cursor,
-still inside the transaction and still holding the store's write lock. Each
+changed (``inline=InlineSave(...)``). Before it takes the store's write lock the
+recorder has the rows made as far as the cases and events alone make them
+(``InlineProjections.prepare``); once it has inserted the events and knows their
+positions, it calls ``InlineProjections.write`` with its own cursor, still inside the
+transaction and still holding the lock, which fills in the positions, reads what it
+must (the audit chain's head, the reports' rows of these cases) and writes. Each
 projection's rows and tracking position go in with the events, or nothing does.
 """
 
@@ -102,16 +105,6 @@ class InlineSave:
     cases: Mapping[Any, Any]
 
 
-@dataclass(frozen=True)
-class Prefetched:
-    """What ``prefetch`` made before the events' positions were known: the batch (its
-    positions still to be set) and each query it sent, with the cursor that holds its
-    answer."""
-
-    batch: Batch
-    sent: dict[Read, Any]
-
-
 class InlineProjections:
     def __init__(self, database: Database, context: ProjectionContext) -> None:
         self.database = database
@@ -119,38 +112,26 @@ class InlineProjections:
         self.projections = build(database, context)
         self.views = [p.view for p in self.projections.values()]
 
-    def write(
-        self,
-        raw_cursor: Any,
-        saved: InlineSave,
-        stored_events: Sequence[StoredEvent],
-        positions: Sequence[int],
-        prefetched: Prefetched | None = None,
-    ) -> None:
-        """Every projection's rows for these events, and each one's new position, on the
-        recorder's cursor inside its transaction (with what ``prefetch`` made and sent:
-        the batch, now given its positions, and the queries' answers)."""
-        if not positions:
-            return
-        if prefetched is None:
-            batch, sent = _batch(saved, stored_events, positions), {}
-        else:
-            batch, sent = prefetched.batch, prefetched.sent
-            for recorded, position in zip(batch.events, positions, strict=True):
-                recorded.position = position
-        cursor = Cursor(self.database, raw_cursor, prefetched=sent)
+    def prepare(self, saved: InlineSave, stored_events: Sequence[StoredEvent]) -> Batch:
+        """The batch of these events (their positions still to come), with every
+        projection's ``prepare`` of it: the rows as far as the cases and events alone
+        make them. The recorder calls this before it takes the store's write lock."""
+        batch = Batch(
+            [
+                Recorded(0, event, stored)
+                for event, stored in zip(saved.events, stored_events, strict=True)
+            ],
+            {str(case_id): case for case_id, case in saved.cases.items()},
+        )
         for projection in self.projections.values():
-            projection.apply(cursor, batch)
-        write_positions(cursor, self.views, self.context.app_name, batch.last_position)
+            projection.prepared(batch)
+        return batch
 
-    def prefetch(
-        self, raw_cursor: Any, saved: InlineSave, stored_events: Sequence[StoredEvent]
-    ) -> Prefetched:
-        """Send every query the projections will make for these events, each on a cursor
-        of its own on the recorder's connection, not waiting for the answers: in
+    def prefetch(self, raw_cursor: Any, batch: Batch) -> dict[Read, Any]:
+        """Send every query the projections will make for this batch, each on a cursor of
+        its own on the recorder's connection, not waiting for the answers: in
         PostgreSQL's pipeline they go with the events' INSERT (after the table lock) and
         come back in its round trip. ``write`` then reads them from there."""
-        batch = _batch(saved, stored_events, [0] * len(stored_events))  # positions: write's
         sent: dict[Read, Any] = {}
         for projection in self.projections.values():
             for statement, params in projection.reads(batch):
@@ -158,23 +139,30 @@ class InlineProjections:
                     raw = raw_cursor.connection.cursor()
                     raw.execute(self.database.sql(statement), params)
                     sent[(statement, params)] = raw
-        return Prefetched(batch, sent)
+        return sent
+
+    def write(
+        self,
+        raw_cursor: Any,
+        batch: Batch,
+        positions: Sequence[int],
+        sent: dict[Read, Any] | None = None,
+    ) -> None:
+        """Every projection's rows for the batch, now that its events have their
+        positions, and each one's new position, on the recorder's cursor inside its
+        transaction (``sent``: what ``prefetch`` sent, answered there)."""
+        if not positions:
+            return
+        for recorded, position in zip(batch.events, positions, strict=True):
+            recorded.position = position
+        cursor = Cursor(self.database, raw_cursor, prefetched=sent or {})
+        for projection in self.projections.values():
+            projection.apply(cursor, batch)
+        write_positions(cursor, self.views, self.context.app_name, batch.last_position)
 
     def positions(self) -> dict[str, int]:
         """Each projection's position in the log (0 before its first event)."""
         return read_positions(self.database, self.projections, self.context.app_name)
-
-
-def _batch(
-    saved: InlineSave, stored_events: Sequence[StoredEvent], positions: Sequence[int]
-) -> Batch:
-    return Batch(
-        [
-            Recorded(position, event, stored)
-            for position, event, stored in zip(positions, saved.events, stored_events, strict=True)
-        ],
-        {str(case_id): case for case_id, case in saved.cases.items()},
-    )
 
 
 def lag_behind(positions: Mapping[str, int], end: int | None) -> dict[str, int]:

@@ -308,7 +308,15 @@ class Reports(ReclaimProjection):
         answer_hours,
     )
 
+    def prepare(self, batch: Batch) -> tuple[dict[str, Row], list[Row]]:
+        """What each touched case counts for and the batch's exchange rows, but for their
+        positions."""
+        counted = {c: case_contribution(batch.cases[c], c, 0) for c in _touched(batch)}
+        exchanges = [self._exchange(r, batch.cases[r.case_id]) for r in _exchanges(batch)]
+        return counted, exchanges
+
     def apply(self, cursor: Cursor, batch: Batch) -> None:
+        counted, exchanges = self.prepared(batch)
         opened = _opened(batch)
         touched = _touched(batch)
         before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
@@ -319,8 +327,8 @@ class Reports(ReclaimProjection):
             old = before.get(case_id)
             if old is None and case_id not in opened:
                 raise LookupError(f"case {case_id} has events but was never opened")
-            position = opened[case_id] if old is None else old["opened_position"]
-            new = case_contribution(batch.cases[case_id], case_id, position)
+            new = counted[case_id]
+            new["opened_position"] = opened[case_id] if old is None else old["opened_position"]
             if new == old:
                 continue
             changed.append(new)
@@ -330,7 +338,7 @@ class Reports(ReclaimProjection):
         self.facts.write(cursor, changed, upsert=True)
         for deltas in (counts, outcomes, days, hours):
             deltas.write(cursor)
-        self._apply_contacts(cursor, batch, opened)
+        self._apply_contacts(cursor, batch, opened, exchanges)
 
     def reads(self, batch: Batch) -> list[Read]:
         opened = _opened(batch)
@@ -339,10 +347,13 @@ class Reports(ReclaimProjection):
         return reads + case_reads(self.contacts, [c for c in exchanging if c not in opened])
 
     # --- timeliness ------------------------------------------------------------------------
-    def _apply_contacts(self, cursor: Cursor, batch: Batch, opened: Mapping[str, int]) -> None:
+    def _apply_contacts(
+        self, cursor: Cursor, batch: Batch, opened: Mapping[str, int], exchanges: list[Row]
+    ) -> None:
         fresh: dict[str, list[Row]] = {}
-        for r in _exchanges(batch):
-            fresh.setdefault(r.case_id, []).append(self._exchange(r, batch.cases[r.case_id]))
+        for r, row in zip(_exchanges(batch), exchanges, strict=True):
+            row["position"] = r.position
+            fresh.setdefault(r.case_id, []).append(row)
         if not fresh:
             return
         stored: dict[str, list[Row]] = {}

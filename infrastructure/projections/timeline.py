@@ -46,8 +46,14 @@ class Timeline(ReclaimProjection):
 
     tables = (table,)
 
+    def prepare(self, batch: Batch) -> list[dict[str, Any]]:
+        return [self.row(r, batch.cases[r.case_id]) for r in batch.events]
+
     def apply(self, cursor: Cursor, batch: Batch) -> None:
-        self.table.write(cursor, [self.row(r, batch.cases[r.case_id]) for r in batch.events])
+        rows: list[dict[str, Any]] = self.prepared(batch)
+        for row, recorded in zip(rows, batch.events, strict=True):
+            row["position"] = recorded.position
+        self.table.write(cursor, rows)
 
     def row(self, recorded: Recorded, case: Any) -> dict[str, Any]:
         title, details = title_and_details(recorded, case.currency)

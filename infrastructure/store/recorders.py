@@ -20,8 +20,9 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from infrastructure.projections.inline import InlineProjections, Prefetched
-from infrastructure.store.database import once_more_after_a_lost_connection
+from infrastructure.projections.events import Batch
+from infrastructure.projections.inline import InlineProjections
+from infrastructure.store.database import Read, once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 
 
@@ -40,25 +41,25 @@ class InlineWriting:
 
     inline: InlineProjections | None = None
 
-    def _write_inline(
-        self,
-        cursor: Any,
-        stored_events: Sequence[StoredEvent],
-        positions: Sequence[int] | None,
-        kwargs: dict[str, Any],
-        prefetched: Prefetched | None = None,
-    ) -> None:
-        saved = kwargs.get("inline")
-        if saved is not None and self.inline is not None and positions:
-            self.inline.write(cursor, saved, stored_events, positions, prefetched)
-
-    def _prefetch(
-        self, cursor: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
-    ) -> Prefetched | None:
+    def _prepare(
+        self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]
+    ) -> Batch | None:
+        """The projections' batch for these events, its rows made as far as they can be
+        before the store's write lock is taken (None: a save with no inline rows)."""
         saved = kwargs.get("inline")
         if saved is None or self.inline is None:
             return None
-        return self.inline.prefetch(cursor, saved, stored_events)
+        return self.inline.prepare(saved, stored_events)
+
+    def _write_inline(
+        self,
+        cursor: Any,
+        batch: Batch | None,
+        positions: Sequence[int] | None,
+        sent: dict[Read, Any] | None = None,
+    ) -> None:
+        if batch is not None and self.inline is not None and positions:
+            self.inline.write(cursor, batch, positions, sent)
 
 
 class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
@@ -71,8 +72,9 @@ class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        prepared = self._prepare(stored_events, kwargs)  # before the writers' turn
         with self._writers_turn():
-            return super().insert_events(stored_events, **kwargs)
+            return super().insert_events(stored_events, prepared=prepared, **kwargs)
 
     @contextmanager
     def _writers_turn(self) -> Iterator[None]:
@@ -96,7 +98,7 @@ class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
         # after it (the audit chain's head) is read under that lock
         _write_side_rows(c, "?", kwargs)
         positions = super()._insert_events(c, stored_events, **kwargs)
-        self._write_inline(c, stored_events, positions, kwargs)
+        self._write_inline(c, kwargs.get("prepared"), positions)
         return positions
 
 
@@ -127,7 +129,7 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
     max_notification_id = _fewer_retries(PostgresApplicationRecorder.max_notification_id)
 
     def _insert_in_transaction(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], prepared: Batch | None, **kwargs: Any
     ) -> Sequence[int] | None:
         """One transaction in one pipeline, in two round trips: BEGIN, the table lock, the
         events' INSERT and the projections' reads, synced at once so that a version
@@ -158,15 +160,15 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events, **kwargs)
             # the projections' reads (the audit chain's head, the reports' rows of these
             # cases), sent behind the INSERT: under its lock, in its round trip
-            prefetched = self._prefetch(curs, stored_events, kwargs)
+            sent = self.inline.prefetch(curs, prepared) if self.inline and prepared else {}
             try:
                 pipeline.sync()
                 positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
                 _write_side_rows(curs, "%s", kwargs)
-                self._write_inline(curs, stored_events, positions, kwargs, prefetched)
+                self._write_inline(curs, prepared, positions, sent)
                 curs.execute("COMMIT")
             finally:
-                for unread in prefetched.sent.values() if prefetched else ():
+                for unread in sent.values():
                     unread.close()  # (only after an error)
         # the COMMIT went with the rows: the pipeline's exit syncs, and raises the first
         # error of any of them (PostgreSQL skips the rest, the COMMIT too)
@@ -180,14 +182,18 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         reached the server, its answer did not). Writing it again would record the
         command twice, so the second try first looks for the first one's events."""
 
+        prepared = self._prepare(stored_events, kwargs)  # before the table lock
+
         def again() -> Sequence[int] | None:
             committed = self._positions_if_committed(stored_events)
             if committed is not None:
                 return committed
-            return self._insert_in_transaction(stored_events, **kwargs)
+            return self._insert_in_transaction(stored_events, prepared, **kwargs)
 
         return once_more_after_a_lost_connection(
-            self.datastore.pool, lambda: self._insert_in_transaction(stored_events, **kwargs), again
+            self.datastore.pool,
+            lambda: self._insert_in_transaction(stored_events, prepared, **kwargs),
+            again,
         )
 
     def _positions_if_committed(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:

@@ -214,12 +214,12 @@ def _reads_go_with_the_insert(app, monkeypatch) -> None:
 
     def prefetching(*args):
         queued = prefetch(*args)
-        sent.append(len(queued.sent))
+        sent.append(len(queued))
         return queued
 
-    def writing(raw, saved, stored, positions, prefetched=None):
-        write(raw, saved, stored, positions, prefetched)
-        left.append(len(prefetched.sent) if prefetched else -1)
+    def writing(raw, batch, positions, queued=None):
+        write(raw, batch, positions, queued)
+        left.append(len(queued) if queued is not None else -1)
 
     def reading(self, statement, params):
         if (statement, tuple(params)) not in self.prefetched:
