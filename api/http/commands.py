@@ -68,8 +68,12 @@ def idempotency(request: Request, payload: Any) -> Idempotency | None:
     return Idempotency(key, fingerprint(request, payload))
 
 
-def case_headers(request: Request, case: Case) -> dict[str, str]:
-    return {"ETag": f'"{case.version}"', "Location": _case_path(request).format(case.id)}
+def case_headers(request: Request, case: Case, status: int = 200) -> dict[str, str]:
+    """The case's ETag; and its Location when the answer made it (a 201)."""
+    headers = {"ETag": f'"{case.version}"'}
+    if status == 201:
+        headers["Location"] = _case_path(request).format(case.id)
+    return headers
 
 
 def _case_path(request: Request) -> str:
@@ -87,7 +91,7 @@ def json_reply(request: Request, case: Case, status: int, body: Any) -> Reply:
         text = body.model_dump_json()
     else:
         text = json.dumps(body, separators=(",", ":"))
-    return Reply(status, text, case_headers(request, case))
+    return Reply(status, text, case_headers(request, case, status))
 
 
 def case_answer(request: Request, status: int = 200) -> Answer:
@@ -117,14 +121,12 @@ def call_for(
 
 
 def respond(done: Done) -> Response:
-    """The live answer: the reply, with the log position; Location only on a 201."""
+    """The live answer: the reply, with the log position."""
     reply = done.reply
     assert reply is not None, "a command route always gives an answer"
     headers = dict(reply.headers)
     if done.position is not None:
         headers["Reclaim-Position"] = str(done.position)
-    if reply.status != 201:
-        headers.pop("Location", None)
     return Response(
         reply.body.encode(),
         status_code=reply.status,
@@ -134,12 +136,16 @@ def respond(done: Done) -> Response:
 
 
 def replayed(record: IdempotencyRecord) -> Response:
-    """A request answered before, answered the same way again."""
+    """A request answered before, answered the same way again (records kept before
+    ``case_headers`` left Location out of a 200 lose it here, as their live answer did)."""
+    headers = dict(record.headers)
+    if record.status != 201:
+        headers.pop("Location", None)
     return Response(
         record.body.encode(),
         status_code=record.status,
         media_type="application/json",
-        headers={**record.headers, "Idempotent-Replayed": "true"},
+        headers={**headers, "Idempotent-Replayed": "true"},
     )
 
 

@@ -6,6 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.api_data import COMMANDS, credit_body, upload
 
+#: headers a replayed answer does not repeat: each request's own, and the log position
+#: (the replay wrote nothing)
+VARYING = {"date", "server", "x-request-id", "reclaim-position", "idempotent-replayed"}
+
 N = 12
 
 
@@ -88,6 +92,11 @@ def test_idempotent_retries_record_once(api) -> None:
     retried = client.post(f"/v1/cases/{cid}/{path}", json=body, headers=key)
     assert submitted.status_code == retried.status_code == 200
     assert retried.json() == submitted.json()
+    # the same headers as the live answer (a 200 names no Location), and the replay mark
+    live = {k: v for k, v in submitted.headers.items() if k not in VARYING}
+    again_headers = {k: v for k, v in retried.headers.items() if k not in VARYING}
+    assert again_headers == live and retried.headers["Idempotent-Replayed"] == "true"
+    assert "location" not in retried.headers
     assert client.get(f"/v1/cases/{cid}").json()["version"] == 2
 
     different = client.post(f"/v1/cases/{cid}/notes", json={"text": "other"}, headers=key)

@@ -92,9 +92,7 @@ def get_case(
     elif as_of is not None:
         case = reclaim.get_case(case_id, as_of=as_of)
     body = present_case(case, reclaim.settings).model_dump_json()
-    headers = case_headers(request, case)
-    headers.pop("Location")
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=case_headers(request, case))
 
 
 # --- the lifecycle commands: one route each; path and summary as declared ------------------
