@@ -88,7 +88,7 @@ WHY["sqlite-raw"] = WHY["pg-raw"]
 WHY["p50"] = WHY["p99"]
 
 #: where the time went when the target was missed, as profiled on this machine (commits
-#: e9a02fa, 0aa67cc, e33b661 and 6cc6168, 2026-12-01); the commands are those above. Kept
+#: e9a02fa, 0aa67cc, e33b661, 6cc6168 and 871e729, 2026-12-01); the commands are those above. Kept
 #: beside the generic advice so that a later run that still misses says why, and a run that
 #: meets it drops the text.
 FOUND = {
@@ -108,7 +108,20 @@ FOUND = {
         "library deep-copies the cached aggregate). One worker alone reaches about 660/s "
         "on SQLite (python -m bench.profile_server), as much as two: their writers take "
         "turns on one file lock. The raw baseline does no Python per row; 1.0x would need "
-        "a command to cost a few hundred microseconds of Python in all, or more cores."
+        "a command to cost a few hundred microseconds of Python in all, or more cores. "
+        "CPU per command at 16 clients on PostgreSQL (/proc, per thread): the server "
+        "1.35-1.45 ms (event loop about 0.45, writer thread about 0.95), PostgreSQL about "
+        "0.4, wrk 0.07, with the 2 cores about 80 % busy: at that cost they are full near "
+        "1,100 commands/s, and 0.3x (about 1,200/s) needs less CPU per command, not only "
+        "less waiting. Each writer thread is busy all the time, 40-45 % of it on the CPU; "
+        "a round of about 4 commands spends some 1.6 ms making and sending its statements, "
+        "1.7 ms in the first round trip (waiting for the other worker's table lock among "
+        "it), 1.1 ms making projection rows under the lock and 1.4 ms in the COMMIT's "
+        "round trip. Tried and dropped (2026-12-01, measured): the whole write as two "
+        "client-bound queries (PostgreSQL's CPU per command rose from 0.40 to 0.53 ms "
+        "without prepared statements), one unnest statement a table (psycopg's list "
+        "adaptation), multi-row VALUES, and two writer threads a worker (four writers "
+        "queued on the table lock, 7 ms a write): each measured below the committed path."
     ),
     "p99": (
         "Measured: the same CPU bound; at 16 clients requests queue for the two busy "
@@ -118,10 +131,13 @@ FOUND = {
     "p50": (
         "Measured: at 1 client on PostgreSQL most of the route's time is the write "
         "transaction, waiting on the server: ~15 statements into ~12 indexed tables plus "
-        "the commit. Since commit 6d2b80c it takes two round trips (the table "
+        "the commit. Since commit 871e729 it takes two round trips (BEGIN, the table "
         "lock, the events' INSERT and every projection's reads in one; the rows and the "
-        "COMMIT in the other), where it took four or five; a one-row autocommit insert "
-        "costs 0.22 ms here. SQLite, with no round trips, meets it."
+        "COMMIT in the other); before it, psycopg's transaction() inside the pipeline "
+        "synced three times more (five in all, counted by a test). A one-row autocommit "
+        "insert costs 0.22 ms here. At 1 client the server spends 2.4 ms of CPU a command "
+        "(writer thread 1.74, event loop 0.64): a batch of one pays the whole write's "
+        "statements alone. SQLite, with no round trips, meets it."
     ),
     "rebuild": (
         "Measured (cProfile, 100k events, SQLite): of 15.6 s profiled, decoding the log "
