@@ -68,7 +68,7 @@ def serve(
     # "tuple concurrently updated" and uvicorn stops the whole server)
     os.environ["RECLAIM_CREATE_TABLES"] = "false"
     uvicorn.run(
-        "api.http.app:create_app",
+        "api.http.app:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = bootstrap(settings)
+        if getattr(app.state, "served", False):
+            tune_collector()
         app.state.reclaim = services.store
         app.state.commands = services.commands
         #: the command routes' one thread (``store/writer.py``)
@@ -82,3 +85,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=render.STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(RequestContext, max_json_bytes=settings.max_json_bytes)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``reclaim serve`` runs it in each worker process: ``create_app`` with
+    the garbage collector tuned for a long-running server once its services are up."""
+    app = create_app()
+    app.state.served = True
+    return app
+
+
+#: the youngest generation is collected after this many allocations (Python's default: 700)
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_collector() -> None:
+    """A server worker's garbage collector. What exists once the services are up (modules,
+    routes, the store's pool and caches) is frozen out of every collection
+    (``gc.freeze``), and the youngest generation is collected after 50,000 allocations
+    instead of 700: a command allocates thousands of objects, nearly all freed at once by
+    their counts, so most collections found little. Measured at 16 clients on
+    PostgreSQL, three pairs of runs: 884 -> 927 commands/s, the server's CPU 1.37 ->
+    1.30 ms a command, p99 33-41 -> 28 ms."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
