@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from uuid import UUID
 import typer
 
 from api.cli.support import fail, open_app, open_services
+from api.logs import configure_logging
 
 cli = typer.Typer(
     name="reclaim",
@@ -272,9 +272,7 @@ register_projection_commands(cli)
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         cli()
     except KeyboardInterrupt:

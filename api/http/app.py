@@ -30,6 +30,7 @@ from api.http.routers import (
     reports,
     reports_page,
 )
+from api.logs import configure_logging
 from infrastructure.bootstrap import bootstrap
 from infrastructure.service.commands import AlreadyAnswered
 from infrastructure.settings import Settings
@@ -89,7 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_served_app() -> FastAPI:
     """The app as ``reclaim serve`` runs it in each worker process: ``create_app`` with
-    the garbage collector tuned for a long-running server once its services are up."""
+    the command line's logging (a worker of several is a fresh process, and would
+    otherwise log no request) and the garbage collector tuned for a long-running server
+    once its services are up."""
+    configure_logging()
     app = create_app()
     app.state.served = True
     return app

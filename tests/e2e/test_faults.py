@@ -5,6 +5,7 @@ tests/integration/test_replay_killed.py.)"""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import threading
@@ -201,13 +202,16 @@ def test_sqlite_locked_longer_than_the_busy_timeout_is_503(settings_for) -> None
 
 
 def test_keys_and_tokens_never_reach_the_log(settings) -> None:
+    """Every request is logged by path, from each worker of ``reclaim serve --workers 2``
+    (uvicorn starts them as fresh processes: they set their logging up themselves), and
+    no key or token ever is."""
     app = ReclaimApplication(settings)
     try:
         key = app.keys.create("alice", "home", "member")[0]
         token = app.keys.rotate_calendar_token("alice", "home", "member")
     finally:
         app.close()
-    server = ServerProcess(settings).start()
+    server = ServerProcess(settings, "--workers", "2").start()
     try:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
             assert c.post("/v1/credits", json=credit_body()).status_code == 201
@@ -218,7 +222,9 @@ def test_keys_and_tokens_never_reach_the_log(settings) -> None:
     finally:
         server.stop()
     log = server.log.read_text()
-    assert "/v1/calendar.ics" in log and "/v1/credits" in log  # the requests were logged
+    # the requests were logged, each as the path, its status and its request id
+    assert re.search(r"reclaim\.access: POST /v1/credits 201 [\d.]+ms rid=\w+", log), log[-2000:]
+    assert "GET /v1/calendar.ics 200" in log and "GET /v1/cases 401" in log
     for secret in (key, token, "rk_wrong"):
         assert secret not in log
 
