@@ -41,7 +41,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.actions import DECLARED
 from domain.cases import Case, Credit
@@ -308,22 +308,29 @@ class Reports(ReclaimProjection):
         answer_hours,
     )
 
-    def prepare(self, batch: Batch) -> tuple[dict[str, Row], list[Row]]:
-        """What each touched case counts for and the batch's exchange rows, but for their
-        positions."""
-        counted = {c: case_contribution(batch.cases[c], c, 0) for c in _touched(batch)}
-        exchanges = [self._exchange(r, batch.cases[r.case_id]) for r in _exchanges(batch)]
-        return counted, exchanges
+    def prepare(self, batch: Batch) -> _Prepared:
+        """What each case whose counted facts the batch may change counts for, and the
+        batch's contacts and answers with their exchange rows, but for their positions.
+        ``reads`` and ``apply`` both take their cases from here."""
+        # a note or a piece of evidence changes nothing a report counts
+        touched = sorted({r.case_id for r in batch.events if r.name not in RECORD_ONLY})
+        return _Prepared(
+            {c: case_contribution(batch.cases[c], c, 0) for c in touched},
+            [
+                (r, self._exchange(r, batch.cases[r.case_id]))
+                for r in batch.events
+                if r.event_type in OUTBOUND or r.event_type in INBOUND
+            ],
+        )
 
     def apply(self, cursor: Cursor, batch: Batch) -> None:
         counted, exchanges = self.prepared(batch)
         opened = _opened(batch)
-        touched = _touched(batch)
-        before = load_rows(cursor, self.facts, [c for c in touched if c not in opened])
+        before = load_rows(cursor, self.facts, [c for c in counted if c not in opened])
         counts, outcomes = Deltas(self.counts), Deltas(self.outcomes)
         days, hours = Deltas(self.resolution_days), Deltas(self.resolution_hours)
         changed: list[Row] = []
-        for case_id in touched:
+        for case_id in counted:
             old = before.get(case_id)
             if old is None and case_id not in opened:
                 raise LookupError(f"case {case_id} has events but was never opened")
@@ -338,20 +345,21 @@ class Reports(ReclaimProjection):
         self.facts.write(cursor, changed, upsert=True)
         for deltas in (counts, outcomes, days, hours):
             deltas.write(cursor)
-        self._apply_contacts(cursor, batch, opened, exchanges)
+        self._apply_contacts(cursor, opened, exchanges)
 
     def reads(self, batch: Batch) -> list[Read]:
+        counted, exchanges = self.prepared(batch)
         opened = _opened(batch)
-        reads = case_reads(self.facts, [c for c in _touched(batch) if c not in opened])
-        exchanging = {r.case_id for r in _exchanges(batch)}
+        reads = case_reads(self.facts, [c for c in counted if c not in opened])
+        exchanging = {r.case_id for r, _ in exchanges}
         return reads + case_reads(self.contacts, [c for c in exchanging if c not in opened])
 
     # --- timeliness ------------------------------------------------------------------------
     def _apply_contacts(
-        self, cursor: Cursor, batch: Batch, opened: Mapping[str, int], exchanges: list[Row]
+        self, cursor: Cursor, opened: Mapping[str, int], exchanges: list[tuple[Recorded, Row]]
     ) -> None:
         fresh: dict[str, list[Row]] = {}
-        for r, row in zip(_exchanges(batch), exchanges, strict=True):
+        for r, row in exchanges:
             row["position"] = r.position
             fresh.setdefault(r.case_id, []).append(row)
         if not fresh:
@@ -447,12 +455,8 @@ def _opened(batch: Batch) -> dict[str, int]:
     return {r.case_id: r.position for r in batch.events if r.name == "Opened"}
 
 
-def _touched(batch: Batch) -> list[str]:
-    """The cases whose counted facts the batch may change (a note or a piece of evidence
-    changes nothing a report counts)."""
-    return sorted({r.case_id for r in batch.events if r.name not in RECORD_ONLY})
-
-
-def _exchanges(batch: Batch) -> list[Recorded]:
-    """The batch's contacts and answers, for timeliness."""
-    return [r for r in batch.events if r.event_type in OUTBOUND or r.event_type in INBOUND]
+class _Prepared(NamedTuple):
+    #: case id -> what it counts for, in case id order
+    counted: dict[str, Row]
+    #: each contact or answer in the batch, with its exchange row
+    exchanges: list[tuple[Recorded, Row]]
