@@ -34,6 +34,7 @@ from infrastructure.projections.reports import Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.settings import Settings
 from infrastructure.store.database import Cursor, Database, Read
+from infrastructure.store.pg_batch import Sent, StatementBatch
 
 #: the application's name, which keys its events' tracking rows
 APP_NAME = "Reclaim"
@@ -127,18 +128,16 @@ class InlineProjections:
             projection.prepared(batch)
         return batch
 
-    def prefetch(self, raw_cursor: Any, batch: Batch) -> dict[Read, Any]:
-        """Send every query the projections will make for this batch, each on a cursor of
-        its own on the recorder's connection, not waiting for the answers: in
-        PostgreSQL's pipeline they go with the events' INSERT (after the table lock) and
-        come back in its round trip. ``write`` then reads them from there."""
-        sent: dict[Read, Any] = {}
+    def prefetch(self, statements: StatementBatch, batch: Batch) -> dict[Read, Sent]:
+        """Send every query the projections will make for this batch down the
+        recorder's statement batch, not waiting for the answers: they go with the
+        events' INSERT (after the table lock) and come back in its round trip
+        (PostgreSQL). ``write`` then reads them from there."""
+        sent: dict[Read, Sent] = {}
         for projection in self.projections.values():
             for statement, params in projection.reads(batch):
                 if (statement, params) not in sent:
-                    raw = raw_cursor.connection.cursor()
-                    raw.execute(self.database.sql(statement), params)
-                    sent[(statement, params)] = raw
+                    sent[(statement, params)] = statements.execute(statement, params)
         return sent
 
     def write(

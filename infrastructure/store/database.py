@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from infrastructure.store.pg_batch import StatementBatch
+
 _PLACEHOLDER = re.compile(r"%s")
 T = TypeVar("T")
 
@@ -168,13 +170,14 @@ class Cursor:
     @contextmanager
     def _reading(self, statement: str, params: Sequence[Any]) -> Iterator[Any]:
         """A cursor holding one query's rows: the one it was sent on beforehand, if it was
-        (``prefetched``). On PostgreSQL a cursor of its own on the same connection: in a
-        pipeline (the inline write) a cursor that has just sent a large executemany can
-        hand a later query's fetch the answer of an INSERT instead."""
+        (``prefetched``). In the inline write on PostgreSQL, the statement batch's answer;
+        elsewhere on PostgreSQL a cursor of its own on the same connection."""
         sent = self.prefetched.pop((statement, tuple(params)), None)
         if sent is not None:
             with sent:
                 yield sent
+        elif isinstance(self.raw, StatementBatch):  # the inline write: a round trip more
+            yield self.raw.read(statement, tuple(params))
         elif self.database.is_postgres:
             with self.raw.connection.cursor() as raw:
                 raw.execute(self.database.sql(statement), tuple(params))

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
@@ -24,6 +24,7 @@ from infrastructure.projections.events import Batch
 from infrastructure.projections.inline import InlineProjections
 from infrastructure.store.database import Read, once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
+from infrastructure.store.pg_batch import statement_batch
 
 
 def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> None:
@@ -131,47 +132,35 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
     def _insert_in_transaction(
         self, stored_events: Sequence[StoredEvent], prepared: Batch | None, **kwargs: Any
     ) -> Sequence[int] | None:
-        """One transaction in one pipeline, in two round trips: BEGIN, the table lock, the
-        events' INSERT and the projections' reads, synced at once so that a version
-        conflict raises its IntegrityError before anything else is written; then
-        Reclaim's rows and the COMMIT, sent together.
+        """One transaction in two round trips (``pg_batch.StatementBatch``): BEGIN, the
+        table lock, the events' INSERT and the projections' reads, synced at once so that
+        a version conflict raises its IntegrityError before anything else is written;
+        then Reclaim's rows and the COMMIT, sent together.
 
-        The transaction is the pipeline's own BEGIN and COMMIT (the pool's connections
-        are in autocommit mode), not psycopg's ``transaction()``: inside a pipeline that
-        syncs once to send its BEGIN and twice more on the way out (a nested pipeline
-        each time), three round trips more per write (measured: the BEGIN's alone took
-        1.7 ms of a 7.5 ms write at 16 clients).
-
-        Errors are never caught inside the pipeline (the library's way, where the
-        pipeline's exit then raised "pipeline aborted" in place of the real error): the
-        first error leaves the block as itself and the exit does not clobber it."""
+        The transaction is the batch's own BEGIN and COMMIT (the pool's connections are
+        in autocommit mode). A write that fails is rolled back by the batch before its
+        connection goes back to the pool."""
         if not stored_events:
             return None
-        positions: Sequence[int] | None = None
-        # a write that fails is rolled back as its connection leaves this block (the
-        # pool's connection context), so it goes back to the pool idle
-        with (
-            self.datastore.get_connection() as conn,
-            conn.pipeline() as pipeline,
-            conn.cursor() as curs,
-        ):
-            curs.execute("BEGIN")
-            self._insert_events(curs, stored_events, **kwargs)
-            self._insert_stored_events(curs, stored_events, **kwargs)
+        with self.datastore.get_connection() as conn, statement_batch(conn) as statements:
+            statements.execute("BEGIN")
+            self._insert_events(statements, stored_events, **kwargs)
+            # the library's: the table lock, the NOTIFY, the INSERT (its last statement)
+            super()._insert_stored_events(statements, stored_events, **kwargs)
+            inserted = statements.last
             # the projections' reads (the audit chain's head, the reports' rows of these
             # cases), sent behind the INSERT: under its lock, in its round trip
-            sent = self.inline.prefetch(curs, prepared) if self.inline and prepared else {}
-            try:
-                pipeline.sync()
-                positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-                _write_side_rows(curs, "%s", kwargs)
-                self._write_inline(curs, prepared, positions, sent)
-                curs.execute("COMMIT")
-            finally:
-                for unread in sent.values():
-                    unread.close()  # (only after an error)
-        # the COMMIT went with the rows: the pipeline's exit syncs, and raises the first
-        # error of any of them (PostgreSQL skips the rest, the COMMIT too)
+            sent = self.inline.prefetch(statements, prepared) if self.inline and prepared else {}
+            statements.sync()
+            positions = [row["notification_id"] for row in inserted.fetchall()]
+            if len(positions) != len(stored_events):
+                raise ProgrammingError(
+                    f"got {len(positions)} notification ids for {len(stored_events)} events"
+                )
+            _write_side_rows(statements, "%s", kwargs)
+            self._write_inline(statements, prepared, positions, sent)
+            statements.execute("COMMIT")
+            statements.sync()
         return positions
 
     def insert_events(

@@ -244,26 +244,32 @@ def test_on_postgresql_a_save_is_two_round_trips_and_a_failed_one_is_rolled_back
     settings_for, monkeypatch, caplog
 ) -> None:
     """A command's whole transaction (BEGIN, the lock, the events, the projections' reads,
-    their rows, the idempotency record, COMMIT) goes to PostgreSQL in one pipeline with
-    two syncs: one for the events' positions and the reads, one for the rest. A save
-    that conflicts is rolled back before its connection goes back to the pool."""
+    their rows, the idempotency record, COMMIT) goes to PostgreSQL in one statement batch
+    with two syncs: one for the events' positions and the reads, one for the rest, and
+    nothing through psycopg's own pipeline. A save that conflicts is rolled back before
+    its connection goes back to the pool."""
     from eventsourcing.persistence import IntegrityError
     from psycopg import _pipeline
 
     from infrastructure.bootstrap import bootstrap
+    from infrastructure.store import pg_batch
 
     with bootstrap(settings_for("postgres")) as services:
         app = services.store
         users = as_users(app)
         case_id = users.open_credit(**credit_facts(request_id="open")).case.id
         syncs: list[int] = []
-        enqueue = _pipeline.BasePipeline._enqueue_sync
+        sync = pg_batch.StatementBatch.sync
 
-        def counting(self) -> None:
+        def counting(self: pg_batch.StatementBatch) -> None:
             syncs.append(1)
-            enqueue(self)
+            sync(self)
 
-        monkeypatch.setattr(_pipeline.BasePipeline, "_enqueue_sync", counting)
+        def psycopg_pipeline(self: object) -> None:
+            raise AssertionError("the write went through psycopg's pipeline")
+
+        monkeypatch.setattr(pg_batch.StatementBatch, "sync", counting)
+        monkeypatch.setattr(_pipeline.BasePipeline, "_enqueue_sync", psycopg_pipeline)
         users.submit(case_id, **action_args("submit", at(61), request_id="submit"))
         assert len(syncs) == 2
         syncs.clear()
