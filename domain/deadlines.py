@@ -72,6 +72,11 @@ class DeadlinePolicy:
     follow_up_days_default: int = FOLLOW_UP_DAYS_DEFAULT
     appeal_window_days: Mapping[str, int] = field(default_factory=dict)
     expiry_warning_days: tuple[int, ...] = EXPIRY_WARNING_DAYS
+    #: deadlines worked out under this policy, by the facts they came from: one command
+    #: asks twice for the same ones (its answer and its case-list row)
+    _known: dict[DeadlineFacts, tuple[Deadline, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for platform, days in self.follow_up_days.items():
@@ -299,13 +304,28 @@ def _expiry(facts: DeadlineFacts, policy: DeadlinePolicy) -> list[Deadline]:
     return found
 
 
+#: how many facts a policy remembers the deadlines of (then it starts again)
+_KNOWN_MAX = 4096
+
+
 def deadlines_for(facts: DeadlineFacts, policy: DeadlinePolicy) -> list[Deadline]:
     """Every deadline of the case, earliest first; none once it is resolved."""
+    known = policy._known  # noqa: SLF001 - the policy's own memo
+    found = known.get(facts)
+    if found is None:
+        found = _work_out(facts, policy)
+        if len(known) >= _KNOWN_MAX:
+            known.clear()
+        known[facts] = found
+    return list(found)
+
+
+def _work_out(facts: DeadlineFacts, policy: DeadlinePolicy) -> tuple[Deadline, ...]:
     if facts.state == "resolved":
-        return []
+        return ()
     found = [d for d in (_follow_up(facts, policy), _appeal(facts, policy)) if d is not None]
     found.extend(_expiry(facts, policy))
-    return sorted(found, key=Deadline.sort_key)
+    return tuple(sorted(found, key=Deadline.sort_key))
 
 
 def next_deadline(facts: DeadlineFacts, policy: DeadlinePolicy) -> Deadline | None:

@@ -108,12 +108,13 @@ class Settings(BaseSettings):
         return self.data_dir / "evidence"
 
     def deadline_policy(self) -> DeadlinePolicy:
-        """The deadline settings as the domain's policy object (it checks the numbers)."""
-        return DeadlinePolicy(
-            follow_up_days=self.follow_up_days,
-            follow_up_days_default=self.follow_up_days_default,
-            appeal_window_days=self.appeal_window_days,
-            expiry_warning_days=tuple(self.expiry_warning_days),
+        """The deadline settings as the domain's policy object (it checks the numbers):
+        the same object for the same settings, with what it has worked out."""
+        return _policy(
+            tuple(sorted(self.follow_up_days.items())),
+            self.follow_up_days_default,
+            tuple(sorted(self.appeal_window_days.items())),
+            tuple(self.expiry_warning_days),
         )
 
     def postgres_parts(self) -> dict[str, str]:
@@ -177,3 +178,18 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache(maxsize=16)
+def _policy(
+    follow_up_days: tuple[tuple[str, int], ...],
+    follow_up_days_default: int,
+    appeal_window_days: tuple[tuple[str, int], ...],
+    expiry_warning_days: tuple[int, ...],
+) -> DeadlinePolicy:
+    return DeadlinePolicy(
+        follow_up_days=dict(follow_up_days),
+        follow_up_days_default=follow_up_days_default,
+        appeal_window_days=dict(appeal_window_days),
+        expiry_warning_days=expiry_warning_days,
+    )

@@ -83,15 +83,24 @@ class Table:
         ]
 
     def insert_statement(self) -> str:
+        return self._insert
+
+    def upsert_statement(self) -> str:
+        return self._upsert
+
+    # (made once a table: every inline write asks for them)
+    @cached_property
+    def _insert(self) -> str:
         names = self.column_names
         marks = ", ".join(["%s"] * len(names))
         return f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({marks})"
 
-    def upsert_statement(self) -> str:
+    @cached_property
+    def _upsert(self) -> str:
         keys = set(self.primary_key.replace(" ", "").split(","))
         keys |= {c.name for c in self.columns if c.fixed}
         updates = ", ".join(f"{n} = excluded.{n}" for n in self.column_names if n not in keys)
-        return f"{self.insert_statement()} ON CONFLICT ({self.primary_key}) DO UPDATE SET {updates}"
+        return f"{self._insert} ON CONFLICT ({self.primary_key}) DO UPDATE SET {updates}"
 
     def write(
         self, cursor: Cursor, rows: Sequence[dict[str, Any]], *, upsert: bool = False

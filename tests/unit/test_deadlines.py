@@ -262,3 +262,24 @@ def test_deadlines_are_utc_dates() -> None:
     (deadline,) = deadlines_for(DeadlineFacts.of(case), POLICY)
     assert case.last_outbound_at == datetime(2026, 3, 12, tzinfo=UTC)
     assert deadline.to_dict()["due"] == "2026-03-15"
+
+
+def test_deadlines_worked_out_once_are_the_same_and_cannot_be_changed_from_outside() -> None:
+    """A policy remembers the deadlines of facts it has seen (one command asks twice): the
+    second answer equals a fresh policy's, and changing a returned list changes nothing."""
+    case = act(credit(), "submit", 61)
+    facts = DeadlineFacts.of(case)
+    policy = DeadlinePolicy()
+    first = deadlines_for(facts, policy)
+    first.clear()
+    assert deadlines_for(facts, policy) == deadlines_for(facts, DeadlinePolicy())
+    assert deadlines_for(facts, policy)
+
+
+def test_the_same_deadline_settings_give_the_same_policy_and_new_ones_a_new_one() -> None:
+    settings = Settings(follow_up_days={"temu": 3})
+    assert settings.deadline_policy() is Settings(follow_up_days={"temu": 3}).deadline_policy()
+    changed = Settings(follow_up_days={"temu": 4}).deadline_policy()
+    assert changed.follow_up_interval("temu") == 4
+    with pytest.raises(ValueError):
+        Settings(follow_up_days={"temu": 0}).deadline_policy()
