@@ -8,6 +8,7 @@ the case body, the case book and the reports page show them.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from domain.actions import DECLARED
@@ -30,8 +31,10 @@ CONTACT_NOUNS = {
 }
 
 
+@lru_cache(maxsize=4096)
 def day_text(day: date) -> str:
-    """A deadline's day as its sentences write it: 15 Mar 2026."""
+    """A deadline's day as its sentences write it: 15 Mar 2026 (``strftime`` is slow for
+    what it does, and every case answer writes a few of these)."""
     return f"{day.day} {day:%b %Y}"
 
 
