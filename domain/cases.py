@@ -147,16 +147,18 @@ def aware_time(value: object, field: str) -> datetime:
         raise InvalidValue(field, "must be a date-time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(field, "must carry a UTC offset")
-    out_of_range = InvalidValue(
-        field, f"must be between {EARLIEST_TIME.date()} and {LATEST_TIME.date()}"
-    )
     try:
         when = value.astimezone(UTC)
     except OverflowError:  # year 1 at +14:00, or year 9999 at -14:00
-        raise out_of_range from None
+        raise _out_of_range(field) from None
     if not EARLIEST_TIME <= when <= LATEST_TIME:
-        raise out_of_range
+        raise _out_of_range(field)
     return when
+
+
+def _out_of_range(field: str) -> InvalidValue:
+    # (made only when it is raised: every command checks a few times)
+    return InvalidValue(field, f"must be between {EARLIEST_TIME.date()} and {LATEST_TIME.date()}")
 
 
 def _start_of(day: date) -> datetime:
