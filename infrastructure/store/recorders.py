@@ -14,17 +14,19 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 from infrastructure.projections.events import Batch
 from infrastructure.projections.inline import InlineProjections
 from infrastructure.store.database import Read, once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
-from infrastructure.store.pg_batch import statement_batch
+from infrastructure.store.pg_batch import Sent, StatementBatch, statement_batch
 
 
 def _write_side_rows(cursor: Any, placeholder: str, kwargs: dict[str, Any]) -> None:
@@ -145,9 +147,7 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, statement_batch(conn) as statements:
             statements.execute("BEGIN")
             self._insert_events(statements, stored_events, **kwargs)
-            # the library's: the table lock, the NOTIFY, the INSERT (its last statement)
-            super()._insert_stored_events(statements, stored_events, **kwargs)
-            inserted = statements.last
+            inserted = self._send_events(statements, stored_events)
             # the projections' reads (the audit chain's head, the reports' rows of these
             # cases), sent behind the INSERT: under its lock, in its round trip
             sent = self.inline.prefetch(statements, prepared) if self.inline and prepared else {}
@@ -162,6 +162,44 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             statements.execute("COMMIT")
             statements.sync()
         return positions
+
+    def _send_events(
+        self, statements: StatementBatch, stored_events: Sequence[StoredEvent]
+    ) -> Sent:
+        """The library's statements of a write, as it sends them (the table lock, the
+        NOTIFY its subscribers listen for, the INSERT that returns the positions), but
+        made once a recorder, and the events as plain parameters (their state binary)
+        rather than as an array of a composite type, which psycopg writes out as text
+        (escaping every state's bytes by regular expression) and PostgreSQL parses back."""
+        for statement in self._write_statements:
+            statements.execute(statement)
+        params = [
+            value
+            for e in stored_events
+            for value in (e.originator_id, e.originator_version, e.topic, e.state)
+        ]
+        marks = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+        return statements.execute(
+            f"{self._insert_events_head} {marks} RETURNING notification_id", params
+        )
+
+    @cached_property
+    def _write_statements(self) -> list[str]:
+        return [
+            *(s.as_string(None) for s in self.lock_table_statements),  # type: ignore[union-attr]
+            SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(None),
+        ]
+
+    @cached_property
+    def _insert_events_head(self) -> str:
+        table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        return (
+            SQL("INSERT INTO {0} (originator_id, originator_version, topic, state) VALUES")
+            .format(table)
+            .as_string(None)
+        )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
