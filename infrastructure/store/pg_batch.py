@@ -10,11 +10,11 @@ half the time, 1.3 ms against 0.5 ms from first statement to commit).
 
 A ``StatementBatch`` puts each statement into libpq's buffer and talks to the server
 only at ``sync``: one flush and one wait for all the answers. The parameters are adapted
-by psycopg's own ``Transformer`` (the connection's dumpers, the events' composite type
-among them) and the rows loaded by it. A statement with parameters is prepared once per
-connection (unless its ``prepare_threshold`` is None) and its name kept in psycopg's own
-cache of the connection's prepared statements, so psycopg's cursors use the same
-statements, and its eviction and its ``DEALLOCATE ALL`` (after a rollback or a ``DROP``
+by psycopg's own ``Transformer`` (the connection's dumpers) and the rows loaded by it.
+A statement with parameters is prepared once per connection (unless its
+``prepare_threshold`` is None) and its name kept in psycopg's own cache of the
+connection's prepared statements, so psycopg's cursors use the same statements, and its
+eviction and its ``DEALLOCATE ALL`` (after a rollback or a ``DROP``
 it runs) keep both in step.
 
 Errors are psycopg's own (``psycopg.errors``): the first error of a sync is raised once
