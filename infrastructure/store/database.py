@@ -132,7 +132,7 @@ class Cursor:
         self.raw = raw
         #: a rebuild's transaction: plain inserts may go by COPY (PostgreSQL)
         self.bulk = bulk
-        #: queries already sent (PostgreSQL, in the pipeline), each on its own raw cursor:
+        #: queries already sent (PostgreSQL, in the inline write's statement batch):
         #: answered from there, without a round trip of their own
         self.prefetched = prefetched if prefetched is not None else {}
 
@@ -174,8 +174,7 @@ class Cursor:
         elsewhere on PostgreSQL a cursor of its own on the same connection."""
         sent = self.prefetched.pop((statement, tuple(params)), None)
         if sent is not None:
-            with sent:
-                yield sent
+            yield sent
         elif isinstance(self.raw, StatementBatch):  # the inline write: a round trip more
             yield self.raw.read(statement, tuple(params))
         elif self.database.is_postgres:

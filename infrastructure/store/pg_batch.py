@@ -39,13 +39,12 @@ from psycopg.generators import fetch_many, send
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
-_FAILED = pq.TransactionStatus.INERROR
 _IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 
 
 class Sent:
     """A statement sent: its answer once the batch has synced. Reads as a cursor does
-    (``fetchall``, ``fetchone``, as dicts), in a ``with`` block or not."""
+    (``fetchall``, ``fetchone``, as dicts)."""
 
     __slots__ = ("_batch", "result")
 
@@ -65,15 +64,6 @@ class Sent:
     def fetchone(self) -> dict[str, Any] | None:
         rows = self.fetchall()
         return rows[0] if rows else None
-
-    def close(self) -> None:
-        """(Nothing to let go: for the ``with`` block a cursor would be used in.)"""
-
-    def __enter__(self) -> Sent:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class _Prepare:
@@ -110,12 +100,9 @@ class StatementBatch:
         self._reading = False
 
     # --- sending -------------------------------------------------------------------------
-    def execute(
-        self, query: Any, params: Sequence[Any] | None = None, *, prepare: bool | None = None
-    ) -> Sent:
+    def execute(self, query: Any, params: Sequence[Any] | None = None) -> Sent:
         """Send one statement (psycopg's ``%s`` placeholders); its answer comes at the
-        next ``sync``. (``prepare``: as psycopg's, for the library's statements; a
-        statement with parameters is prepared, one without never.)"""
+        next ``sync``. A statement with parameters is prepared, one without never."""
         pgq = PostgresQuery(self.tx)
         pgq.convert(query, params)
         return self._send(pgq)
@@ -166,7 +153,7 @@ class StatementBatch:
         self.syncs += 1
         self._reading = True
         waiting, self._waiting = self._waiting, []
-        preparing, self._preparing = self._preparing, {}
+        self._preparing = {}
         wait = self.conn.wait
         wait(send(self.pgconn))
         first: psycopg.Error | None = None
@@ -181,7 +168,6 @@ class StatementBatch:
                 item.result = result
             elif isinstance(item, _Prepare):
                 self._prepared._names[item.key] = item.name  # noqa: SLF001
-                preparing.pop(item.key, None)
         synced = wait(fetch_many(self.pgconn))
         if not synced or synced[0].status != _SYNC:  # pragma: no cover - libpq's contract
             raise psycopg.InterfaceError("the pipeline's answers did not end at its sync")
@@ -207,8 +193,6 @@ class StatementBatch:
         """Roll back a transaction left open or failed (after an error), here: psycopg's
         own rollback would also drop every prepared statement of the connection."""
         if self.pgconn.transaction_status in _IN_TRANSACTION:
-            self._waiting = []
-            self._preparing = {}
             self.execute("ROLLBACK")
             self.sync()
 

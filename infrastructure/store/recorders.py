@@ -146,9 +146,6 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             return None
         with self.datastore.get_connection() as conn, statement_batch(conn) as statements:
             statements.execute("BEGIN")
-            # (the library's hook for rows of its own, a no-op here: the batch takes a
-            # cursor's execute and executemany)
-            self._insert_events(statements, stored_events, **kwargs)  # type: ignore[arg-type]
             inserted = self._send_events(statements, stored_events)
             # the projections' reads (the audit chain's head, the reports' rows of these
             # cases), sent behind the INSERT: under its lock, in its round trip
