@@ -112,6 +112,25 @@ class Gathered(greenlet.greenlet):  # type: ignore[misc]
     saving: _Pending | None = None
 
 
+class Writing(greenlet.greenlet):  # type: ignore[misc]
+    """A greenlet writing a batch for a parent that has other work to do meanwhile: once
+    the batch's COMMIT is on its way to the server, ``while_committing`` switches back to
+    the parent (if ``wanted`` says there is work), which does it while the server
+    commits and then switches back here for the answer."""
+
+    def __init__(self, run: Callable[..., Any], wanted: Callable[[], bool]) -> None:
+        super().__init__(run)
+        self.wanted = wanted
+
+
+def while_committing() -> None:
+    """Called by a recorder after it sent a transaction's COMMIT, before it waits for the
+    answer: on a ``Writing`` greenlet, lets its parent work until then."""
+    current = greenlet.getcurrent()
+    if isinstance(current, Writing) and current.wanted():
+        current.parent.switch()
+
+
 class GroupCommitter:
     def __init__(self, save_batch: SaveBatch, *, max_batch: int = 100) -> None:
         self.save_batch = save_batch

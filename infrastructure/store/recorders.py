@@ -25,6 +25,7 @@ from psycopg.sql import SQL, Identifier
 from infrastructure.projections.events import Batch
 from infrastructure.projections.inline import InlineProjections
 from infrastructure.store.database import Read, once_more_after_a_lost_connection
+from infrastructure.store.group_commit import while_committing
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 from infrastructure.store.pg_batch import Sent, StatementBatch, statement_batch
 
@@ -159,7 +160,8 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             _write_side_rows(statements, "%s", kwargs)
             self._write_inline(statements, prepared, positions, sent)
             statements.execute("COMMIT")
-            statements.sync()
+            # (a writer starts its next commands while the server commits this batch)
+            statements.sync(meanwhile=while_committing)
         return positions
 
     def _send_events(

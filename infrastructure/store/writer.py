@@ -12,6 +12,13 @@ each command gets its own result), and resumes each command with its result. A
 command that lost a race retries as it would on a thread (``CaseCommands.change``):
 its next save goes into the next batch.
 
+While the server commits a batch the writer does not sit idle: the batch is written in
+a greenlet of its own (``Writing``), and once its COMMIT has been sent the recorder
+switches back to the writer (``while_committing``), which starts the commands queued
+since, up to their saves (for the next batch); then it reads the COMMIT's answer and
+resumes the batch's commands. Nothing is answered before its batch is committed.
+(PostgreSQL only: SQLite's commit is one call that returns once the file is synced.)
+
 The code of a command is the same on the writer as on a thread: it loads, checks,
 acts and saves, and reads the store where it must; nothing but its save waits for
 others. At most one command per case is started in a round (a second would only
@@ -35,7 +42,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from infrastructure.store.group_commit import Gathered, GroupCommitter, _Pending
+from infrastructure.store.group_commit import Gathered, GroupCommitter, Writing, _Pending
 
 T = TypeVar("T")
 
@@ -126,6 +133,25 @@ class CommandWriter:
     def _round(self, jobs: list[_Job], handed: list[_Pending], saving: list[_Task]) -> list[_Task]:
         """Start the round's commands, write one batch of saves, resume their commands;
         the commands still waiting for a save."""
+        self._start(jobs, saving)
+        batch, handed = self._batch(saving, handed)
+        if handed:  # the next round's (another save of the same case is in this one)
+            with self._ready:
+                self._handed.extendleft(reversed(handed))
+        if self.committer is not None and batch:
+            self._write(batch, saving)
+        written = {id(item) for item in batch}
+        resumed = [t for t in saving if id(t.saving) in written]
+        saving = [t for t in saving if id(t.saving) not in written]
+        for task in resumed:
+            task.switch()  # its save is written: the command goes on with the result
+            if not task.dead:
+                saving.append(task)  # it saves again (a retry after a conflict)
+        return saving
+
+    @staticmethod
+    def _start(jobs: list[_Job], saving: list[_Task]) -> None:
+        """Run each command up to its save (or to its end)."""
         for job in jobs:
             # a command whose caller has gone (its request cancelled) before it started
             # is not run at all: nothing was acknowledged
@@ -135,20 +161,31 @@ class CommandWriter:
             task.switch()  # it runs up to its save, or to its end
             if not task.dead:
                 saving.append(task)
-        batch, handed = self._batch(saving, handed)
-        if handed:  # the next round's (another save of the same case is in this one)
-            with self._ready:
-                self._handed.extendleft(reversed(handed))
-        if self.committer is not None and batch:
-            self.committer.write(batch)
-        written = {id(item) for item in batch}
-        resumed = [t for t in saving if id(t.saving) in written]
-        saving = [t for t in saving if id(t.saving) not in written]
-        for task in resumed:
-            task.switch()  # its save is written: the command goes on with the result
-            if not task.dead:
-                saving.append(task)  # it saves again (a retry after a conflict)
-        return saving
+
+    def _write(self, batch: list[_Pending], saving: list[_Task]) -> None:
+        """Write the batch; while the server commits it, start the commands queued since
+        (their saves go into the next batch). The batch's own commands are resumed only
+        once it is committed, so nothing is answered before its write is durable."""
+        assert self.committer is not None
+        writing = Writing(self.committer.write, wanted=self._queued)
+        writing.switch(batch)  # back when written, or while its COMMIT is on its way
+        try:
+            while not writing.dead:
+                jobs = self._take_queued(saving, writing=len(batch))
+                self._start(jobs, saving)
+                writing.switch()
+        finally:
+            while not writing.dead:  # (only after an error of the writer's own)
+                writing.switch()
+
+    def _queued(self) -> bool:
+        return bool(self._queue)
+
+    def _take_queued(self, saving: list[_Task], *, writing: int) -> list[_Job]:
+        """The commands queued now that may start (see ``_take``), without waiting; the
+        next batch has room for all but the saves of ``saving`` not being written."""
+        with self._ready:
+            return self._taken(saving, len(self._handed) - writing)
 
     def _fail(
         self, jobs: list[_Job], saving: list[_Task], handed: list[_Pending], error: BaseException
@@ -201,16 +238,22 @@ class CommandWriter:
                 self._ready.wait()
             handed = list(self._handed)
             self._handed.clear()
-            busy = {t.job.key for t in saving if t.job.key is not None}
-            room = max(self.max_batch - len(saving) - len(handed), 0)
-            taken: list[_Job] = []
-            kept: deque[_Job] = deque()
-            for job in self._queue:
-                if len(taken) >= room or (job.key is not None and job.key in busy):
-                    kept.append(job)
-                    continue
-                if job.key is not None:
-                    busy.add(job.key)
-                taken.append(job)
-            self._queue = kept
-            return taken, handed
+            return self._taken(saving, len(handed)), handed
+
+    def _taken(self, saving: list[_Task], handed: int) -> list[_Job]:
+        """Take from the queue (its lock held) the commands that may start: at most one
+        per case, none for a case whose command is still saving, and no more than the
+        batch has room for beside ``handed`` saves."""
+        busy = {t.job.key for t in saving if t.job.key is not None}
+        room = max(self.max_batch - len(saving) - handed, 0)
+        taken: list[_Job] = []
+        kept: deque[_Job] = deque()
+        for job in self._queue:
+            if len(taken) >= room or (job.key is not None and job.key in busy):
+                kept.append(job)
+                continue
+            if job.key is not None:
+                busy.add(job.key)
+            taken.append(job)
+        self._queue = kept
+        return taken

@@ -211,3 +211,74 @@ def test_a_round_that_fails_fails_its_commands_and_the_writer_goes_on(app, monke
     assert "lost" not in requests
     assert requests[-1] == "after"
     assert done.case.version == 3
+
+
+def test_on_postgresql_the_writer_starts_queued_commands_while_a_batch_commits(
+    settings_for, monkeypatch
+) -> None:
+    """The writer does not wait idle for a batch's COMMIT: it starts the commands queued
+    since (their saves go into the next batch). A batch's own commands are answered only
+    once it is committed: each checks, from a connection of its own, that its events are
+    there when its save returns."""
+    import psycopg
+
+    from infrastructure.bootstrap import bootstrap
+
+    with bootstrap(settings_for("postgres")) as services:
+        _starts_while_committing(services.store, monkeypatch, psycopg)
+
+
+def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
+    case_ids = _cases(app, CASES)
+    # batches smaller than the cases, so that while one commits there are commands for
+    # other cases to start
+    writer = CommandWriter(app.committer, max_batch=5)
+    started_meanwhile: list[int] = []
+    take_queued = writer._take_queued
+
+    def counting(saving: Any, *, writing: int) -> Any:
+        jobs = take_queued(saving, writing=writing)
+        started_meanwhile.append(len(jobs))
+        return jobs
+
+    monkeypatch.setattr(writer, "_take_queued", counting)
+    url = app.settings.database_url
+    table = f'"{app.recorder.datastore.schema}"."{app.recorder.events_table_name}"'
+    not_yet_visible: list[str] = []
+
+    def command(case_id: Any, request_id: str, n: int) -> Any:
+        done = _command(app, case_id, request_id, n)
+        with psycopg.connect(url, autocommit=True) as other:
+            found = other.execute(
+                f"SELECT count(*) FROM {table} WHERE originator_id = %s "
+                "AND originator_version = %s",
+                (done.case.id, done.case.version),
+            ).fetchone()
+        if found != (1,):
+            not_yet_visible.append(request_id)
+        return done
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(
+                writer.run(
+                    functools.partial(command, case_ids[n % CASES], f"m-{n}", n),
+                    key=case_ids[n % CASES],
+                )
+                for n in range(300)
+            ),
+            return_exceptions=True,
+        )
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        writer.close()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, VersionMismatch) for e in errors), errors[:3]
+    assert not not_yet_visible, not_yet_visible[:5]
+    assert sum(started_meanwhile) > 0, "no command was started while a batch committed"
+    by_request = _events_by_request(app, case_ids)
+    for n, result in enumerate(results):
+        if not isinstance(result, BaseException):
+            assert by_request.get(f"m-{n}") == [(result.case.id, result.case.version)]
