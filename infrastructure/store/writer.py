@@ -185,7 +185,7 @@ class CommandWriter:
         """The commands queued now that may start (see ``_take``), without waiting; the
         next batch has room for all but the saves of ``saving`` not being written."""
         with self._ready:
-            return self._taken(saving, len(self._handed) - writing)
+            return self._taken(saving, len(self._handed), writing=writing)
 
     def _fail(
         self, jobs: list[_Job], saving: list[_Task], handed: list[_Pending], error: BaseException
@@ -240,12 +240,13 @@ class CommandWriter:
             self._handed.clear()
             return self._taken(saving, len(handed)), handed
 
-    def _taken(self, saving: list[_Task], handed: int) -> list[_Job]:
+    def _taken(self, saving: list[_Task], handed: int, *, writing: int = 0) -> list[_Job]:
         """Take from the queue (its lock held) the commands that may start: at most one
         per case, none for a case whose command is still saving, and no more than the
-        batch has room for beside ``handed`` saves."""
+        next batch has room for beside ``handed`` saves and the saves of ``saving``
+        (but the ``writing`` ones being written now)."""
         busy = {t.job.key for t in saving if t.job.key is not None}
-        room = max(self.max_batch - len(saving) - handed, 0)
+        room = max(self.max_batch - (len(saving) - writing) - handed, 0)
         taken: list[_Job] = []
         kept: deque[_Job] = deque()
         for job in self._queue:

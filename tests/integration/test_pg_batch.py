@@ -108,9 +108,7 @@ def test_a_read_not_sent_beforehand_is_a_round_trip_of_its_own(conn) -> None:
     assert isinstance(batch, StatementBatch)
 
 
-def test_meanwhile_runs_once_everything_is_sent_and_before_the_answers_are_read(
-    conn, pg_server
-) -> None:
+def test_meanwhile_runs_once_everything_is_sent_and_before_the_answers_are_read(conn) -> None:
     seen: list[tuple] = []
     other_url = conn.info.dsn
 
