@@ -27,7 +27,13 @@ conflict with the first): the others wait for the next.
 Work that is not a case command (uploads, e-mail intake, the case book) keeps its
 threads, but their saves are handed to the writer too (``GroupCommitter.hand_off``)
 and go into its batches: one process writes one batch at a time. A process without a
-writer (the command line, a script) batches its threads' saves as before.
+writer (the command line, a script) batches its threads' saves as before. A handed save
+goes into a batch before the writer's own save of the same case, and a case whose
+handed save lost a race is kept for its retry (``RESERVED_SECONDS``): a thread's
+command is not starved by a stream of API commands on its case. A save of a version
+this writer has already written (its command loaded the case before that batch) fails
+at once, unwritten, as the conflict it would be: a conflict in a batch would have
+every save in it written again alone.
 """
 
 from __future__ import annotations
@@ -37,16 +43,32 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Hashable
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from infrastructure.store.group_commit import Gathered, GroupCommitter, Writing, _Pending
+from eventsourcing.persistence import IntegrityError
+
+from infrastructure.store.group_commit import (
+    Gathered,
+    GroupCommitter,
+    Writing,
+    _Pending,
+    is_conflict,
+)
 
 T = TypeVar("T")
 
 log = logging.getLogger("reclaim.writer")
+
+#: how long a case whose handed-over save lost a race is kept for that save's retry: no
+#: command of the writer's starts on it meanwhile (the retry reloads the case and hands
+#: its save over again within milliseconds; this bounds the wait if it never comes)
+RESERVED_SECONDS = 0.25
+#: how many cases' last written versions the writer remembers (``_lose_stale``)
+REMEMBERED_CASES = 4096
 
 
 @dataclass
@@ -80,6 +102,10 @@ class CommandWriter:
         #: saves handed over by other threads of this process (uploads, e-mail, the case
         #: book): written in the writer's batches, so one process writes one batch at a time
         self._handed: deque[_Pending] = deque()
+        #: cases kept for a handed save's retry (see RESERVED_SECONDS), with their deadline
+        self._reserved: dict[Hashable, float] = {}
+        #: the version each case was last written at by this writer, the latest last
+        self._written: OrderedDict[Any, int] = OrderedDict()
         self._ready = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="reclaim-writer", daemon=True)
@@ -103,6 +129,7 @@ class CommandWriter:
         with self._ready:
             if self._stopping:
                 return False
+            self._reserved.pop(pending.case.id, None)  # its retry has come
             self._handed.append(pending)
             self._ready.notify()
         return True
@@ -134,20 +161,65 @@ class CommandWriter:
         """Start the round's commands, write one batch of saves, resume their commands;
         the commands still waiting for a save."""
         self._start(jobs, saving)
-        batch, handed = self._batch(saving, handed)
-        if handed:  # the next round's (another save of the same case is in this one)
-            with self._ready:
-                self._handed.extendleft(reversed(handed))
+        lost = self._lose_stale([*handed, *(t.saving for t in saving if t.saving is not None)])
+        batch, left = self._batch(saving, [item for item in handed if not item.finished])
         if self.committer is not None and batch:
             self._write(batch, saving)
+            self._remember(batch)
         written = {id(item) for item in batch}
-        resumed = [t for t in saving if id(t.saving) in written]
-        saving = [t for t in saving if id(t.saving) not in written]
+        waiting = [t.saving for t in saving if id(t.saving) not in written]
+        lost += self._lose_stale([*left, *waiting])
+        # a thread's save that lost its case (to a batch's save, or to another process)
+        # gets its retry in before the writer starts another command on that case
+        from_threads = {id(item) for item in handed}
+        reserve = [
+            item.case.id
+            for item in [*batch, *lost]
+            if id(item) in from_threads and item.error is not None and is_conflict(item.error)
+        ]
+        left = [item for item in left if not item.finished]
+        if left or reserve:
+            with self._ready:
+                self._handed.extendleft(reversed(left))  # the next round's
+                deadline = time.monotonic() + RESERVED_SECONDS
+                self._reserved.update(dict.fromkeys(reserve, deadline))
+        ended = {id(item) for item in [*batch, *lost]}
+        resumed = [t for t in saving if id(t.saving) in ended]
+        saving = [t for t in saving if id(t.saving) not in ended]
         for task in resumed:
-            task.switch()  # its save is written: the command goes on with the result
+            task.switch()  # its save is written (or lost): the command goes on with the result
             if not task.dead:
                 saving.append(task)  # it saves again (a retry after a conflict)
         return saving
+
+    def _remember(self, batch: list[_Pending]) -> None:
+        """The versions the batch wrote, for ``_lose_stale``."""
+        for item in batch:
+            if item.finished and item.error is None:
+                self._written[item.case.id] = item.case.version
+                self._written.move_to_end(item.case.id)
+        while len(self._written) > REMEMBERED_CASES:
+            self._written.popitem(last=False)
+
+    def _lose_stale(self, saves: Iterable[_Pending | None]) -> list[_Pending]:
+        """The saves, not yet written, of a version this writer has already written (a
+        command that loaded its case before the batch that changed it): each would only
+        conflict, and a conflict in a batch has every save in it written again alone. So
+        each fails here, unwritten, as a conflict; its command retries on the new
+        version."""
+        lost = []
+        for item in saves:
+            if item is None or item.finished or not item.case.pending_events:
+                continue
+            first = item.case.pending_events[0].originator_version
+            if first <= self._written.get(item.case.id, 0):
+                item.error = IntegrityError(
+                    f"version {first} of case {item.case.id} was saved by another command"
+                )
+                item.finished = True
+                item.done.set()
+                lost.append(item)
+        return lost
 
     @staticmethod
     def _start(jobs: list[_Job], saving: list[_Task]) -> None:
@@ -171,7 +243,7 @@ class CommandWriter:
         writing.switch(batch)  # back when written, or while its COMMIT is on its way
         try:
             while not writing.dead:
-                jobs = self._take_queued(saving, writing=len(batch))
+                jobs = self._take_queued(saving, writing=batch)
                 self._start(jobs, saving)
                 writing.switch()
         finally:
@@ -181,9 +253,9 @@ class CommandWriter:
     def _queued(self) -> bool:
         return bool(self._queue)
 
-    def _take_queued(self, saving: list[_Task], *, writing: int) -> list[_Job]:
-        """The commands queued now that may start (see ``_take``), without waiting; the
-        next batch has room for all but the saves of ``saving`` not being written."""
+    def _take_queued(self, saving: list[_Task], *, writing: list[_Pending]) -> list[_Job]:
+        """The commands queued now that may start (see ``_take``), without waiting, while
+        the saves ``writing`` are written."""
         with self._ready:
             return self._taken(saving, len(self._handed), writing=writing)
 
@@ -215,11 +287,15 @@ class CommandWriter:
         self, saving: list[_Task], handed: list[_Pending]
     ) -> tuple[list[_Pending], list[_Pending]]:
         """This round's saves, at most ``max_batch`` and one per case; and the handed
-        saves left for the next round."""
+        saves left for the next round. The saves handed over by other threads go first:
+        the writer's command on the same case is then the one that retries, at once and
+        on the writer, where a thread's save that kept losing to a stream of commands on
+        its case would run out of retries."""
         batch: list[_Pending] = []
         cases: set[Any] = set()
         left: list[_Pending] = []
-        for item in [t.saving for t in saving if t.saving is not None] + handed:
+        waiting = [t.saving for t in saving if t.saving is not None and not t.saving.finished]
+        for item in handed + waiting:
             if len(batch) >= self.max_batch or item.case.id in cases:
                 left.append(item)
             else:
@@ -230,23 +306,38 @@ class CommandWriter:
 
     def _take(self, saving: list[_Task]) -> tuple[list[_Job], list[_Pending]] | None:
         """The next round's commands (at most one per case, none for a case whose command
-        is still saving) and the saves handed over. None: stopped, and nothing is left."""
+        is still saving or that is kept for a thread's retry) and the saves handed over.
+        None: stopped, and nothing is left."""
         with self._ready:
-            while not self._queue and not saving and not self._handed:
-                if self._stopping:
+            while True:
+                handed = list(self._handed)
+                self._handed.clear()
+                jobs = self._taken(saving, len(handed))
+                if jobs or handed or saving:
+                    return jobs, handed
+                if self._stopping and not self._queue:
                     return None
-                self._ready.wait()
-            handed = list(self._handed)
-            self._handed.clear()
-            return self._taken(saving, len(handed)), handed
+                # nothing to do, or only commands on kept cases: until one is let go
+                deadlines = self._reserved.values()
+                self._ready.wait(max(min(deadlines) - time.monotonic(), 0) if deadlines else None)
 
-    def _taken(self, saving: list[_Task], handed: int, *, writing: int = 0) -> list[_Job]:
+    def _taken(
+        self, saving: list[_Task], handed: int, *, writing: list[_Pending] | None = None
+    ) -> list[_Job]:
         """Take from the queue (its lock held) the commands that may start: at most one
-        per case, none for a case whose command is still saving, and no more than the
-        next batch has room for beside ``handed`` saves and the saves of ``saving``
-        (but the ``writing`` ones being written now)."""
+        per case, none for a case whose command is still saving, whose save is being
+        written (``writing``) or that is kept for a thread's retry; and no more than the
+        next batch has room for beside ``handed`` saves and the saves of ``saving`` that
+        are not being written."""
+        now = time.monotonic()
+        for case in [case for case, deadline in self._reserved.items() if deadline <= now]:
+            del self._reserved[case]
+        written = {id(item) for item in writing or ()}
         busy = {t.job.key for t in saving if t.job.key is not None}
-        room = max(self.max_batch - (len(saving) - writing) - handed, 0)
+        busy.update(item.case.id for item in writing or ())
+        busy.update(self._reserved)
+        waiting = sum(1 for t in saving if id(t.saving) not in written)
+        room = max(self.max_batch - waiting - handed, 0)
         taken: list[_Job] = []
         kept: deque[_Job] = deque()
         for job in self._queue:

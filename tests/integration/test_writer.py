@@ -282,3 +282,82 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
     for n, result in enumerate(results):
         if not isinstance(result, BaseException):
             assert by_request.get(f"m-{n}") == [(result.case.id, result.case.version)]
+
+
+def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
+    app, monkeypatch
+) -> None:
+    """Work beside the writer (an upload, an e-mail, the case book) hands its saves to the
+    writer while the writer's own commands keep changing the same case. The thread's save
+    goes into a batch before theirs, and once it has lost a race its case waits for its
+    retry: each of its commands gets through in a few tries, not ``CONFLICT_RETRIES``. A
+    save the writer knows to be stale (its case changed by a batch since it was loaded)
+    fails unwritten, so no batch is lost to it."""
+    (case_id,) = _cases(app, 1)
+    writer = CommandWriter(app.committer)
+    users = as_users(app)
+    conflicts: list[str] = []  # a retry after a conflict forgets the cached case first
+    forget = app.forget
+
+    def counting(cid: Any) -> None:
+        if threading.current_thread().name == "handing":
+            conflicts.append(cid)
+        forget(cid)
+
+    monkeypatch.setattr(app, "forget", counting)
+    written_conflicts: list[BaseException] = []  # conflicts the store itself raised
+    save = app.committer._save
+
+    def saving(batch: Any) -> None:
+        try:
+            save(batch)
+        except BaseException as exc:
+            written_conflicts.append(exc)
+            raise
+
+    monkeypatch.setattr(app.committer, "_save", saving)
+    done, failed = [], []
+    stop = threading.Event()
+
+    def note(name: str) -> Any:
+        return users.add_note(case_id, **action_args("add_note", request_id=name, text=name))
+
+    def thread() -> None:
+        try:
+            for n in range(12):
+                try:
+                    done.append(note(f"t-{n}"))
+                except BaseException as exc:  # noqa: BLE001 - checked below
+                    failed.append(exc)
+        finally:
+            stop.set()
+
+    async def stream() -> int:
+        count = 0
+
+        async def one(c: int) -> None:
+            nonlocal count
+            while not stop.is_set():
+                # (a command of the writer's that ran out of retries would raise here)
+                await writer.run(functools.partial(note, f"w{c}-{count}"), key=case_id)
+                count += 1
+
+        handing = threading.Thread(target=thread, name="handing")
+        handing.start()
+        await asyncio.gather(*(one(c) for c in range(6)))
+        handing.join(60)
+        return count
+
+    try:
+        streamed = asyncio.run(stream())
+    finally:
+        writer.close()
+    assert not failed, [repr(e) for e in failed[:3]]
+    assert len(done) == 12
+    assert streamed >= 6  # the writer's commands went on all the while
+    assert len(conflicts) <= 2 * 12, f"{len(conflicts)} conflicts for 12 commands"
+    # every save that lost was known to be stale and failed unwritten: no batch failed on
+    # a conflict (one that did would be written again save by save)
+    assert not written_conflicts, [repr(e) for e in written_conflicts[:3]]
+    requests = [e.request_id for e in app.events.get(case_id)]
+    assert [r for r in requests if r.startswith("t-")] == [f"t-{n}" for n in range(12)]
