@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,14 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tune_collector()
         app.state.reclaim = services.store
         app.state.commands = services.commands
-        #: the command routes' one thread (``store/writer.py``)
+        #: the command routes' writer (``store/writer.py``): on PostgreSQL on the event
+        #: loop itself, its waits for the server made on the loop (``loop_bridge.py``);
+        #: on SQLite, whose calls wait for the file without a socket, on a thread
         app.state.writer = CommandWriter(
-            services.store.committer, max_batch=settings.group_commit_max
+            services.store.committer,
+            max_batch=settings.group_commit_max,
+            loop=asyncio.get_running_loop() if services.store.database.is_postgres else None,
         )
         try:
             yield
         finally:
-            app.state.writer.close()
+            await app.state.writer.aclose()
             services.close()
 
     app = FastAPI(

@@ -1,6 +1,7 @@
 """The API's command writer (``infrastructure/store/writer.py``) on each store: commands
-awaited from an event loop run on its one thread, their saves batched; other threads'
-saves are handed to it and go into the same batches."""
+awaited from an event loop run on its one thread (or on the loop's own thread, its waits
+for PostgreSQL made on the loop), their saves batched; other threads' saves are handed
+to it and go into the same batches."""
 
 from __future__ import annotations
 
@@ -43,9 +44,18 @@ def _command(app: Any, case_id: Any, request_id: str, n: int) -> Any:
     return getattr(as_users(app), action)(case_id, **args)
 
 
-def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app) -> None:
+def _writer(app: Any, on_loop: bool, **kwargs: Any) -> CommandWriter:
+    """(In a coroutine) a writer on this loop's thread, or on a thread of its own."""
+    loop = asyncio.get_running_loop() if on_loop else None
+    return CommandWriter(app.committer, loop=loop, **kwargs)
+
+
+ON_LOOP = pytest.mark.parametrize("on_loop", [False, True], ids=["on-a-thread", "on-the-loop"])
+
+
+@ON_LOOP
+def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app, on_loop) -> None:
     case_ids = _cases(app, CASES)
-    writer = CommandWriter(app.committer, max_batch=app.settings.group_commit_max)
     batches_before = app.committer.batches
     acknowledged: dict[str, tuple[Any, int]] = {}
     failed: dict[str, BaseException] = {}
@@ -67,6 +77,8 @@ def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app
             record(request_id, functools.partial(_command, app, case_id, request_id, n))
 
     async def on_the_writer() -> None:
+        writer = _writer(app, on_loop, max_batch=app.settings.group_commit_max)
+
         async def one(n: int) -> None:
             request_id, case_id = f"w-{n}", case_ids[(n * 13) % CASES]
             try:
@@ -76,17 +88,17 @@ def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app
             else:
                 acknowledged[request_id] = (done.case.id, done.case.version)
 
-        await asyncio.gather(*(one(n) for n in range(COMMANDS)))
+        try:
+            for t in threads:
+                t.start()
+            await asyncio.gather(*(one(n) for n in range(COMMANDS)))
+            for t in threads:  # (their saves are written on the loop: it must go on)
+                await asyncio.to_thread(t.join, 120)
+        finally:
+            await writer.aclose()
 
     threads = [threading.Thread(target=thread, args=(t,)) for t in range(THREADS)]
-    try:
-        for t in threads:
-            t.start()
-        asyncio.run(on_the_writer())
-        for t in threads:
-            t.join(120)
-    finally:
-        writer.close()
+    asyncio.run(on_the_writer())
     assert not any(t.is_alive() for t in threads)
 
     sent = COMMANDS + THREADS * PER_THREAD
@@ -213,8 +225,9 @@ def test_a_round_that_fails_fails_its_commands_and_the_writer_goes_on(app, monke
     assert done.case.version == 3
 
 
+@ON_LOOP
 def test_on_postgresql_the_writer_starts_queued_commands_while_a_batch_commits(
-    settings_for, monkeypatch
+    settings_for, monkeypatch, on_loop
 ) -> None:
     """The writer does not wait idle for a batch's COMMIT: it starts the commands queued
     since (their saves go into the next batch). A batch's own commands are answered only
@@ -225,23 +238,20 @@ def test_on_postgresql_the_writer_starts_queued_commands_while_a_batch_commits(
     from infrastructure.bootstrap import bootstrap
 
     with bootstrap(settings_for("postgres")) as services:
-        _starts_while_committing(services.store, monkeypatch, psycopg)
+        _starts_while_committing(services.store, monkeypatch, psycopg, on_loop)
 
 
-def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
+def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any, on_loop: bool) -> None:
     case_ids = _cases(app, CASES)
-    # batches smaller than the cases, so that while one commits there are commands for
-    # other cases to start
-    writer = CommandWriter(app.committer, max_batch=5)
     started_meanwhile: list[int] = []
-    take_queued = writer._take_queued
+    take_queued = CommandWriter._take_queued
 
-    def counting(saving: Any, *, writing: int) -> Any:
-        jobs = take_queued(saving, writing=writing)
+    def counting(self: Any, saving: Any, *, writing: Any) -> Any:
+        jobs = take_queued(self, saving, writing=writing)
         started_meanwhile.append(len(jobs))
         return jobs
 
-    monkeypatch.setattr(writer, "_take_queued", counting)
+    monkeypatch.setattr(CommandWriter, "_take_queued", counting)
     url = app.settings.database_url
     table = f'"{app.recorder.datastore.schema}"."{app.recorder.events_table_name}"'
     not_yet_visible: list[str] = []
@@ -259,21 +269,24 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
         return done
 
     async def main() -> list[Any]:
-        return await asyncio.gather(
-            *(
-                writer.run(
-                    functools.partial(command, case_ids[n % CASES], f"m-{n}", n),
-                    key=case_ids[n % CASES],
-                )
-                for n in range(300)
-            ),
-            return_exceptions=True,
-        )
+        # batches smaller than the cases, so that while one commits there are commands
+        # for other cases to start
+        writer = _writer(app, on_loop, max_batch=5)
+        try:
+            return await asyncio.gather(
+                *(
+                    writer.run(
+                        functools.partial(command, case_ids[n % CASES], f"m-{n}", n),
+                        key=case_ids[n % CASES],
+                    )
+                    for n in range(300)
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            await writer.aclose()
 
-    try:
-        results = asyncio.run(main())
-    finally:
-        writer.close()
+    results = asyncio.run(main())
     errors = [r for r in results if isinstance(r, BaseException)]
     assert all(isinstance(e, VersionMismatch) for e in errors), errors[:3]
     assert not not_yet_visible, not_yet_visible[:5]
@@ -284,8 +297,9 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
             assert by_request.get(f"m-{n}") == [(result.case.id, result.case.version)]
 
 
+@ON_LOOP
 def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
-    app, monkeypatch
+    app, monkeypatch, on_loop
 ) -> None:
     """Work beside the writer (an upload, an e-mail, the case book) hands its saves to the
     writer while the writer's own commands keep changing the same case. The thread's save
@@ -294,7 +308,6 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
     save the writer knows to be stale (its case changed by a batch since it was loaded)
     fails unwritten, so no batch is lost to it."""
     (case_id,) = _cases(app, 1)
-    writer = CommandWriter(app.committer)
     users = as_users(app)
     conflicts: list[str] = []  # a retry after a conflict forgets the cached case first
     forget = app.forget
@@ -334,6 +347,7 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
 
     async def stream() -> int:
         count = 0
+        writer = _writer(app, on_loop)
 
         async def one(c: int) -> None:
             nonlocal count
@@ -343,15 +357,15 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
                 count += 1
 
         handing = threading.Thread(target=thread, name="handing")
-        handing.start()
-        await asyncio.gather(*(one(c) for c in range(6)))
-        handing.join(60)
+        try:
+            handing.start()
+            await asyncio.gather(*(one(c) for c in range(6)))
+            await asyncio.to_thread(handing.join, 60)
+        finally:
+            await writer.aclose()
         return count
 
-    try:
-        streamed = asyncio.run(stream())
-    finally:
-        writer.close()
+    streamed = asyncio.run(stream())
     assert not failed, [repr(e) for e in failed[:3]]
     assert len(done) == 12
     assert streamed >= 6  # the writer's commands went on all the while
@@ -361,3 +375,61 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
     assert not written_conflicts, [repr(e) for e in written_conflicts[:3]]
     requests = [e.request_id for e in app.events.get(case_id)]
     assert [r for r in requests if r.startswith("t-")] == [f"t-{n}" for n in range(12)]
+
+
+def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop(
+    settings_for,
+) -> None:
+    """The writer on the event loop's thread: while its command waits for the server (a
+    slow query), and while it waits for a connection (every pooled one taken by another
+    thread), the loop goes on running other coroutines; the command then completes."""
+    from infrastructure.bootstrap import bootstrap
+
+    with bootstrap(settings_for("postgres")) as services:
+        app = services.store
+        (case_id,) = _cases(app, 1)
+        pool = app.recorder.datastore.pool
+        users = as_users(app)
+        taken, release = threading.Event(), threading.Event()
+
+        def hold_every_connection() -> None:
+            held = [pool.getconn() for _ in range(pool.max_size)]
+            taken.set()
+            release.wait(10)
+            for conn in held:
+                pool.putconn(conn)
+
+        def slow_note(name: str) -> Any:
+            app.database.fetchall("SELECT pg_sleep(0.3)")
+            return users.add_note(case_id, **action_args("add_note", request_id=name, text=name))
+
+        async def ticking_while(awaitable: Any) -> tuple[Any, int]:
+            ticks = 0
+            task = asyncio.ensure_future(awaitable)
+            while not task.done():
+                ticks += 1
+                await asyncio.sleep(0.01)
+            return await task, ticks
+
+        async def main() -> list[tuple[Any, int]]:
+            writer = _writer(app, on_loop=True)
+            try:
+                slow = await ticking_while(writer.run(lambda: slow_note("slow"), key=case_id))
+                holder = threading.Thread(target=hold_every_connection)
+                holder.start()
+                await asyncio.to_thread(taken.wait, 10)
+                asyncio.get_running_loop().call_later(0.3, release.set)
+                starved = await ticking_while(
+                    writer.run(lambda: slow_note("no connection"), key=case_id)
+                )
+                await asyncio.to_thread(holder.join, 10)
+                return [slow, starved]
+            finally:
+                await writer.aclose()
+
+        (slow, slow_ticks), (starved, starved_ticks) = asyncio.run(main())
+        # a loop held up for the 0.3 s would have ticked once or twice
+        assert slow_ticks >= 10, slow_ticks
+        assert starved_ticks >= 20, starved_ticks  # the 0.3 s without, then the query
+        assert (slow.case.version, starved.case.version) == (3, 4)
+        assert [e.request_id for e in app.events.get(case_id)][-2:] == ["slow", "no connection"]
