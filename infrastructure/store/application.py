@@ -198,5 +198,19 @@ class ReclaimApplication(Application[UUID]):
         return CommandResult(case, recordings[-1].notification.id if recordings else None)
 
     def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
-        """Save cases in one transaction, with their commands' extra rows."""
-        return self.save(*cases, **extra)
+        """Save cases in one transaction, with their commands' extra rows: the library's
+        ``save``, but the pending events collected from the cases directly. ``save``
+        asks of every object it is given whether it is a domain event, and then whether
+        it has events to collect, against the library's runtime-checkable protocols;
+        on Python 3.11 each such ``isinstance`` walks the protocol's classes again (about
+        2 % of the server's CPU at 16 clients, sampled with py-spy)."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for case in cases:
+            processing_event.events.extend(case.collect_events())
+            processing_event.aggregates[case.id] = case
+        processing_event.saved_kwargs.update(extra)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # (the library's deprecated hook, as in save)
+        return recordings
