@@ -32,7 +32,7 @@ acts and saves, and reads the store where it must; nothing but its save waits fo
 others. At most one command per case is started in a round (a second would only
 conflict with the first): the others wait for the next.
 
-Work that is not a case command (uploads, e-mail intake, the case book) keeps its
+Work that is not a case command (e-mail intake, the case book) keeps its
 threads, but their saves are handed to the writer too (``GroupCommitter.hand_off``)
 and go into its batches: one process writes one batch at a time. A process without a
 writer (the command line, a script) batches its threads' saves as before. A handed save
@@ -137,7 +137,7 @@ class CommandWriter:
         self.committer = committer
         self.max_batch = max_batch
         self._queue: deque[_Job] = deque()
-        #: saves handed over by other threads of this process (uploads, e-mail, the case
+        #: saves handed over by other threads of this process (e-mail, the case
         #: book): written in the writer's batches, so one process writes one batch at a time
         self._handed: deque[_Pending] = deque()
         #: cases kept for a handed save's retry (see RESERVED_SECONDS), with their deadline

@@ -301,7 +301,7 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any, on_loop: 
 def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
     app, monkeypatch, on_loop
 ) -> None:
-    """Work beside the writer (an upload, an e-mail, the case book) hands its saves to the
+    """Work beside the writer (e-mail intake, the case book) hands its saves to the
     writer while the writer's own commands keep changing the same case. The thread's save
     goes into a batch before theirs, and once it has lost a race its case waits for its
     retry: each of its commands gets through in a few tries, not ``CONFLICT_RETRIES``. A

@@ -124,7 +124,8 @@ async def upload_evidence(
                 occurred_at=occurred_at_field(upload.fields.get("occurred_at")),
             )
 
-    return respond(await run_in_threadpool(attach))
+    # the file is stored: the command itself runs on the writer, as every case command
+    return respond(await request.app.state.writer.run(attach, key=case_id))
 
 
 @router.get(
