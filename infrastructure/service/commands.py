@@ -425,6 +425,11 @@ class CaseCommands:
                     raise VersionMismatch(expected, case.version)
                 value = act(case)
             except (DomainError, VersionMismatch):
+                # a refusal must hold for the case as it is, not as this process cached it
+                # (another worker may have changed it since): a stale copy is read again
+                if attempt < CONFLICT_RETRIES and self.store.is_stale(case):
+                    self.store.forget(case_id)
+                    continue
                 self.check_replay(call)
                 raise
             if not case.pending_events:

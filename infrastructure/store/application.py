@@ -156,8 +156,9 @@ class ReclaimApplication(Application[UUID]):
         return case
 
     def case_for_command(self, case_id: UUID) -> Case:
-        """The case to act on: from the cache when there is one (a stale copy only costs
-        a conflict and a retry)."""
+        """The case to act on: from the cache when there is one. A stale copy (another
+        process wrote since) costs a conflict and a retry at the save, and a refusal is
+        checked against the store before it is given (``CaseCommands.change``)."""
         try:
             case = self.repository.get(case_id)
         except AggregateNotFoundError:
@@ -165,6 +166,12 @@ class ReclaimApplication(Application[UUID]):
         if not isinstance(case, Case):
             raise CaseNotFound(case_id)
         return case
+
+    def is_stale(self, case: Case) -> bool:
+        """Whether the store holds events of ``case`` newer than this copy of it (written
+        by another process since this one cached it): one indexed read."""
+        newer = self.recorder.select_events(originator_id=case.id, gt=case.version, limit=1)
+        return bool(newer)
 
     def forget(self, case_id: UUID) -> None:
         """Drop a cached copy that lost a race, so the retry reads the store."""
