@@ -116,5 +116,8 @@ class SteadyPostgresRecorder(PostgresReclaimRecorder):
     recorder topic names this class, so every process's one pool is made steady)."""
 
     def __init__(self, datastore: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, *args, **kwargs)
+        # before the recorder's own start, which opens the pool: every connection it makes
+        # is then made as ``steady`` says (its class above all, or the first connections
+        # would wait for the server without the event loop)
         steady(datastore.pool, datastore.pool.timeout)
+        super().__init__(datastore, *args, **kwargs)

@@ -23,7 +23,10 @@ Where it runs: on PostgreSQL on the event loop's own thread (``loop=``). Every w
 psycopg's for the server, and for a pooled connection, parks the waiting greenlet on
 the loop (``loop_bridge.py``), which goes on serving requests; so there is no second
 thread to hand the GIL to at every call into libpq, and no cross-thread wake-up for
-every command and answer (measured at 16 clients: 883-933 -> 1,005-1,026 commands/s).
+every command and answer. (Measured at 16 clients, issue 10's mix: about as fast as the
+writer on a thread, 737-813 against 681-799 commands/s; a first measure, 883-933 ->
+1,005-1,026/s, was taken while half the pool's connections still blocked the loop
+instead of parking on it, see ``pg_pool.SteadyPostgresRecorder``.)
 On SQLite, whose calls wait on the file itself (its fsync, the writers' lock), the
 writer has a thread of its own, so that the loop is never held up by them.
 

@@ -392,8 +392,11 @@ def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop
         users = as_users(app)
         taken, release = threading.Event(), threading.Event()
 
+        kinds: set[str] = set()
+
         def hold_every_connection() -> None:
             held = [pool.getconn() for _ in range(pool.max_size)]
+            kinds.update(type(conn).__name__ for conn in held)
             taken.set()
             release.wait(10)
             for conn in held:
@@ -432,4 +435,6 @@ def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop
         assert slow_ticks >= 10, slow_ticks
         assert starved_ticks >= 20, starved_ticks  # the 0.3 s without, then the query
         assert (slow.case.version, starved.case.version) == (3, 4)
+        # every connection of the pool waits through the loop, its first ones too
+        assert kinds == {"BridgedConnection"}
         assert [e.request_id for e in app.events.get(case_id)][-2:] == ["slow", "no connection"]
