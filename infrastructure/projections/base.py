@@ -345,6 +345,32 @@ def rows_of_cases(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> list
     return [row for read in case_reads(table, case_ids) for row in cursor.fetchall(*read)]
 
 
+def last_row_reads(table: Table, case_ids: Sequence[str], order: str) -> list[Read]:
+    """The queries for each case's last row of a per-case table in ``order`` (columns,
+    each descending): one indexed step a case, however many rows it has."""
+    descending = ", ".join(f"{column.strip()} DESC" for column in order.split(","))
+    reads = []
+    for chunk in _chunks(sorted(case_ids), 50):
+        arms = [
+            f"SELECT * FROM (SELECT * FROM {table.name} WHERE case_id = %s "
+            f"ORDER BY {descending} LIMIT 1) AS last{i}"
+            for i in range(len(chunk))
+        ]
+        reads.append((" UNION ALL ".join(arms), tuple(chunk)))
+    return reads
+
+
+def last_rows(
+    cursor: Cursor, table: Table, case_ids: Sequence[str], order: str
+) -> dict[str, dict[str, Any]]:
+    """Each case's last row in ``order`` (``last_row_reads``), by case id."""
+    return {
+        row["case_id"]: row
+        for read in last_row_reads(table, case_ids, order)
+        for row in cursor.fetchall(*read)
+    }
+
+
 def load_rows(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The rows of a per-case table (one a case) for these cases, by case id."""
     return {row["case_id"]: row for row in rows_of_cases(cursor, table, case_ids)}

@@ -22,9 +22,10 @@ rows however it was cut into batches (inline, or a rebuild).
   (``ORDER BY ... LIMIT 2 OFFSET k``, k within one hour).
 - ``contacts``: every outbound contact (submission, follow-up, appeal, escalation)
   and every event that can answer one (response, denial, resolution), one row per
-  event. A touched case's contacts are worked out again from all its rows in the
-  order things happened (``occurred_at``, then version), as ``timeliness.py`` reads
-  them: a back-dated event can answer, or cut off, an earlier contact.
+  event. A touched case's contacts are worked out again in the order things happened
+  (``occurred_at``, then version), as ``timeliness.py`` reads them: from its last row
+  on (read through an index on that order) when every new row comes after it, from
+  all its rows when one is back-dated (it can answer, or cut off, an earlier contact).
 - ``answer_days``: contacts by (workspace, owner, platform, contact, whole days to
   the answer rounded up, or NULL when unanswered). ``d <= interval`` is
   ``days <= interval`` for a whole number of days, so the share answered within the
@@ -50,6 +51,8 @@ from infrastructure.projections.base import (
     ReclaimProjection,
     Table,
     case_reads,
+    last_row_reads,
+    last_rows,
     load_rows,
     rows_of_cases,
 )
@@ -66,6 +69,9 @@ OUTBOUND = DECLARED.outbound
 #: the events that answer the contact before them
 INBOUND = DECLARED.inbound
 CONTACTS = DECLARED.contacts
+#: the order things happened in, of one case's exchange rows (a new event's version is
+#: higher than any stored one's, so it comes after every row with its ``occurred_at``)
+EXCHANGE_ORDER = "case_id, occurred_at, version"
 #: events that change none of a case's contribution (nor its contacts)
 RECORD_ONLY = DECLARED.record_only
 #: facets counted over every case, and over resolved cases (recovery's groupings)
@@ -272,6 +278,7 @@ class Reports(ReclaimProjection):
             "workspace, platform, contact, answer_micro",
             "workspace, owner, platform, answer_micro",
             "workspace, platform, answer_micro",
+            EXCHANGE_ORDER,
         ),
     )
     answer_days = _counter(
@@ -352,7 +359,8 @@ class Reports(ReclaimProjection):
         opened = _opened(batch)
         reads = case_reads(self.facts, [c for c in counted if c not in opened])
         exchanging = {r.case_id for r, _ in exchanges}
-        return reads + case_reads(self.contacts, [c for c in exchanging if c not in opened])
+        earlier = [c for c in exchanging if c not in opened]
+        return reads + last_row_reads(self.contacts, earlier, EXCHANGE_ORDER)
 
     # --- timeliness ------------------------------------------------------------------------
     def _apply_contacts(
@@ -364,10 +372,22 @@ class Reports(ReclaimProjection):
             fresh.setdefault(r.case_id, []).append(row)
         if not fresh:
             return
-        stored: dict[str, list[Row]] = {}
+        # a case's rows before its last one stay as they are when every new row comes
+        # after that one (a contact is answered by the first answer after it and before
+        # the next contact): its last row is all there is to read, one indexed step.
+        # Only a back-dated event (before the case's last exchange) reads them all.
         earlier = [c for c in fresh if c not in opened]
-        for row in rows_of_cases(cursor, self.contacts, earlier):
-            stored.setdefault(row["case_id"], []).append(row)
+        lasts = last_rows(cursor, self.contacts, earlier, EXCHANGE_ORDER)
+        stored = {c: [last] for c, last in lasts.items()}
+        back_dated = [
+            c
+            for c, last in lasts.items()
+            if min(row["occurred_at"] for row in fresh[c]) < last["occurred_at"]
+        ]
+        for case_id in back_dated:
+            stored[case_id] = []
+        for row in rows_of_cases(cursor, self.contacts, back_dated):
+            stored[row["case_id"]].append(row)
         deltas, hours = Deltas(self.answer_days), Deltas(self.answer_hours)
         written: list[Row] = []
         for case_id in sorted(fresh):

@@ -29,11 +29,12 @@ from domain.deadlines import DeadlinePolicy
 from domain.errors import DomainError
 from domain.lifecycle import STATES
 from infrastructure.projections import inline
-from infrastructure.projections.base import make_view
+from infrastructure.projections.base import last_row_reads, make_view
 from infrastructure.projections.events import from_milli, iso
 from infrastructure.projections.projector import Folder, read_log
 from infrastructure.projections.reports import (
     CASE_FACETS,
+    EXCHANGE_ORDER,
     INBOUND,
     OUTBOUND,
     RESOLVED_FACETS,
@@ -42,6 +43,7 @@ from infrastructure.projections.reports import (
 )
 from infrastructure.read import queries
 from infrastructure.read.timeliness import timeliness as timeliness_in_python
+from infrastructure.store.database import Cursor
 from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts
 
@@ -528,3 +530,36 @@ def test_a_report_reads_only_the_counters_and_the_middle_rows(app, store) -> Non
     detail = " ".join(str(r.get("detail")) for r in plan)
     assert "USING COVERING INDEX" in detail and "TEMP B-TREE" not in detail
     assert queries.summary(app.database, "ws-1", "user-1")["median_days_to_resolution"] == 4.5
+
+
+def test_a_new_exchange_reads_its_cases_last_exchange_and_a_back_dated_one_all(
+    app, store, monkeypatch
+) -> None:
+    """The inline write of an exchange that comes after the case's last one reads that one
+    row of the case's contacts, however many it has; a back-dated one reads them all."""
+    case_id = as_users(app).open_credit(**credit_facts(), now=NOW).case.id
+    _act(app, case_id, "submit", 61)
+    for day in range(62, 92):
+        _act(app, case_id, "follow_up", day)
+    read: list[int] = []
+    fetchall = Cursor.fetchall
+
+    def counted(self: Cursor, statement: str, params: Any = ()) -> list[dict[str, Any]]:
+        rows = fetchall(self, statement, params)
+        if Reports.contacts.name in statement:
+            read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(Cursor, "fetchall", counted)
+    _act(app, case_id, "record_response", 92)
+    assert read == [1]
+    read.clear()
+    _act(app, case_id, "record_response", 70)  # answers the follow-up of day 70
+    assert read == [1, 32]
+    monkeypatch.undo()
+    if store == "sqlite":  # the last row is found through the index, without a sort
+        (statement, params), *_ = last_row_reads(Reports.contacts, [str(case_id)], EXCHANGE_ORDER)
+        plan = app.database.fetchall(f"EXPLAIN QUERY PLAN {statement}", list(params))
+        detail = " ".join(str(r.get("detail")) for r in plan)
+        assert "USING INDEX" in detail and "TEMP B-TREE" not in detail, detail
+    check_reports(app, DeadlinePolicy(follow_up_days={"temu": 3}))
