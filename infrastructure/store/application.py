@@ -221,3 +221,21 @@ class ReclaimApplication(Application[UUID]):
         self._notify(recordings)
         self.notify(processing_event.events)  # (the library's deprecated hook, as in save)
         return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """A snapshot of each case whose save reached a multiple of its snapshot interval,
+        taken of the case just saved. The library's ``take_snapshot`` reads the case
+        back from the store first, its last snapshot and every event since (up to an
+        interval's worth, decoded): the same state, which the saving command holds."""
+        if self.snapshots is None:
+            return
+        due: dict[UUID, Case] = {}
+        for event in processing_event.events:
+            case = processing_event.aggregates.get(event.originator_id)
+            if not isinstance(case, Case):
+                continue
+            interval = self.snapshotting_intervals.get(type(case))
+            if interval and event.originator_version % interval == 0:
+                due[case.id] = case
+        if due:
+            self.snapshots.put([type(case).Snapshot.take(case) for case in due.values()])

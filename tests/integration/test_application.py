@@ -217,6 +217,21 @@ def test_snapshots_every_n_events(settings_for, store: str) -> None:
         case = app.get_case(cid)
         assert case.version == 8 and case.notes_count == 7
         assert app.get_case(cid, version=2).version == 2
+        # a save that passes a multiple of the interval (two events, versions 9 and 10) is
+        # snapshotted as it was saved; the snapshots hold the case as its events make it
+        case = app.case_for_command(cid)
+        for n in (7, 8):
+            case.add_note(text=f"n{n}", actor=WHO["actor"], request_id=WHO["request_id"])
+        app.save_case(case)
+        snapshots = list(app.snapshots.get(cid)) if app.snapshots else []
+        assert [s.originator_version for s in snapshots] == [3, 6, 10]
+        for snapshot in snapshots:
+            from_events = None
+            for event in app.case_events(cid):
+                if event.originator_version <= snapshot.originator_version:
+                    from_events = event.mutate(from_events)
+            assert from_events is not None
+            assert snapshot.mutate(None).__dict__ == from_events.__dict__
     finally:
         app.close()
 
