@@ -94,7 +94,11 @@ class ReclaimApplication(Application[UUID]):
         self.projections = InlineProjections(self.database, projection_context(self.settings))
         self.recorder.inline = self.projections  # type: ignore[attr-defined]
         self.committer = (
-            GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
+            GroupCommitter(
+                self._save_batch,
+                max_batch=self.settings.group_commit_max,
+                stored_versions=self.stored_versions,
+            )
             if self.settings.group_commit
             else None
         )
@@ -170,8 +174,24 @@ class ReclaimApplication(Application[UUID]):
     def is_stale(self, case: Case) -> bool:
         """Whether the store holds events of ``case`` newer than this copy of it (written
         by another process since this one cached it): one indexed read."""
-        newer = self.recorder.select_events(originator_id=case.id, gt=case.version, limit=1)
-        return bool(newer)
+        return self.stored_versions([case.id]).get(case.id, 0) > case.version
+
+    def stored_versions(self, case_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Each case's last version in the store (none for a case it does not hold): one
+        read through the events' key."""
+        ids = list(dict.fromkeys(case_ids))
+        if not ids:
+            return {}
+        keys: list[Any] = ids if self.database.is_postgres else [i.hex for i in ids]
+        marks = ", ".join(["%s"] * len(keys))
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        rows = self.database.fetchall(
+            f"SELECT originator_id, MAX(originator_version) AS version FROM {table} "
+            f"WHERE originator_id IN ({marks}) GROUP BY originator_id",
+            keys,
+        )
+        found = {r["originator_id"]: r["version"] for r in rows}
+        return {UUID(str(k)) if not isinstance(k, UUID) else k: v for k, v in found.items()}
 
     def forget(self, case_id: UUID) -> None:
         """Drop a cached copy that lost a race, so the retry reads the store."""

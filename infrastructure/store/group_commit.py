@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from domain.cases import Case
 
 SaveBatch = Callable[[Sequence[Case], dict[str, Any]], list[Recording[Any]]]
+StoredVersions = Callable[[Sequence[Any]], Mapping[Any, int]]
 
 
 def _driver_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -132,8 +133,17 @@ def while_committing() -> None:
 
 
 class GroupCommitter:
-    def __init__(self, save_batch: SaveBatch, *, max_batch: int = 100) -> None:
+    def __init__(
+        self,
+        save_batch: SaveBatch,
+        *,
+        max_batch: int = 100,
+        stored_versions: StoredVersions | None = None,
+    ) -> None:
         self.save_batch = save_batch
+        #: each case's last version in the store: after a batch's conflict, which of its
+        #: cases were stale copies (one read), so the others go on in one batch
+        self.stored_versions = stored_versions
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -226,15 +236,11 @@ class GroupCommitter:
                         raise
                     conflicted = True
                 if conflicted:  # (outside the except: each save alone is its own story)
-                    # someone conflicted: find out who, one by one; the failed save has
-                    # already taken each case's pending events, so give them back first
+                    # someone conflicted; the failed save has already taken each case's
+                    # pending events, so give them back first
                     for item, events in zip(batch, unsaved, strict=True):
                         item.case.pending_events[:] = events
-                    for item in batch:
-                        try:
-                            self._save([item])
-                        except BaseException as exc:  # noqa: BLE001 - handed to its caller
-                            item.error = as_conflict(exc)
+                    self._after_conflict(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to every caller
             error = as_conflict(exc)
             for item in batch:
@@ -244,6 +250,41 @@ class GroupCommitter:
             for item in batch:
                 item.finished = True
                 item.done.set()
+
+    def _after_conflict(self, batch: list[_Pending]) -> None:
+        """Each command of a batch that conflicted gets its own result: a copy the store
+        has moved past (another process wrote the case since) fails as the conflict it
+        is, and the rest go on in one batch; if that conflicts too (an Idempotency-Key
+        already recorded, a race since), each is saved alone."""
+        rest = batch
+        if self.stored_versions is not None:
+            stored = self.stored_versions([item.case.id for item in batch])
+            rest = []
+            for item in batch:
+                first = item.case.version - len(item.case.pending_events) + 1
+                at = stored.get(item.case.id, 0)
+                if at >= first:
+                    item.error = IntegrityError(
+                        f"case {item.case.id} is at version {at} in the store, "
+                        f"this copy of it at {first - 1}"
+                    )
+                else:
+                    rest.append(item)
+            if 1 < len(rest) < len(batch):
+                unsaved = [list(item.case.pending_events) for item in rest]
+                try:
+                    self._save(rest)
+                    return
+                except BaseException as exc:
+                    if not is_conflict(exc):
+                        raise
+                for item, events in zip(rest, unsaved, strict=True):
+                    item.case.pending_events[:] = events
+        for item in rest:
+            try:
+                self._save([item])
+            except BaseException as exc:  # noqa: BLE001 - handed to its caller
+                item.error = as_conflict(exc)
 
     def _save(self, batch: list[_Pending]) -> None:
         recordings = self.save_batch([item.case for item in batch], _merge(batch))

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from domain.errors import DomainError
 from infrastructure.bootstrap import bootstrap
 from infrastructure.store.application import VersionMismatch
+from infrastructure.store.group_commit import _Pending
 from tests.support.commands import as_users
 from tests.support.factories import action_args, at, credit_facts
 
@@ -49,3 +51,27 @@ def test_if_match_is_checked_against_the_case_as_it_is(two) -> None:
     stale = action_args("follow_up", at(64), request_id="g", expected_version=3)
     with pytest.raises(VersionMismatch):
         as_users(first).follow_up(case_id, **stale)
+
+
+def test_a_stale_copy_in_a_batch_fails_alone_and_the_rest_commit_together(two) -> None:
+    """The first process's batch holds a copy the second has moved past: that save fails
+    as a conflict (its command retries on the case as it is) and the others are written
+    in one transaction, not one by one."""
+    first, second = two
+    opened = [as_users(first).open_credit(**credit_facts()).case.id for _ in range(4)]
+    stale_id, *fresh_ids = opened
+    as_users(second).add_note(stale_id, **action_args("add_note", text="from the other"))
+    cases = [first.case_for_command(case_id) for case_id in opened]
+    for case in cases:
+        case.add_note(text="batched", actor="user-1", request_id="batch")
+    batch = [_Pending(case, {}) for case in cases]
+    batches = first.committer.batches
+    first.committer.write(batch)
+    assert isinstance(batch[0].error, IntegrityError), repr(batch[0].error)
+    assert all(item.error is None and item.position is not None for item in batch[1:])
+    assert first.committer.batches == batches + 1
+    assert [first.get_case(c).version for c in opened] == [2, 2, 2, 2]
+    assert first.get_case(fresh_ids[0]).notes_count == 1
+    # the stale copy's command, as the service runs it, retries on the case as it is
+    done = as_users(first).add_note(stale_id, **action_args("add_note", text="again"))
+    assert done.case.version == 3 and done.case.notes_count == 2

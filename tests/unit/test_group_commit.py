@@ -52,6 +52,10 @@ class FakeStore:
                 case.pending_events.clear()
             return recordings
 
+    def stored_versions(self, case_ids) -> dict[Any, int]:
+        with self.lock:
+            return {c: self.versions[c] for c in case_ids if c in self.versions}
+
     def written_by_this_thread(self) -> int:
         return self.batches_by_thread.get(threading.get_ident(), 0)
 
@@ -112,6 +116,39 @@ def test_a_conflicting_batch_answers_each_command_alone_as_a_conflict() -> None:
     assert ok.error is None and ok.position is not None
     assert isinstance(conflicted.error, IntegrityError)
     assert ok.case.pending_events == [] and store.versions[won] == 1
+
+
+def test_after_a_conflict_the_stale_copies_fail_and_the_rest_go_on_in_one_batch() -> None:
+    store = FakeStore(seconds=0)
+    committer = GroupCommitter(store.save_batch, stored_versions=store.stored_versions)
+    lost, won = uuid4(), [uuid4() for _ in range(3)]
+    store.versions[lost] = 2  # another process saved versions 1 and 2 of this case
+    stale = _Pending(_case(lost, 2), {})
+    others = [_Pending(_case(c, 1), {}) for c in won]
+    committer.write([others[0], stale, *others[1:]])
+    assert isinstance(stale.error, IntegrityError) and "at version 2" in str(stale.error)
+    assert stale.case.pending_events == ["event"]  # unsaved, for its retry to redo
+    assert all(o.error is None and o.position is not None for o in others)
+    assert store.batches == 2  # the batch that conflicted, then the rest in one
+    assert all(store.versions[c] == 1 for c in won)
+
+
+def test_a_conflict_the_versions_do_not_explain_is_found_one_by_one() -> None:
+    """An Idempotency-Key already recorded, say: no copy is stale, so each is saved alone."""
+    store = FakeStore(seconds=0)
+    recorded = uuid4()
+
+    def save_batch(cases, extra) -> list[Any]:
+        if any(c.id == recorded for c in cases):
+            store.batches += 1
+            raise IntegrityError("the key is recorded")
+        return store.save_batch(cases, extra)
+
+    committer = GroupCommitter(save_batch, stored_versions=store.stored_versions)
+    batch = [_Pending(_case(c, 1), {}) for c in (uuid4(), recorded, uuid4())]
+    committer.write(batch)
+    assert [type(item.error) for item in batch] == [type(None), IntegrityError, type(None)]
+    assert store.batches == 4
 
 
 def test_a_conflict_hidden_behind_another_error_is_still_a_conflict() -> None:
