@@ -4,9 +4,11 @@ The library's recorders lock the events table (PostgreSQL) or take the write
 lock (SQLite) and pay a full commit for every save. Commands that arrive while a
 save is under way queue up and are saved as one batch: one lock, one fsync. Each
 command is still checked for its own version conflict: if the batch fails on a
-conflict, every command in it is saved alone, so each gets its own result or its
-own error. At most one command per case goes into a batch (two would conflict
-with each other); the others wait for the next round.
+conflict, one read of its cases' last versions in the store finds the copies another
+process had moved past, which fail as conflicts, and the rest are saved together
+(each alone if that conflicts too), so each gets its own result or its own error. At
+most one command per case goes into a batch (two would conflict with each other); the
+others wait for the next round.
 
 Who writes: the thread that finds nobody writing becomes the leader and writes
 the batch that holds its own command, and only that one. If commands are still
@@ -222,7 +224,7 @@ class GroupCommitter:
 
     def write(self, batch: list[_Pending]) -> None:
         """Save the batch in one transaction; each command's position or error is set on
-        it (after a conflict, each is saved alone)."""
+        it (after a conflict, see ``_after_conflict``)."""
         try:
             if len(batch) == 1:
                 self._save(batch)

@@ -318,8 +318,8 @@ class CommandWriter:
     def _lose_stale(self, saves: Iterable[_Pending | None]) -> list[_Pending]:
         """The saves, not yet written, of a version this writer has already written (a
         command that loaded its case before the batch that changed it): each would only
-        conflict, and a conflict in a batch has every save in it written again alone. So
-        each fails here, unwritten, as a conflict; its command retries on the new
+        conflict, and a conflict fails its whole batch, to be written again without it.
+        So each fails here, unwritten, as a conflict; its command retries on the new
         version."""
         lost = []
         for item in saves:
