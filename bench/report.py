@@ -149,12 +149,24 @@ FOUND = {
         "the lock's round trip and answering a batch's commands during the next one's "
         "(861-919/s: a select() a step, and other threads' saves lost the race for their "
         "case to the writer's next command every time): each measured below the committed "
-        "path."
+        "path; also (2026-12-02) blocking the loop for the batch write's round trips "
+        "(690-707 against 736-800/s). Commands slowed as cases grew (the same server and "
+        "cases, 16 clients, five 10 s runs: 634, 570, 502/s on SQLite, 762 to 530-609/s "
+        "on PostgreSQL): every follow-up read its case's whole exchange history for the "
+        "timeliness rows, every 50th command of a case read it back from the store to "
+        "snapshot it, and a batch holding a copy the other worker had made stale was "
+        "written again one command at a time. Now a new exchange reads its case's last "
+        "exchange row (commit dfcbaab), a snapshot is taken of the case just saved "
+        "(f27578b), and after a conflict one read of the cases' versions finds the stale "
+        "copies and the rest commit together (8e57e80): 585-631/s on SQLite, flat over "
+        "five runs, and 806, 770, 785 against 745, 697, 681/s on PostgreSQL (one pair, "
+        "p99 33-48 against 49-103 ms)."
     ),
     "p99": (
         "Measured: the same CPU bound; at 16 clients requests queue for the two busy "
-        "workers (p50 is already about 20 ms), and on SQLite writers of the two workers "
-        "take turns on one file lock."
+        "workers (p50 is already about 15-20 ms), and on SQLite writers of the two workers "
+        "take turns on one file lock. The batches that conflicted on a stale cached case "
+        "(each command saved alone after them) put 50-100 ms into the p99 until 8e57e80."
     ),
     "p50": (
         "Measured: at 1 client on PostgreSQL most of the route's time is the write "
