@@ -190,8 +190,8 @@ class ReclaimApplication(Application[UUID]):
             f"WHERE originator_id IN ({marks}) GROUP BY originator_id",
             keys,
         )
-        found = {r["originator_id"]: r["version"] for r in rows}
-        return {UUID(str(k)) if not isinstance(k, UUID) else k: v for k, v in found.items()}
+        # (SQLite keeps each id as its hex digits)
+        return {UUID(str(r["originator_id"])): r["version"] for r in rows}
 
     def forget(self, case_id: UUID) -> None:
         """Drop a cached copy that lost a race, so the retry reads the store."""

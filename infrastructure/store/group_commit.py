@@ -107,6 +107,17 @@ def _merge(pending: Sequence[_Pending]) -> dict[str, Any]:
     return merged
 
 
+def fail_if_stale(item: _Pending, written: int, by: str) -> bool:
+    """Fail ``item``'s save as the conflict it would be, unwritten, when its case's first
+    unsaved version is one already written (``written``: the case's last version that
+    ``by`` wrote); whether it did."""
+    first = item.case.version - len(item.case.pending_events) + 1
+    if first > written:
+        return False
+    item.error = IntegrityError(f"version {first} of case {item.case.id} was saved by {by}")
+    return True
+
+
 class Gathered(greenlet.greenlet):  # type: ignore[misc]
     """A greenlet whose saves its parent gathers into batches: at a save it switches back
     to the parent, which writes the batch and switches back to it."""
@@ -261,17 +272,11 @@ class GroupCommitter:
         rest = batch
         if self.stored_versions is not None:
             stored = self.stored_versions([item.case.id for item in batch])
-            rest = []
-            for item in batch:
-                first = item.case.version - len(item.case.pending_events) + 1
-                at = stored.get(item.case.id, 0)
-                if at >= first:
-                    item.error = IntegrityError(
-                        f"case {item.case.id} is at version {at} in the store, "
-                        f"this copy of it at {first - 1}"
-                    )
-                else:
-                    rest.append(item)
+            rest = [
+                item
+                for item in batch
+                if not fail_if_stale(item, stored.get(item.case.id, 0), "another process")
+            ]
             if 1 < len(rest) < len(batch):
                 unsaved = [list(item.case.pending_events) for item in rest]
                 try:

@@ -7,8 +7,9 @@ dependency's work; BENCHMARKS.md). The writer runs every queued command in its o
 greenlet up to the command's save (``GroupCommitter.save`` in a
 writer's greenlet switches back here instead of queueing for a leader); then it
 writes all of those saves in one transaction, with the group committer's batch
-writing (one lock, one fsync; a batch that conflicts is saved command by command, so
-each command gets its own result), and resumes each command with its result. A
+writing (one lock, one fsync; after a batch's conflict each command still gets its
+own result, see ``GroupCommitter._after_conflict``), and resumes each command with its
+result. A
 command that lost a race retries as it would on a thread (``CaseCommands.change``):
 its next save goes into the next batch.
 
@@ -60,13 +61,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import greenlet
-from eventsourcing.persistence import IntegrityError
 
 from infrastructure.store.group_commit import (
     Gathered,
     GroupCommitter,
     Writing,
     _Pending,
+    fail_if_stale,
     is_conflict,
 )
 from infrastructure.store.loop_bridge import LoopBridge
@@ -325,11 +326,7 @@ class CommandWriter:
         for item in saves:
             if item is None or item.finished or not item.case.pending_events:
                 continue
-            first = item.case.pending_events[0].originator_version
-            if first <= self._written.get(item.case.id, 0):
-                item.error = IntegrityError(
-                    f"version {first} of case {item.case.id} was saved by another command"
-                )
+            if fail_if_stale(item, self._written.get(item.case.id, 0), "another command"):
                 item.finished = True
                 item.done.set()
                 lost.append(item)

@@ -126,7 +126,7 @@ def test_after_a_conflict_the_stale_copies_fail_and_the_rest_go_on_in_one_batch(
     stale = _Pending(_case(lost, 2), {})
     others = [_Pending(_case(c, 1), {}) for c in won]
     committer.write([others[0], stale, *others[1:]])
-    assert isinstance(stale.error, IntegrityError) and "at version 2" in str(stale.error)
+    assert isinstance(stale.error, IntegrityError) and "version 2 of case" in str(stale.error)
     assert stale.case.pending_events == ["event"]  # unsaved, for its retry to redo
     assert all(o.error is None and o.position is not None for o in others)
     assert store.batches == 2  # the batch that conflicted, then the rest in one
