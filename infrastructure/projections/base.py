@@ -306,6 +306,10 @@ class ReclaimProjection:
     def apply(self, cursor: Cursor, batch: Batch) -> None:
         """Write what the batch changes, inside the caller's transaction."""
 
+    def finish(self, cursor: Cursor) -> None:
+        """After a rebuild's last batch (in a bulk transaction of its own, before the new
+        tables get their indexes): write whatever ``apply`` held over its batches."""
+
     def prepare(self, batch: Batch) -> Any:
         """What ``apply`` works out from the batch's cases and events alone: neither the
         store nor the events' positions (which ``apply`` fills in). Inline it runs before

