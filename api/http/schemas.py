@@ -13,7 +13,7 @@ from domain.money import format_amount
 
 
 def _storable(value: str) -> str:
-    found = c.UNSTORABLE.search(value)
+    found = c.find_unstorable(value)
     if found:
         raise ValueError(f"contains a character that cannot be stored (U+{ord(found.group()):04X})")
     return value

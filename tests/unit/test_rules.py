@@ -6,8 +6,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from domain.cases import Credit, Dispute
+from domain.cases import UNSTORABLE, Credit, Dispute, find_unstorable
 from domain.errors import (
     DatesOutOfOrder,
     EscalationNotHigher,
@@ -260,3 +262,18 @@ def test_fact_dates_must_be_plausible(field: str, day: date) -> None:
     with pytest.raises(InvalidValue) as refused:
         Credit.open(**credit_facts(**{"earned_on": None, field: day}), now=NOW)
     assert refused.value.field == field
+
+
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=())))
+@pytest.mark.parametrize(
+    "known", ["", "plain", "nul\x00", "\x00", "café", "lone \ud800", "\udfff end", "€\x00"]
+)
+def test_find_unstorable_finds_what_the_expression_finds(known: str, text: str) -> None:
+    """The ASCII shortcut answers as the regular expression does, surrogates and NUL
+    included, wherever they sit."""
+    for value in (known, text, known + text, text + known):
+        expected = UNSTORABLE.search(value)
+        found = find_unstorable(value)
+        assert (found and (found.start(), found.group())) == (
+            expected and (expected.start(), expected.group())
+        )

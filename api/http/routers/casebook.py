@@ -89,7 +89,7 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
     for name, limit in (("platform", 40), ("q", 200)):
         if len(filters[name]) > limit:
             errors[name] = f"is longer than {limit} characters"
-        elif c.UNSTORABLE.search(filters[name]):
+        elif c.find_unstorable(filters[name]):
             errors[name] = "contains a character that cannot be searched for"
     due_before = None
     if filters["due_before"]:

@@ -427,7 +427,7 @@ def _attach(
         errors["kind"] = "choose one of the options"
     if len(description) > 2000:
         errors["description"] = "is longer than 2000 characters"
-    elif c.UNSTORABLE.search(description):
+    elif c.find_unstorable(description):
         errors["description"] = "contains a character that cannot be stored"
     if version is None:
         errors[forms.FORM] = "This form has no case version: reload the page."
