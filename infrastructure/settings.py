@@ -75,6 +75,19 @@ class Settings(BaseSettings):
     sqlite_lock_timeout: int = Field(
         default=5, gt=0, description="Seconds to wait for a locked SQLite file."
     )
+    node_host: str = Field(
+        default="127.0.0.1",
+        description="Where this process listens for the other processes' saves while it is "
+        "the store's writer (0.0.0.0 to take them from other hosts).",
+    )
+    node_port: int = Field(
+        default=0, ge=0, le=65535, description="Its port (0: any free one, published)."
+    )
+    node_advertise: str | None = Field(
+        default=None,
+        description="The host name other processes reach it by (default: node_host, or "
+        "this host's name when that is 0.0.0.0).",
+    )
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
     connect_timeout: int = Field(default=2, gt=0, description="Seconds to connect to PostgreSQL.")

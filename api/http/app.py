@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +34,7 @@ from api.logs import configure_logging
 from infrastructure.bootstrap import bootstrap
 from infrastructure.service.commands import AlreadyAnswered
 from infrastructure.settings import Settings
-from infrastructure.store.writer import CommandWriter
+from infrastructure.store.node import Node
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
@@ -57,18 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tune_collector()
         app.state.reclaim = services.store
         app.state.commands = services.commands
-        #: the command routes' writer (``store/writer.py``): on PostgreSQL on the event
-        #: loop itself, its waits for the server made on the loop (``loop_bridge.py``);
-        #: on SQLite, whose calls wait for the file without a socket, on a thread
-        app.state.writer = CommandWriter(
-            services.store.committer,
-            max_batch=settings.group_commit_max,
-            loop=asyncio.get_running_loop() if services.store.database.is_postgres else None,
-        )
+        #: the store's writer, or a follower of it (``store/node.py``)
+        app.state.node = Node(services.store, settings.group_commit_max)
+        await app.state.node.start()
         try:
             yield
         finally:
-            await app.state.writer.aclose()
+            await app.state.node.stop()
             services.close()
 
     app = FastAPI(

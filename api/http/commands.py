@@ -25,7 +25,7 @@ from domain.cases import Case
 from infrastructure.service.commands import AlreadyAnswered, Answer, Call, Done, Idempotency, Reply
 from infrastructure.store.idempotency import IdempotencyRecord
 from infrastructure.store.keys import Principal
-from infrastructure.store.writer import CommandWriter
+from infrastructure.store.node import Node
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -168,13 +168,14 @@ def counted(request: Request, action: str) -> Iterator[None]:
 
 
 def on_the_writer(route: Callable[..., Response]) -> Callable[..., Awaitable[Response]]:
-    """A command route run on the process's command writer (``store/writer.py``), not in
-    the thread pool: FastAPI sees an ``async`` route with the same parameters, and the
-    route's own code runs as it is, its save batched with the writer's other commands."""
+    """A command route run by the process's node (``store/node.py``): on the store's
+    writer, on its command writer, not in the thread pool; on a follower, on a thread,
+    its save forwarded to the writer. FastAPI sees an ``async`` route with the same
+    parameters, and the route's own code runs as it is."""
 
     @functools.wraps(route)
     async def on_writer(**kwargs: Any) -> Response:
-        writer: CommandWriter = kwargs["request"].app.state.writer
-        return await writer.run(lambda: route(**kwargs), key=kwargs.get("case_id"))
+        node: Node = kwargs["request"].app.state.node
+        return await node.run(lambda: route(**kwargs), key=kwargs.get("case_id"))
 
     return on_writer

@@ -24,6 +24,7 @@ from infrastructure.service.access import Forbidden
 from infrastructure.service.commands import IdempotencyKeyReused
 from infrastructure.store.application import CaseNotFound, VersionMismatch
 from infrastructure.store.blobs import TooLarge, UnsupportedMedia
+from infrastructure.store.forward import WriterUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://reclaim.example/problems/"
@@ -275,6 +276,21 @@ def install(app: FastAPI) -> None:
     def _unsupported(request: Request, exc: UnsupportedMedia) -> JSONResponse:
         return problem_response(
             request, 415, "Unsupported media type", str(exc), code="unsupported-media-type"
+        )
+
+    @app.exception_handler(WriterUnavailable)
+    def _no_writer(request: Request, exc: WriterUnavailable) -> JSONResponse:
+        # the store's writer is changing hands: not a store outage, so the breaker stays
+        # shut; a retry under the same Idempotency-Key is recorded once
+        log.warning("writer unavailable: %s", exc)
+        return problem_response(
+            request,
+            503,
+            "Service unavailable",
+            "the store's writer is changing hands; retry shortly with the same "
+            "Idempotency-Key",
+            code="writer-unavailable",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(FontMissing)

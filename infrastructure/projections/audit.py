@@ -34,7 +34,7 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded, as_text
 from infrastructure.settings import Settings
-from infrastructure.store.database import Cursor, Read
+from infrastructure.store.database import Cursor, Database, Read
 
 GENESIS = "0" * 64
 KEY_FILE = "audit-signing.key"
@@ -67,11 +67,21 @@ def head_signature_ok(key: bytes, head: dict[str, Any]) -> bool:
     return hmac.compare_digest(expected, head["signature"])
 
 
-def signing_key(settings: Settings) -> bytes:
-    """The configured key, or the one generated into the data directory on first use."""
+def signing_key(settings: Settings, database: Database | None = None) -> bytes:
+    """The configured key; or the store's own (``store/secrets.py``), the same on every
+    node: a key file that an earlier version generated into the data directory becomes
+    the store's when the store has none yet. Without a database (a check of a data
+    directory alone), that file, generated on first use."""
     if settings.audit_signing_key:
         return settings.audit_signing_key.encode()
     path = settings.data_dir / KEY_FILE
+    if database is not None:
+        from infrastructure.store.secrets import shared_secret
+
+        def kept_or_new() -> str:
+            return path.read_text().strip() if path.is_file() else secrets.token_hex(32)
+
+        return shared_secret(database, "audit-signing-key", kept_or_new).encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -73,8 +73,10 @@ def build(
 RETIRED_TABLES = ("reclaim_report_cases", "reclaim_timeline_cases", "reclaim_audit_cases")
 
 
-def projection_context(settings: Settings) -> ProjectionContext:
-    return ProjectionContext(APP_NAME, signing_key(settings), settings.deadline_policy())
+def projection_context(settings: Settings, database: Database | None = None) -> ProjectionContext:
+    """``database``: the store whose shared audit signing key to use (see ``signing_key``)."""
+    key = signing_key(settings, database)
+    return ProjectionContext(APP_NAME, key, settings.deadline_policy())
 
 
 def create_projection_tables(database: Database, projections: Iterable[ReclaimProjection]) -> None:

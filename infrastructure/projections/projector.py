@@ -193,7 +193,7 @@ class Projector:
         self.names = tuple(names)
         self.batch_size = batch_size
         self.database: Database = store.database
-        self.context = projection_context(store.settings)
+        self.context = projection_context(store.settings, store.database)
         self.projections = build(self.database, self.context, self.names)
         self.locks = locks_for(store.settings, self.names)
 

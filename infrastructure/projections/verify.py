@@ -129,7 +129,7 @@ def verify(
 ) -> VerifyReport:
     """Check the chain and every projection; see the module's documentation."""
     report = VerifyReport()
-    context = projection_context(store.settings)
+    context = projection_context(store.settings, store.database)
     check_chain(store, context.signing_key, report, progress)
     check_projections(store, report)
     return report
@@ -220,7 +220,7 @@ def _check_head(
 
 # --- the projections --------------------------------------------------------------------------
 def check_projections(store: ReclaimApplication, report: VerifyReport) -> None:
-    context = projection_context(store.settings)
+    context = projection_context(store.settings, store.database)
     live = build(store.database, context)
     with tempfile.TemporaryDirectory(prefix="reclaim-verify-") as scratch_dir:
         scratch_file = SQLiteDatastore(str(Path(scratch_dir) / "scratch.sqlite3"))

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import Recording, Transcoder, Transcoding
+from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
 
 from domain.cases import Case, Credit, Dispute
 from infrastructure.projections.inline import (
@@ -29,9 +29,11 @@ from infrastructure.projections.inline import (
 from infrastructure.settings import Settings, get_settings
 from infrastructure.store.blobs import BlobStore
 from infrastructure.store.database import Database
+from infrastructure.store.forward import Forwarder, Registry, decode_save, encode_save
 from infrastructure.store.group_commit import GroupCommitter
 from infrastructure.store.idempotency import IdempotencyRecord, IdempotencyStore
 from infrastructure.store.keys import KeyStore
+from infrastructure.store.secrets import create_tables as create_secret_tables
 from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
@@ -90,8 +92,15 @@ class ReclaimApplication(Application[UUID]):
         #: workspaces' own draft templates
         self.templates = TemplateStore(self.database)
         self.blobs = BlobStore(self.settings.evidence_dir)
+        #: who the store's writer is (``forward.py``)
+        self.registry = Registry(self.database)
+        #: set while this process is a follower: its saves go to the writer
+        self.forwarder: Forwarder | None = None
         #: every projection, written in the transaction of the events it reads
-        self.projections = InlineProjections(self.database, projection_context(self.settings))
+        if self.settings.create_tables:
+            create_secret_tables(self.database)
+        context = projection_context(self.settings, self.database)
+        self.projections = InlineProjections(self.database, context)
         self.recorder.inline = self.projections  # type: ignore[attr-defined]
         self.committer = (
             GroupCommitter(
@@ -111,6 +120,7 @@ class ReclaimApplication(Application[UUID]):
         self.idempotency.create_tables()
         self.sessions.create_tables()
         self.templates.create_tables()
+        self.registry.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
@@ -148,7 +158,8 @@ class ReclaimApplication(Application[UUID]):
             if as_of is not None:
                 return self._case_as_of(case_id, as_of)
             case = self.repository.get(case_id, version=version)
-            if version is None and self.repository.cache is not None:
+            cache = self.repository.cache
+            if version is None and cache is not None and not self.repository.fastforward:
                 # the cache is not fast-forwarded for commands (a stale copy only costs a
                 # conflict and a retry); a read catches up with what other processes wrote
                 for newer in self.events.get(case_id, gt=case.version):
@@ -160,9 +171,11 @@ class ReclaimApplication(Application[UUID]):
         return case
 
     def case_for_command(self, case_id: UUID) -> Case:
-        """The case to act on: from the cache when there is one. A stale copy (another
-        process wrote since) costs a conflict and a retry at the save, and a refusal is
-        checked against the store before it is given (``CaseCommands.change``)."""
+        """The case to act on: from the cache when there is one. On the writer the cached
+        copy is taken as it is (a copy made stale by another process, such as the command
+        line's import, costs a conflict and a retry at the save, and a refusal is checked
+        against the store before it is given, ``CaseCommands.change``); on a follower it is
+        first brought up to date from the store (``follow``)."""
         try:
             case = self.repository.get(case_id)
         except AggregateNotFoundError:
@@ -193,6 +206,16 @@ class ReclaimApplication(Application[UUID]):
         # (SQLite keeps each id as its hex digits)
         return {UUID(str(r["originator_id"])): r["version"] for r in rows}
 
+    def follow(self, forwarder: Forwarder | None) -> None:
+        """Become a follower (``forwarder``: where its saves go) or, with None, the writer.
+        A follower's cached cases are brought up to date from the store each time they
+        are read (the library's fast-forward); the writer's are taken as they are, so a
+        new writer starts with an empty cache."""
+        self.forwarder = forwarder
+        self.repository.fastforward = forwarder is not None
+        if forwarder is None and self.repository.cache is not None:
+            self.repository.cache = type(self.repository.cache)(self.settings.aggregate_cache_size)
+
     def forget(self, case_id: UUID) -> None:
         """Drop a cached copy that lost a race, so the retry reads the store."""
         if self.repository.cache is not None:
@@ -218,11 +241,35 @@ class ReclaimApplication(Application[UUID]):
     ) -> CommandResult:
         """Save the case's new events, and the command's idempotency record, in one
         transaction: with other commands' through group commit when it is on."""
+        forwarder = self.forwarder
+        if forwarder is not None:
+            stored = [self.mapper.to_stored_event(e) for e in case.collect_events()]
+            return CommandResult(case, forwarder.save(encode_save(case.id, stored, idempotency)))
         extra: dict[str, Any] = {} if idempotency is None else {"idempotency": idempotency}
         if self.committer is not None:
             return CommandResult(case, self.committer.save(case, extra))
         recordings = self._save_batch([case], {k: [v] for k, v in extra.items()})
         return CommandResult(case, recordings[-1].notification.id if recordings else None)
+
+    def save_forwarded(self, message: dict[str, Any]) -> int | None:
+        """(On the writer) a follower's save: its events folded onto this process's copy
+        of the case, which must be the version they follow (else IntegrityError: the
+        follower's command retries on the case as it is now), and saved as a command of
+        its own would be."""
+        case_id, stored, idempotency = decode_save(message)
+        events = [self.mapper.to_domain_event(item) for item in stored]
+        first = events[0].originator_version
+        case: Any = None
+        if first > 1:
+            case = self.case_for_command(case_id)
+            if case.version != first - 1:
+                self.forget(case_id)
+                stale = f"case {case_id} is at version {case.version}, not {first - 1}"
+                raise IntegrityError(stale)
+        for event in events:
+            case = event.mutate(case)
+        case._pending_events.extend(events)  # noqa: SLF001 - as if its command had run here
+        return self.save_case(case, idempotency=idempotency).position
 
     def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
         """Save cases in one transaction, with their commands' extra rows: the library's

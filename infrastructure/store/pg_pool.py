@@ -34,10 +34,7 @@ import weakref
 from typing import Any
 
 from eventsourcing.postgres import ConnectionPool
-from psycopg_pool import PoolTimeout
 
-from infrastructure.store import loop_bridge
-from infrastructure.store.loop_bridge import BridgedConnection
 from infrastructure.store.recorders import PostgresReclaimRecorder
 
 _STEADY = "_reclaim_steady"
@@ -73,42 +70,13 @@ def steady(pool: Any, connect_timeout: float) -> None:
             raise
 
     pool.putconn = putconn
-    pool.getconn = _without_blocking_a_loop(pool)
 
     # psycopg_pool keeps the pre-ping callback here (given as ``check=`` when it is made,
     # which the library does for us, with POSTGRES_PRE_PING)
     pool._check = check  # noqa: SLF001
-    # psycopg's connection, but waiting through the event loop in the command writer's
-    # greenlets (``loop_bridge.py``); everywhere else the same
-    pool.connection_class = BridgedConnection
     pool.reconnect_timeout = float(connect_timeout)
     pool.kwargs = {**(pool.kwargs or {}), "connect_timeout": max(int(connect_timeout), 2)}
     setattr(pool, _STEADY, True)
-
-
-def _without_blocking_a_loop(pool: Any) -> Any:
-    """The pool's ``getconn``, but in the command writer's greenlets on the event loop
-    (``loop_bridge.py``) a connection not ready at once is waited for on the loop: tried
-    again every few milliseconds, up to the pool's timeout, the loop serving requests
-    meanwhile. (psycopg_pool waits on a lock, which would hold up the loop's thread.)"""
-    get = pool.getconn
-
-    def getconn(timeout: float | None = None) -> Any:
-        bridge = loop_bridge.current()
-        if bridge is None:
-            return get(timeout)
-        wait = pool.timeout if timeout is None else timeout
-        deadline, pause = time.monotonic() + wait, 0.001
-        while True:
-            try:
-                return get(0.001)  # (0 would not even take a connection that is ready)
-            except PoolTimeout:
-                if time.monotonic() >= deadline:
-                    raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec") from None
-            bridge.sleep(pause)
-            pause = min(pause * 2, 0.02)
-
-    return getconn
 
 
 class SteadyPostgresRecorder(PostgresReclaimRecorder):
@@ -117,7 +85,6 @@ class SteadyPostgresRecorder(PostgresReclaimRecorder):
 
     def __init__(self, datastore: Any, *args: Any, **kwargs: Any) -> None:
         # before the recorder's own start, which opens the pool: every connection it makes
-        # is then made as ``steady`` says (its class above all, or the first connections
-        # would wait for the server without the event loop)
+        # is then made as ``steady`` says
         steady(datastore.pool, datastore.pool.timeout)
         super().__init__(datastore, *args, **kwargs)

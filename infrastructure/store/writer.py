@@ -20,16 +20,8 @@ since, up to their saves (for the next batch); then it reads the COMMIT's answer
 resumes the batch's commands. Nothing is answered before its batch is committed.
 (PostgreSQL only: SQLite's commit is one call that returns once the file is synced.)
 
-Where it runs: on PostgreSQL on the event loop's own thread (``loop=``). Every wait of
-psycopg's for the server, and for a pooled connection, parks the waiting greenlet on
-the loop (``loop_bridge.py``), which goes on serving requests; so there is no second
-thread to hand the GIL to at every call into libpq, and no cross-thread wake-up for
-every command and answer. (Measured at 16 clients, issue 10's mix: about as fast as the
-writer on a thread, 737-813 against 681-799 commands/s; a first measure, 883-933 ->
-1,005-1,026/s, was taken while half the pool's connections still blocked the loop
-instead of parking on it, see ``pg_pool.SteadyPostgresRecorder``.)
-On SQLite, whose calls wait on the file itself (its fsync, the writers' lock), the
-writer has a thread of its own, so that the loop is never held up by them.
+It runs on a thread of its own, on both stores: the event loop hands it commands and
+is never held up by the store's waits.
 
 The code of a command is the same on the writer as on a thread: it loads, checks,
 acts and saves, and reads the store where it must; nothing but its save waits for
@@ -60,8 +52,6 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import greenlet
-
 from infrastructure.store.group_commit import (
     Gathered,
     GroupCommitter,
@@ -70,7 +60,6 @@ from infrastructure.store.group_commit import (
     fail_if_stale,
     is_conflict,
 )
-from infrastructure.store.loop_bridge import LoopBridge
 
 T = TypeVar("T")
 
@@ -133,11 +122,7 @@ class CommandWriter:
         committer: GroupCommitter | None,
         *,
         max_batch: int = 100,
-        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        """``loop``: run on that event loop's thread (it must be this one), its waits for
-        PostgreSQL made on the loop (``loop_bridge.py``); without one, on a thread of its
-        own."""
         self.committer = committer
         self.max_batch = max_batch
         self._queue: deque[_Job] = deque()
@@ -150,18 +135,8 @@ class CommandWriter:
         self._written: OrderedDict[Any, int] = OrderedDict()
         self._ready = threading.Condition()
         self._stopping = False
-        self._bridge: LoopBridge | None = None
-        if loop is None:
-            self._thread = threading.Thread(target=self._serve, name="reclaim-writer", daemon=True)
-            self._thread.start()
-        else:
-            self._bridge = LoopBridge(loop)
-            self._bridge.install()
-            #: parked on the loop with nothing to do; a wake-up is on its way
-            self._idle = self._waking = False
-            self._stopped = loop.create_future()
-            self._main = greenlet.greenlet(self._serve_on_loop)
-            self._main.switch()  # back once it has nothing to do
+        self._thread = threading.Thread(target=self._serve, name="reclaim-writer", daemon=True)
+        self._thread.start()
         if committer is not None:
             committer.hand_off = self._hand_off
 
@@ -171,92 +146,33 @@ class CommandWriter:
         loop = asyncio.get_running_loop()
         job = _Job(command, key, loop, threading.get_ident(), loop.create_future())
         with self._ready:
-            if self._stopping or (self._bridge is not None and self._main.dead):
+            if self._stopping:
                 raise RuntimeError("the writer has stopped")
             self._queue.append(job)
             self._ready.notify()
-        if self._bridge is not None:
-            self._wake_soon()
         return await job.future  # type: ignore[no-any-return]
 
     def _hand_off(self, pending: _Pending) -> bool:
-        """Take another thread's save into a batch (False once stopping, or on the loop's
-        own thread when the writer runs there, which it would wait on: it saves itself)."""
-        bridge = self._bridge
-        if bridge is not None and threading.get_ident() == bridge.thread:
-            return False
+        """Take another thread's save into a batch (False once stopping)."""
         with self._ready:
             if self._stopping:
                 return False
             self._reserved.pop(pending.case.id, None)  # its retry has come
             self._handed.append(pending)
             self._ready.notify()
-        if bridge is not None:
-            bridge.loop.call_soon_threadsafe(self._wake_soon)
         return True
 
     def close(self) -> None:
-        """Stop once every queued command and handed save is written (on a thread of its
-        own; on a loop, ``aclose``)."""
-        if self._bridge is not None:
-            raise RuntimeError("a writer on the event loop is closed with aclose()")
-        self._stop()
-        self._thread.join()
-
-    async def aclose(self) -> None:
         """Stop once every queued command and handed save is written."""
-        if self._bridge is None:
-            await asyncio.to_thread(self.close)
-            return
-        self._stop()
-        self._wake_soon()
-        await self._stopped
-        self._bridge.uninstall()
-
-    def _stop(self) -> None:
         if self.committer is not None:
             self.committer.hand_off = None
         with self._ready:
             self._stopping = True
             self._ready.notify()
+        self._thread.join()
 
-    # --- on the event loop ---------------------------------------------------------------
-    def _serve_on_loop(self) -> None:
-        try:
-            self._serve()
-        finally:
-            self._stopped.set_result(None)
-
-    def _wake_soon(self) -> None:
-        """(On the loop) resume the writer if it is parked with nothing to do, once the
-        loop has run what is ready: the commands queued meanwhile start together."""
-        if self._idle and not self._waking:
-            self._waking = True
-            assert self._bridge is not None
-            self._bridge.loop.call_soon(self._wake)
-
-    def _wake(self) -> None:
-        self._waking = False
-        if self._idle:
-            self._idle = False
-            self._main.switch()
-
-    def _sleep(self, timeout: float | None) -> None:
-        """Wait (``self._ready`` held) for work or for ``timeout``: on the writer's own
-        thread on the lock, on the loop parked until woken."""
-        if self._bridge is None:
-            self._ready.wait(timeout)
-            return
-        loop = self._bridge.loop
-        timer = None if timeout is None else loop.call_later(timeout, self._wake)
-        self._idle = True
-        self._ready.release()
-        try:
-            self._bridge.root.switch()
-        finally:
-            self._ready.acquire()
-            if timer is not None:
-                timer.cancel()
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
 
     # --- the writer's round --------------------------------------------------------------
     def _serve(self) -> None:
@@ -430,7 +346,7 @@ class CommandWriter:
                     return None
                 # nothing to do, or only commands on kept cases: until one is let go
                 deadlines = self._reserved.values()
-                self._sleep(max(min(deadlines) - time.monotonic(), 0) if deadlines else None)
+                self._ready.wait(max(min(deadlines) - time.monotonic(), 0) if deadlines else None)
 
     def _taken(
         self, saving: list[_Task], handed: int, *, writing: list[_Pending] | None = None

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from bench.history import generate
+from infrastructure.bootstrap import bootstrap
 from infrastructure.projections.audit import (
     GENESIS,
     canonical_bytes,
@@ -131,6 +132,23 @@ def test_the_generated_signing_key_is_private_and_kept(settings) -> None:
     assert len(key) == 64 and signing_key(settings) == key
     configured = settings.model_copy(update={"audit_signing_key": "from the environment"})
     assert signing_key(configured) == b"from the environment"
+
+
+def test_the_generated_signing_key_is_the_stores_on_every_node(settings, tmp_path) -> None:
+    """Two nodes with data directories of their own sign with one key: the store's. A key
+    file an earlier version generated becomes the store's when it has none yet."""
+    from infrastructure.store.database import Database
+    from infrastructure.store.secrets import create_tables
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "audit-signing.key").write_text("kept-from-before\n")
+    with bootstrap(settings) as first:
+        database: Database = first.store.database
+        create_tables(database)
+        assert signing_key(settings, database) == b"kept-from-before"
+        other = settings.model_copy(update={"data_dir": tmp_path / "other-node"})
+        assert signing_key(other, database) == b"kept-from-before"
+        assert first.store.projections.context.signing_key == b"kept-from-before"
 
 
 def test_verify_agrees_with_commands_recorded_alongside(projected) -> None:

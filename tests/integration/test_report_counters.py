@@ -56,7 +56,7 @@ LIVE = "reports" in inline.NAMES
 # --- running the projection ----------------------------------------------------------------
 def _projection(app: Any, suffix: str = "") -> Reports:
     view = make_view(app.database.datastore, app.database.dialect, Reports.name)
-    return Reports(view, inline.projection_context(app.settings), suffix=suffix)
+    return Reports(view, inline.projection_context(app.settings, app.database), suffix=suffix)
 
 
 def replay(app: Any, *, batch_size: int, suffix: str = "", bulk: bool = False) -> Reports:

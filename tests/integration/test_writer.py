@@ -44,17 +44,11 @@ def _command(app: Any, case_id: Any, request_id: str, n: int) -> Any:
     return getattr(as_users(app), action)(case_id, **args)
 
 
-def _writer(app: Any, on_loop: bool, **kwargs: Any) -> CommandWriter:
-    """(In a coroutine) a writer on this loop's thread, or on a thread of its own."""
-    loop = asyncio.get_running_loop() if on_loop else None
-    return CommandWriter(app.committer, loop=loop, **kwargs)
+def _writer(app: Any, **kwargs: Any) -> CommandWriter:
+    return CommandWriter(app.committer, **kwargs)
 
 
-ON_LOOP = pytest.mark.parametrize("on_loop", [False, True], ids=["on-a-thread", "on-the-loop"])
-
-
-@ON_LOOP
-def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app, on_loop) -> None:
+def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app) -> None:
     case_ids = _cases(app, CASES)
     batches_before = app.committer.batches
     acknowledged: dict[str, tuple[Any, int]] = {}
@@ -77,7 +71,7 @@ def test_commands_on_the_writer_and_threads_beside_it_are_each_recorded_once(app
             record(request_id, functools.partial(_command, app, case_id, request_id, n))
 
     async def on_the_writer() -> None:
-        writer = _writer(app, on_loop, max_batch=app.settings.group_commit_max)
+        writer = _writer(app, max_batch=app.settings.group_commit_max)
 
         async def one(n: int) -> None:
             request_id, case_id = f"w-{n}", case_ids[(n * 13) % CASES]
@@ -225,9 +219,8 @@ def test_a_round_that_fails_fails_its_commands_and_the_writer_goes_on(app, monke
     assert done.case.version == 3
 
 
-@ON_LOOP
 def test_on_postgresql_the_writer_starts_queued_commands_while_a_batch_commits(
-    settings_for, monkeypatch, on_loop
+    settings_for, monkeypatch
 ) -> None:
     """The writer does not wait idle for a batch's COMMIT: it starts the commands queued
     since (their saves go into the next batch). A batch's own commands are answered only
@@ -238,10 +231,10 @@ def test_on_postgresql_the_writer_starts_queued_commands_while_a_batch_commits(
     from infrastructure.bootstrap import bootstrap
 
     with bootstrap(settings_for("postgres")) as services:
-        _starts_while_committing(services.store, monkeypatch, psycopg, on_loop)
+        _starts_while_committing(services.store, monkeypatch, psycopg)
 
 
-def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any, on_loop: bool) -> None:
+def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any) -> None:
     case_ids = _cases(app, CASES)
     started_meanwhile: list[int] = []
     take_queued = CommandWriter._take_queued
@@ -271,7 +264,7 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any, on_loop: 
     async def main() -> list[Any]:
         # batches smaller than the cases, so that while one commits there are commands
         # for other cases to start
-        writer = _writer(app, on_loop, max_batch=5)
+        writer = _writer(app, max_batch=5)
         try:
             return await asyncio.gather(
                 *(
@@ -297,9 +290,8 @@ def _starts_while_committing(app: Any, monkeypatch: Any, psycopg: Any, on_loop: 
             assert by_request.get(f"m-{n}") == [(result.case.id, result.case.version)]
 
 
-@ON_LOOP
 def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
-    app, monkeypatch, on_loop
+    app, monkeypatch
 ) -> None:
     """Work beside the writer (e-mail intake, the case book) hands its saves to the
     writer while the writer's own commands keep changing the same case. The thread's save
@@ -347,7 +339,7 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
 
     async def stream() -> int:
         count = 0
-        writer = _writer(app, on_loop)
+        writer = _writer(app)
 
         async def one(c: int) -> None:
             nonlocal count
@@ -377,12 +369,12 @@ def test_a_threads_save_is_not_starved_by_a_stream_of_commands_on_its_case(
     assert [r for r in requests if r.startswith("t-")] == [f"t-{n}" for n in range(12)]
 
 
-def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop(
+def test_the_writer_waits_for_postgresql_without_holding_up_the_loop(
     settings_for,
 ) -> None:
-    """The writer on the event loop's thread: while its command waits for the server (a
-    slow query), and while it waits for a connection (every pooled one taken by another
-    thread), the loop goes on running other coroutines; the command then completes."""
+    """While the writer's command waits for the server (a slow query), and while it waits
+    for a connection (every pooled one taken by another thread), the loop goes on running
+    other coroutines; the command then completes."""
     from infrastructure.bootstrap import bootstrap
 
     with bootstrap(settings_for("postgres")) as services:
@@ -392,11 +384,8 @@ def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop
         users = as_users(app)
         taken, release = threading.Event(), threading.Event()
 
-        kinds: set[str] = set()
-
         def hold_every_connection() -> None:
             held = [pool.getconn() for _ in range(pool.max_size)]
-            kinds.update(type(conn).__name__ for conn in held)
             taken.set()
             release.wait(10)
             for conn in held:
@@ -415,7 +404,7 @@ def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop
             return await task, ticks
 
         async def main() -> list[tuple[Any, int]]:
-            writer = _writer(app, on_loop=True)
+            writer = _writer(app)
             try:
                 slow = await ticking_while(writer.run(lambda: slow_note("slow"), key=case_id))
                 holder = threading.Thread(target=hold_every_connection)
@@ -435,6 +424,4 @@ def test_on_the_loop_the_writer_waits_for_postgresql_without_holding_up_the_loop
         assert slow_ticks >= 10, slow_ticks
         assert starved_ticks >= 20, starved_ticks  # the 0.3 s without, then the query
         assert (slow.case.version, starved.case.version) == (3, 4)
-        # every connection of the pool waits through the loop, its first ones too
-        assert kinds == {"BridgedConnection"}
         assert [e.request_id for e in app.events.get(case_id)][-2:] == ["slow", "no connection"]

@@ -125,7 +125,7 @@ async def upload_evidence(
             )
 
     # the file is stored: the command itself runs on the writer, as every case command
-    return respond(await request.app.state.writer.run(attach, key=case_id))
+    return respond(await request.app.state.node.run(attach, key=case_id))
 
 
 @router.get(

@@ -1,0 +1,301 @@
+"""One writer per store: who it is, and how every other process hands it its saves.
+
+Every ``reclaim serve`` process (each worker, on any host) campaigns to be the store's
+writer by taking one lock: on PostgreSQL a session advisory lock on a connection of its
+own, which the server lets go the moment that connection dies; on SQLite an ``flock``
+beside the database file, which the kernel lets go when the process dies
+(``projections/locks.py``). The writer runs its own commands on its ``CommandWriter``
+(its aggregate cache, its batches, the audit log's next link) and listens on a TCP port
+that it publishes, with a token made for this term, in the ``reclaim_writer`` row.
+
+Every other process (a follower) runs a command up to its save itself: it reads the case
+from the store, checks access and the version, acts, and makes the answer. Then it
+forwards the save (``Forwarder.save``): the new events as the store will keep them, and
+the command's idempotency record. The writer folds them onto its copy of the case, which
+must be the version they follow, and saves them in its next batch. So the writer does
+only what must happen in one place; parsing, authentication, the domain's checks and the
+answer are spread over every process.
+
+A save the writer refused is a conflict: the command reads the case again and retries,
+as it would after losing a race. A save sent to a writer that died before it answered is
+``WriterUnavailable`` (503 with Retry-After): it may or may not have been recorded, and a
+retry under the same Idempotency-Key is recorded once. A save that finds no writer waits
+for the next one up to ``WAIT_SECONDS`` before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from infrastructure.store.database import Database
+from infrastructure.store.idempotency import IdempotencyRecord
+
+log = logging.getLogger("reclaim.forward")
+
+#: how long a save waits for a writer (one being elected after the last one died)
+WAIT_SECONDS = 5.0
+#: how often a follower asks again who the writer is while it waits for one
+LOOKUP_SECONDS = 0.05
+_LENGTH = struct.Struct(">I")
+#: the largest frame either side accepts (a save of many events with a long answer)
+MAX_FRAME = 64 * 1024 * 1024
+
+CREATE_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS reclaim_writer (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL,
+        address TEXT NOT NULL,
+        token TEXT NOT NULL,
+        since TEXT NOT NULL
+    )""",
+]
+
+
+class WriterUnavailable(Exception):
+    """No writer took the save: none was elected in time, or it died before it answered
+    (the save may have been recorded: retry under the same Idempotency-Key)."""
+
+
+class Registry:
+    """The ``reclaim_writer`` row: the writer's address and this term's token."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def create_tables(self) -> None:
+        self.database.create_tables(CREATE_STATEMENTS)
+
+    def publish(self, node: str, address: str, token: str) -> None:
+        since = datetime.now(UTC).isoformat()
+        self.database.execute(
+            "INSERT INTO reclaim_writer (id, node, address, token, since) "
+            "VALUES (1, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET node = excluded.node, "
+            "address = excluded.address, token = excluded.token, since = excluded.since",
+            (node, address, token, since),
+        )
+
+    def current(self) -> dict[str, Any] | None:
+        return self.database.fetchone("SELECT * FROM reclaim_writer WHERE id = 1")
+
+
+# --- the wire: a 4-byte length, then JSON ----------------------------------------------------
+def _frame(message: dict[str, Any]) -> bytes:
+    data = json.dumps(message, separators=(",", ":")).encode()
+    return _LENGTH.pack(len(data)) + data
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the writer closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def encode_save(
+    case_id: UUID, stored: list[StoredEvent], idempotency: IdempotencyRecord | None
+) -> dict[str, Any]:
+    return {
+        "case": case_id.hex,
+        "events": [
+            [e.topic, e.originator_version, base64.b64encode(e.state).decode()] for e in stored
+        ],
+        "idempotency": None if idempotency is None else asdict(idempotency),
+    }
+
+
+def decode_save(
+    message: dict[str, Any],
+) -> tuple[UUID, list[StoredEvent], IdempotencyRecord | None]:
+    case_id = UUID(hex=message["case"])
+    stored = [
+        StoredEvent(case_id, int(version), str(topic), base64.b64decode(state))
+        for topic, version, state in message["events"]
+    ]
+    record = message.get("idempotency")
+    return case_id, stored, None if record is None else IdempotencyRecord(**record)
+
+
+# --- the follower's side ---------------------------------------------------------------------
+class Forwarder:
+    """Sends this process's saves to the writer: one connection per thread (a save waits
+    for its answer on it), made to whichever writer the registry names."""
+
+    def __init__(self, registry: Registry, wait_seconds: float = WAIT_SECONDS) -> None:
+        self.registry = registry
+        self.wait_seconds = wait_seconds
+        self._local = threading.local()
+        #: saves forwarded, for /metrics and the benchmarks
+        self.forwarded = 0
+
+    def save(self, message: dict[str, Any]) -> int | None:
+        """Forward one save; its position in the log. IntegrityError: the writer refused
+        it (a conflict); WriterUnavailable: see the module's docs."""
+        frame = _frame({"op": "save", **message})
+        sock = self._connection()
+        try:
+            sock.sendall(frame)
+            (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
+            answer = json.loads(_recv_exactly(sock, size))
+        except OSError as exc:
+            self._drop()
+            raise WriterUnavailable(f"the writer went away during the save: {exc}") from exc
+        self.forwarded += 1
+        if "conflict" in answer:
+            raise IntegrityError(answer["conflict"])
+        if "error" in answer:
+            raise WriterUnavailable(answer["error"])
+        position = answer.get("position")
+        return None if position is None else int(position)
+
+    def close(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _connection(self) -> socket.socket:
+        """This thread's connection to the writer, checked to be open (a writer that has
+        died since leaves it at its end), or a new one, waiting up to ``wait_seconds``
+        for a writer to be elected and reachable."""
+        sock: socket.socket | None = getattr(self._local, "sock", None)
+        if sock is not None and not _closed(sock):
+            return sock
+        self._drop()
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            row = self.registry.current()
+            if row is not None:
+                try:
+                    sock = _connect(row["address"], row["token"])
+                except OSError:
+                    pass
+                else:
+                    self._local.sock = sock
+                    return sock
+            if time.monotonic() >= deadline:
+                raise WriterUnavailable("no writer is reachable; try again shortly")
+            time.sleep(LOOKUP_SECONDS)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the other end has closed (or reset) an idle connection."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return True
+
+
+def _connect(address: str, token: str) -> socket.socket:
+    host, _, port = address.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=2)
+    try:
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(_frame({"op": "hello", "token": token}))
+        (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
+        if not json.loads(_recv_exactly(sock, size)).get("ok"):
+            raise ConnectionError("the writer refused the token")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+# --- the writer's side -----------------------------------------------------------------------
+#: runs one forwarded save on the writer: its position, or raises (IntegrityError: refused)
+SaveRunner = Callable[[dict[str, Any]], Any]
+
+
+class Listener:
+    """The writer's port for its followers' saves (on the event loop)."""
+
+    def __init__(self, run_save: SaveRunner, token: str) -> None:
+        self.run_save = run_save
+        self.token = token
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._connections):
+                writer.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._connections.add(writer)
+        try:
+            hello = await _read(reader)
+            if not hmac.compare_digest(str(hello.get("token", "")), self.token):
+                writer.write(_frame({"ok": False}))
+                return
+            writer.write(_frame({"ok": True}))
+            while True:
+                message = await _read(reader)
+                writer.write(_frame(await self._answer(message)))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"position": await self.run_save(message)}
+        except IntegrityError as exc:
+            return {"conflict": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - the follower answers 503
+            log.warning("a forwarded save failed: %s", exc)
+            return {"error": f"the writer could not save: {type(exc).__name__}"}
+
+
+async def _read(reader: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    if size > MAX_FRAME:
+        raise ConnectionError("frame too large")
+    result: dict[str, Any] = json.loads(await reader.readexactly(size))
+    return result
+
+
+def new_token() -> str:
+    return secrets.token_hex(32)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

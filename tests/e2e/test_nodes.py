@@ -1,0 +1,280 @@
+"""Several ``reclaim serve`` processes on one store: one writes, the others forward their
+saves to it, and any of them serves any case. Two nodes with data directories of their
+own on one PostgreSQL; and the writer SIGKILLed under load, on both stores (on SQLite two
+processes on one host, sharing the data directory)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from uuid import UUID
+
+import httpx
+import pytest
+
+from infrastructure.store.application import ReclaimApplication
+from tests.support.api_data import credit_body
+from tests.support.processes import RECLAIM, ServerProcess
+from tests.support.projection_support import cli_env
+
+pytestmark = pytest.mark.slow
+
+#: the bound this test holds the failover to: a new writer takes saves within it
+FAILOVER_SECONDS = 3.0
+
+
+def _key(settings) -> tuple[str, str]:
+    """A member's key, and its id."""
+    app = ReclaimApplication(settings)
+    try:
+        key, info = app.keys.create("alice", "home", "member")
+        return key, info.key_id
+    finally:
+        app.close()
+
+
+def _writer_row(settings) -> dict:
+    app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+    try:
+        row = app.registry.current()
+        assert row is not None
+        return row
+    finally:
+        app.close()
+
+
+def _client(url: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _wait_for_writer(settings, not_node: str | None = None, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            row = _writer_row(settings)
+            if row["node"] != not_node:
+                return row
+        except AssertionError:
+            pass
+        assert time.monotonic() < deadline, "no writer was elected"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def two_nodes(settings_for, tmp_path):
+    """Nodes A and B: one PostgreSQL database, a data directory each; A starts first and
+    is the writer."""
+    settings = settings_for("postgres")
+    other = settings.model_copy(update={"data_dir": tmp_path / "node-b"})
+    a = ServerProcess(settings).start()
+    _wait_for_writer(settings)
+    b = ServerProcess(other).start()
+    try:
+        yield settings, a, b
+    finally:
+        b.stop()
+        a.stop()
+
+
+def test_any_node_serves_any_case_file_session_and_key(two_nodes) -> None:
+    settings, a, b = two_nodes
+    member, member_id = _key(settings)
+    writer = _writer_row(settings)
+    assert writer["node"].endswith(f":{_pid_of(a)}"), writer
+    with _client(a.url, member) as on_a, _client(b.url, member) as on_b:
+        # a case opened on A is acted on through B (B forwards its saves to A)
+        opened = on_a.post("/v1/credits", json=credit_body())
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["id"]
+        submitted = on_b.post(
+            f"/v1/cases/{case_id}/submit", json={"channel": "email", "message": "please"}
+        )
+        assert submitted.status_code == 200, submitted.text
+        assert submitted.json()["version"] == 2
+        noted = on_b.post(f"/v1/cases/{case_id}/notes", json={"text": "from B"})
+        assert noted.status_code == 200 and noted.json()["version"] == 3
+        assert on_a.get(f"/v1/cases/{case_id}").json()["state"] == "submitted"
+        # evidence uploaded on A downloads, and is in the dossier, on B
+        content = b"%PDF-1.4\n% a statement uploaded on node A\n" + bytes(range(256)) * 64
+        uploaded = on_a.post(
+            f"/v1/cases/{case_id}/evidence",
+            files={"file": ("statement.pdf", content, "application/pdf")},
+            data={"kind": "receipt", "description": "the statement"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        evidence = uploaded.json()
+        download = on_b.get(f"/v1/cases/{case_id}/evidence/{evidence['id']}")
+        assert download.status_code == 200 and download.content == content
+        dossier = on_b.get(f"/v1/cases/{case_id}/dossier")
+        assert dossier.status_code == 200, dossier.text[:500]
+        with zipfile.ZipFile(io.BytesIO(dossier.content)) as archive:
+            kept = [archive.read(n) for n in archive.namelist() if n.startswith("evidence/")]
+        assert content in kept
+        assert hashlib.sha256(content).hexdigest() == evidence["sha256"]
+    # a browser session made on A works on B, and a form sent through B is recorded
+    with httpx.Client(base_url=a.url, follow_redirects=False, timeout=30) as browser:
+        signed_in = browser.post(
+            "/app/sign-in", data={"api_key": member}, headers={"Origin": a.url}
+        )
+        assert signed_in.status_code == 303
+        cookie = browser.cookies["reclaim_session"]
+    with httpx.Client(base_url=b.url, follow_redirects=False, timeout=30) as browser:
+        browser.cookies.set("reclaim_session", cookie)
+        page = browser.get(f"/app/cases/{case_id}")
+        assert page.status_code == 200 and "from B" in page.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        form = browser.post(
+            f"/app/cases/{case_id}/actions/add_note",
+            data={"csrf_token": csrf, "version": "4", "text": "a page's note"},
+            headers={"Origin": b.url},
+        )
+        assert form.status_code == 303, form.text[:500]
+    with _client(a.url, member) as on_a:
+        assert on_a.get(f"/v1/cases/{case_id}").json()["version"] == 5
+    # a key revoked on A (its command line, its data directory) stops working on B within
+    # the key cache's bound (RECLAIM_KEY_CACHE_SECONDS, 2 s by default)
+    revoke = subprocess.run(
+        [RECLAIM, "keys", "revoke", member_id], env=cli_env(settings), capture_output=True
+    )
+    assert revoke.returncode == 0, revoke.stderr
+    revoked_at = time.monotonic()
+    with _client(b.url, member) as on_b:
+        while on_b.get("/v1/cases").status_code == 200:
+            assert time.monotonic() - revoked_at < 3.0, "B still takes the revoked key"
+            time.sleep(0.1)
+        assert on_b.get("/v1/cases").status_code == 401
+
+
+def _pid_of(server: ServerProcess) -> int:
+    """The pid of the server's worker (``reclaim serve`` with one worker serves in the
+    process it was started as)."""
+    assert server.process is not None
+    return server.process.pid
+
+
+class Load:
+    """Clients adding notes through the given servers, each note under its own
+    Idempotency-Key, retried with that key after a 503 or a lost connection until it is
+    acknowledged (bounded)."""
+
+    def __init__(self, urls: list[str], key: str, cases: list[str], *, seconds: float) -> None:
+        self.urls, self.key, self.cases, self.seconds = urls, key, cases, seconds
+        self.acknowledged: list[tuple[str, str]] = []
+        self.statuses: Counter[int] = Counter()
+        self.unanswered: list[str] = []
+        self.errors: Counter[str] = Counter()
+        self.retry_after_ok = True
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, args=(case_id, urls[i % len(urls)]))
+            for i, case_id in enumerate(cases)
+        ]
+
+    def _run(self, case_id: str, url: str) -> None:
+        deadline = time.monotonic() + self.seconds
+        n = 0
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.Client(timeout=15, headers=headers) as client:
+            while time.monotonic() < deadline:
+                n += 1
+                text = f"{case_id[:8]}-{n}"
+                key = str(uuid.uuid4())
+                for _attempt in range(100):
+                    try:
+                        response = client.post(
+                            f"{url}/v1/cases/{case_id}/notes",
+                            json={"text": text},
+                            headers={"Idempotency-Key": key},
+                        )
+                    except httpx.HTTPError as exc:
+                        with self.lock:
+                            self.statuses[0] += 1  # no answer: its server was killed
+                            self.errors[f"{url} {type(exc).__name__}"] += 1
+                        url = self.urls[-1]  # the survivor
+                        time.sleep(0.05)
+                        continue
+                    with self.lock:
+                        self.statuses[response.status_code] += 1
+                        if response.status_code == 503 and "Retry-After" not in response.headers:
+                            self.retry_after_ok = False
+                    if response.status_code == 200:
+                        with self.lock:
+                            self.acknowledged.append((case_id, text))
+                        break
+                    if response.status_code != 503:
+                        break
+                    time.sleep(0.05)
+                else:
+                    self.unanswered.append(text)
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for t in self.threads:
+            t.join(self.seconds + 120)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_the_writer_killed_under_load_hands_over_and_loses_nothing(
+    store, settings_for, tmp_path
+) -> None:
+    """SIGKILL the writer while clients send notes through it and through the other node:
+    the other node takes the writer's lock within the bound, every acknowledged note is
+    recorded once, a command caught in flight gets a 503 with Retry-After (or, on the
+    killed node, no answer) and its retry under the same Idempotency-Key is recorded
+    once."""
+    settings = settings_for(store)
+    # on SQLite both processes share the data directory: one host, one file
+    other = (
+        settings
+        if store == "sqlite"
+        else settings.model_copy(update={"data_dir": tmp_path / "node-b"})
+    )
+    a = ServerProcess(settings).start()
+    first = _wait_for_writer(settings)
+    b = ServerProcess(other).start()
+    try:
+        member, _ = _key(settings)
+        with _client(a.url, member) as on_a:
+            cases = [on_a.post("/v1/credits", json=credit_body()).json()["id"] for _ in range(8)]
+        with Load([a.url, b.url], member, cases, seconds=5) as load:
+            time.sleep(1.5)
+            killed_at = time.monotonic()
+            a.kill()
+            row = _wait_for_writer(settings, not_node=first["node"], timeout=FAILOVER_SECONDS)
+            took = time.monotonic() - killed_at
+        assert took < FAILOVER_SECONDS, took
+        assert row["node"].endswith(f":{_pid_of(b)}")
+        assert not load.unanswered, (load.unanswered[:5], load.statuses)
+        assert load.statuses[500] == 0, load.statuses
+        assert load.retry_after_ok
+        assert load.statuses[200] > 20, load.statuses
+        app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+        try:
+            notes = {
+                c: [e.text for e in app.case_events(UUID(c)) if type(e).__name__ == "NoteAdded"]
+                for c in cases
+            }
+        finally:
+            app.close()
+        for case_id, text in load.acknowledged:
+            assert text in notes[case_id], f"acknowledged note {text} was lost"
+        for case_id, texts in notes.items():
+            assert len(texts) == len(set(texts)), f"a note was recorded twice on {case_id}"
+        # and the survivor goes on writing, alone
+        with _client(b.url, member) as on_b:
+            response = on_b.post(f"/v1/cases/{cases[0]}/notes", json={"text": "after"})
+            assert response.status_code == 200, response.text
+    finally:
+        b.stop()
+        a.stop()
