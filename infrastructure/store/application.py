@@ -27,6 +27,7 @@ from infrastructure.projections.inline import (
     projection_context,
 )
 from infrastructure.settings import Settings, get_settings
+from infrastructure.store import shared_keys
 from infrastructure.store.blobs import BlobStore
 from infrastructure.store.database import Database
 from infrastructure.store.group_commit import GroupCommitter
@@ -111,6 +112,7 @@ class ReclaimApplication(Application[UUID]):
         self.idempotency.create_tables()
         self.sessions.create_tables()
         self.templates.create_tables()
+        shared_keys.create_tables(self.database)
         create_projection_tables(self.database, self.projections.projections.values())
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
