@@ -117,7 +117,7 @@ def _case_item(row: dict[str, Any]) -> dict[str, Any]:
 
 
 #: the list's stored times: fixed-width UTC text (``events.iso``)
-_ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
+_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _BIGINT = range(-(2**63), 2**63)
 _NOT_GIVEN_OUT = "cursor is not one this list gave out"
@@ -142,8 +142,8 @@ def _cursor_value(column: str, value: Any) -> bool:
 
 def _decode_cursor(db: Database, cursor: str, sort: str, column: str) -> tuple[Any, str]:
     """The last row's sort value and case id, from a cursor this list gave out. Every part
-    is checked, signed or not: a cursor given out by an older version, or under a key
-    someone could read, still never puts anything but a column's own type into the SQL."""
+    is checked as well, though it is signed: whoever reads the key out of the database can
+    sign anything, and still nothing but a column's own type goes into the SQL."""
     parts = cursors.open_signed(shared_key(db, CURSOR_KEY), cursor)
     if parts is None or len(parts) != 3:
         raise InvalidQuery(_NOT_GIVEN_OUT, "cursor")

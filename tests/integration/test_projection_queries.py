@@ -237,6 +237,7 @@ def _signed(app, parts) -> str:
         ("-opened_at", None, str(UUID(int=1))),
         ("-opened_at", "2026-03-14", str(UUID(int=1))),
         ("-opened_at", "2026-02-30T09:00:00.000000+00:00", str(UUID(int=1))),
+        ("-opened_at", "٢٠٢٦-03-14T09:00:00.000000+00:00", str(UUID(int=1))),  # not ASCII digits
         ("-opened_at", "2026-03-14T09:00:00.000000+00:00", "x"),
         ("-opened_at", "2026-03-14T09:00:00.000000+00:00", str(UUID(int=0xABC)).upper()),
         ("-opened_at", "2026-03-14T09:00:00.000000+00:00", 7),
