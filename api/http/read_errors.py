@@ -10,5 +10,6 @@ from infrastructure.read.report_sources import owner_scope
 __all__ = ["invalid_query", "owner_scope"]
 
 
-def invalid_query(exc: InvalidQuery, field: str) -> ProblemError:
-    return invalid(field, str(exc), str(exc))
+def invalid_query(exc: InvalidQuery) -> ProblemError:
+    """A 422 naming the parameter the query could not take."""
+    return invalid(exc.field, str(exc), str(exc))

@@ -5,10 +5,10 @@ SHA-256, its audit entries and the signed head of the audit chain), every
 evidence file as ``evidence/<sha256>-<safe name>``, and ``manifest.json`` with
 every file's SHA-256 and size, so anyone can check the files with ``sha256sum``.
 
-The input is plain data (``DossierInput``), so the dossier does not depend on how
-the projections store it. An evidence file that is missing, or whose bytes no
-longer hash to what was recorded, is left out and named as a problem in the
-report and the manifest, rather than silently included or dropped.
+The input is plain data (``DossierInput``, from ``infrastructure/read/dossier_input.py``),
+so the dossier does not depend on how the projections store it. An evidence file that
+is missing, or whose bytes no longer hash to what was recorded, is left out and named
+as a problem in the report and the manifest, rather than silently included or dropped.
 
 The PDF embeds TrueType fonts (subset to the characters used), so what a user typed,
 in any script, is drawn and can be copied or searched as typed: DejaVu Sans and DejaVu Sans
@@ -29,7 +29,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -40,6 +40,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from domain.cases import SHA256_HEX
+from infrastructure.read.dossier_input import DossierInput
 
 _log = logging.getLogger(__name__)
 REPORT_NAME = "case-report.pdf"
@@ -98,18 +99,6 @@ FACT_ORDER = (
 
 class DossierError(ValueError):
     """The input cannot make a dossier; the message says what is wrong."""
-
-
-@dataclass(frozen=True)
-class DossierInput:
-    case: Mapping[str, Any]
-    timeline: Sequence[Mapping[str, Any]]
-    evidence: Sequence[Mapping[str, Any]]
-    #: the bytes of an evidence file by its SHA-256 (``BlobStore.read``)
-    read_evidence: Callable[[str], bytes]
-    audit: Sequence[Mapping[str, Any]] = ()
-    signed_head: Mapping[str, Any] | None = None
-    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)

@@ -305,13 +305,14 @@ def _expiring_section(data: Mapping[str, Any]) -> str:
     )
 
 
-def _document(title: str, header_extra: str, body: str) -> str:
+def _document(page: str, header_extra: str, body: str) -> str:
+    """A whole page of the reports: titled "<page> · Reclaim", like the case book's."""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="same-origin"><title>{escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body><header><div><h1>{escape(title)}</h1>"
+        f'<meta name="referrer" content="same-origin"><title>{escape(page)} · Reclaim</title>'
+        f"<style>{STYLE}</style></head><body><header><div><h1>Reclaim reports</h1>"
         f"{header_extra}</div></header><main>{body}</main></body></html>"
     )
 
@@ -351,7 +352,7 @@ def render_reports_page(
     ]
     body = _tiles(data) + "".join(_section(chart, draw(chart)) for chart, draw in charts)
     body += _overdue_section(data) + _expiring_section(data)
-    return _document("Reclaim reports", header, body)
+    return _document("Reports", header, body)
 
 
 def render_sign_in_page(error: str | None = None) -> str:
@@ -366,7 +367,7 @@ def render_sign_in_page(error: str | None = None) -> str:
         'autocomplete="off" required spellcheck="false"><button type="submit">Sign in</button>'
         "</form></section>"
     )
-    return _document("Reclaim reports", "<p>Sign in to see your reports.</p>", body)
+    return _document("Sign in", "<p>Sign in to see your reports.</p>", body)
 
 
 def render_refused_page(message: str) -> str:
@@ -375,4 +376,4 @@ def render_refused_page(message: str) -> str:
         f'<section><h2>Not done</h2><p class="error" role="alert">{escape(message)}</p>'
         '<p><a href="/reports">Back to the reports</a></p></section>'
     )
-    return _document("Reclaim reports", "<p>Nothing was changed.</p>", body)
+    return _document("Not done", "<p>Nothing was changed.</p>", body)

@@ -68,7 +68,7 @@ def head_signature_ok(key: bytes, head: dict[str, Any]) -> bool:
 
 
 def signing_key(settings: Settings, database: Database | None = None) -> bytes:
-    """The configured key; or the store's own (``store/secrets.py``), the same on every
+    """The configured key; or the store's own (``store/shared_keys.py``), the same on every
     node: a key file that an earlier version generated into the data directory becomes
     the store's when the store has none yet. Without a database (a check of a data
     directory alone), that file, generated on first use."""
@@ -76,12 +76,12 @@ def signing_key(settings: Settings, database: Database | None = None) -> bytes:
         return settings.audit_signing_key.encode()
     path = settings.data_dir / KEY_FILE
     if database is not None:
-        from infrastructure.store.secrets import shared_secret
+        from infrastructure.store.shared_keys import shared_text
 
         def kept_or_new() -> str:
             return path.read_text().strip() if path.is_file() else secrets.token_hex(32)
 
-        return shared_secret(database, "audit-signing-key", kept_or_new).encode()
+        return shared_text(database, "audit-signing-key", kept_or_new).encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -7,8 +7,6 @@ times as aware ``datetime`` (UTC), amounts as ``Decimal`` (exact), dates as ``da
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -24,8 +22,10 @@ from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import from_milli, iso, parse_iso
 from infrastructure.projections.reports import CONTACTS, DAY, HOUR, RESOLVED_FACETS, Reports
 from infrastructure.projections.timeline import Timeline
+from infrastructure.read import cursors
 from infrastructure.read.timeliness import figures, platform_figures
 from infrastructure.store.database import Cursor, Database
+from infrastructure.store.shared_keys import CURSOR_KEY, shared_key
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -60,7 +60,11 @@ Reader = Database | Cursor
 
 
 class InvalidQuery(ValueError):
-    """A filter, sort, limit or cursor the query cannot take."""
+    """A filter, sort, limit or cursor the query cannot take; ``field`` names which."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _where(conditions: list[str]) -> str:
 
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidQuery(f"limit must be from 1 to {MAX_LIMIT}")
+        raise InvalidQuery(f"limit must be from 1 to {MAX_LIMIT}", "limit")
     return limit
 
 
@@ -112,19 +116,44 @@ def _case_item(row: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _encode_cursor(sort: str, value: Any, case_id: str) -> str:
-    raw = json.dumps([sort, value, case_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+#: the list's stored times: fixed-width UTC text (``events.iso``)
+_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_BIGINT = range(-(2**63), 2**63)
+_NOT_GIVEN_OUT = "cursor is not one this list gave out"
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+def _encode_cursor(db: Database, sort: str, value: Any, case_id: str) -> str:
+    return cursors.sign(shared_key(db, CURSOR_KEY), [sort, value, case_id])
+
+
+def _cursor_value(column: str, value: Any) -> bool:
+    """Whether ``value`` is one ``column`` can hold: what goes into the SQL."""
+    if column.endswith("_milli"):
+        return type(value) is int and value in _BIGINT
+    if not isinstance(value, str) or not _ISO_UTC.fullmatch(value):
+        return False
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, value, case_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidQuery("cursor is not one this list gave out") from None
-    if cursor_sort != sort or not isinstance(case_id, str):
-        raise InvalidQuery("cursor belongs to a list sorted another way")
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _decode_cursor(db: Database, cursor: str, sort: str, column: str) -> tuple[Any, str]:
+    """The last row's sort value and case id, from a cursor this list gave out. Every part
+    is checked as well, though it is signed: whoever reads the key out of the database can
+    sign anything, and still nothing but a column's own type goes into the SQL."""
+    parts = cursors.open_signed(shared_key(db, CURSOR_KEY), cursor)
+    if parts is None or len(parts) != 3:
+        raise InvalidQuery(_NOT_GIVEN_OUT, "cursor")
+    cursor_sort, value, case_id = parts
+    if cursor_sort != sort:
+        raise InvalidQuery("cursor belongs to a list sorted another way", "cursor")
+    if not _cursor_value(column, value) or not isinstance(case_id, str):
+        raise InvalidQuery(_NOT_GIVEN_OUT, "cursor")
+    if not _UUID.fullmatch(case_id):
+        raise InvalidQuery(_NOT_GIVEN_OUT, "cursor")
     return value, case_id
 
 
@@ -132,7 +161,9 @@ def _sort(sort: str) -> tuple[str, bool]:
     descending = sort.startswith("-")
     name = sort.lstrip("-")
     if name not in SORTS:
-        raise InvalidQuery(f"sort must be one of {', '.join(SORTS)} (with '-' for descending)")
+        raise InvalidQuery(
+            f"sort must be one of {', '.join(SORTS)} (with '-' for descending)", "sort"
+        )
     return SORTS[name], descending
 
 
@@ -172,7 +203,7 @@ def list_cases(
         conditions.append("search_text LIKE %s ESCAPE '\\'")
         params.append("%" + _escape_like(q.strip().lower()) + "%")
     if cursor is not None:
-        value, case_id = _decode_cursor(cursor, sort)
+        value, case_id = _decode_cursor(db, cursor, sort, column)
         op = "<" if descending else ">"
         conditions.append(f"({column} {op} %s OR ({column} = %s AND case_id {op} %s))")
         params += [value, value, case_id]
@@ -184,7 +215,7 @@ def list_cases(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode_cursor(sort, rows[-1][column], rows[-1]["case_id"]) if more else None
+    next_cursor = _encode_cursor(db, sort, rows[-1][column], rows[-1]["case_id"]) if more else None
     return Page([_case_item(r) for r in rows], next_cursor)
 
 
@@ -554,7 +585,7 @@ def recovery(
     """Resolved cases grouped by platform, kind, reason or month (of resolution), and
     currency: how many, what they claimed and recovered, and the rate."""
     if group_by not in GROUPS:
-        raise InvalidQuery(f"group_by must be one of {', '.join(GROUPS)}")
+        raise InvalidQuery(f"group_by must be one of {', '.join(GROUPS)}", "group_by")
     conditions, params = _scope(workspace, owner)
     rows = db.fetchall(
         f"SELECT value AS grp, currency, SUM(cases) AS cases, "

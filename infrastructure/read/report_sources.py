@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from api.render.dossier import DossierInput
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
 from domain.money import format_amount
 from infrastructure.read import queries
 from infrastructure.read.deadline_text import title
+from infrastructure.read.dossier_input import DossierInput
 from infrastructure.read.reminders import open_deadlines
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.database import Database

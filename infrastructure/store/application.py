@@ -27,13 +27,13 @@ from infrastructure.projections.inline import (
     projection_context,
 )
 from infrastructure.settings import Settings, get_settings
+from infrastructure.store import shared_keys
 from infrastructure.store.blobs import BlobStore
 from infrastructure.store.database import Database
 from infrastructure.store.forward import Forwarder, Registry, decode_save, encode_save
 from infrastructure.store.group_commit import GroupCommitter
 from infrastructure.store.idempotency import IdempotencyRecord, IdempotencyStore
 from infrastructure.store.keys import KeyStore
-from infrastructure.store.secrets import create_tables as create_secret_tables
 from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
@@ -96,9 +96,9 @@ class ReclaimApplication(Application[UUID]):
         self.registry = Registry(self.database)
         #: set while this process is a follower: its saves go to the writer
         self.forwarder: Forwarder | None = None
-        #: every projection, written in the transaction of the events it reads
         if self.settings.create_tables:
-            create_secret_tables(self.database)
+            shared_keys.create_tables(self.database)  # (the audit head's key is one)
+        #: every projection, written in the transaction of the events it reads
         context = projection_context(self.settings, self.database)
         self.projections = InlineProjections(self.database, context)
         self.recorder.inline = self.projections  # type: ignore[attr-defined]

@@ -467,3 +467,26 @@ def test_what_users_typed_is_shown_as_text_never_as_markup(api, alice) -> None:
         "/app/cases/new/credit", {**CREDIT_FORM, "amount": attack, "csrf_token": token}
     )
     assert refused.status_code == 422 and "<script>" not in refused.text
+
+
+@pytest.mark.parametrize(
+    ("params", "field_id", "message"),
+    [
+        ({"sort": "bogus"}, "f-sort", "choose one of the orders"),
+        ({"kind": "loan"}, "f-kind", "choose credit or dispute"),
+        ({"state": "lost"}, "f-state", "choose one of the states"),
+        ({"platform": "x" * 41}, "f-platform", "is longer than 40 characters"),
+        ({"due_before": "someday"}, "f-due_before", "must be a date, such as 2026-03-13"),
+    ],
+)
+def test_a_bad_filter_on_my_cases_is_shown_beside_its_field(
+    api, alice, params, field_id, message
+) -> None:
+    _open(alice)
+    page = alice.client.get("/app/cases", params=params)
+    assert page.status_code == 422
+    assert _problem_beside(page.text, field_id) == message
+    assert '<td><a href="/app/cases/' not in page.text  # nothing listed, and it says why
+    if "sort" in params:  # the order falls back to the first, and the page says so
+        chosen = re.search(r'<option value="([^"]*)" selected>', page.text.split('id="f-sort"')[1])
+        assert chosen and chosen.group(1) == "-opened_at"

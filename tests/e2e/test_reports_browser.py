@@ -23,7 +23,7 @@ def test_the_reports_page_draws_every_chart_with_the_right_numbers(browser, caps
         page.on("request", lambda request: requested.append(request.url))
         response = page.goto(f"{base}/reports")
         assert response is not None and response.status == 200
-        assert page.title() == "Reclaim reports"
+        assert page.title() == "Reports · Reclaim"
         check_charts_drawn(page, EXPECTED_BARS)
         assert page.locator("#overdue tbody tr").count() == 2
         assert page.locator("#expiring tbody tr").count() == 1

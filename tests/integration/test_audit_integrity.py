@@ -138,7 +138,7 @@ def test_the_generated_signing_key_is_the_stores_on_every_node(settings, tmp_pat
     """Two nodes with data directories of their own sign with one key: the store's. A key
     file an earlier version generated becomes the store's when it has none yet."""
     from infrastructure.store.database import Database
-    from infrastructure.store.secrets import create_tables
+    from infrastructure.store.shared_keys import create_tables
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "audit-signing.key").write_text("kept-from-before\n")

@@ -20,11 +20,11 @@ from api.render.dossier import (
     MANIFEST_NAME,
     REPORT_NAME,
     DossierError,
-    DossierInput,
     FontMissing,
     build_dossier,
     font_files,
 )
+from infrastructure.read.dossier_input import DossierInput
 from infrastructure.store.blobs import BlobStore
 from tests.support.dossier import CASE_ID, FOOTER, needs, pdf_text
 

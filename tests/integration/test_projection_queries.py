@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import date
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 
 from infrastructure.projections.audit import GENESIS
 from infrastructure.projections.projector import Projector
-from infrastructure.read import queries
+from infrastructure.read import cursors, queries
+from infrastructure.store.shared_keys import CURSOR_KEY, shared_key
 from tests.support.commands import as_users
 from tests.support.factories import NOW, action_args, at, credit_facts, dispute_facts
 
@@ -216,6 +220,93 @@ def test_a_cursor_only_continues_the_sort_it_came_from(app, history) -> None:
     assert page.next_cursor is not None
     with pytest.raises(queries.InvalidQuery):
         queries.list_cases(app.database, "ws-1", None, sort="-opened_at", cursor=page.next_cursor)
+
+
+def _signed(app, parts) -> str:
+    """A cursor holding ``parts``, signed with the store's own key: what someone who had
+    read the key could send."""
+    return cursors.sign(shared_key(app.database, CURSOR_KEY), parts)
+
+
+@pytest.mark.parametrize(
+    ("sort", "value", "case_id"),
+    [
+        ("-opened_at", [1, 2], "x"),
+        ("-opened_at", {"a": 1}, "x"),
+        ("-opened_at", 10**30, "x"),
+        ("-opened_at", None, str(UUID(int=1))),
+        ("-opened_at", "2026-03-14", str(UUID(int=1))),
+        ("-opened_at", "2026-02-30T09:00:00.000000+00:00", str(UUID(int=1))),
+        ("-opened_at", "٢٠٢٦-03-14T09:00:00.000000+00:00", str(UUID(int=1))),  # not ASCII digits
+        ("-opened_at", "2026-03-14T09:00:00.000000+00:00", "x"),
+        ("-opened_at", "2026-03-14T09:00:00.000000+00:00", str(UUID(int=0xABC)).upper()),
+        ("-opened_at", "2026-03-14T09:00:00.000000+00:00", 7),
+        ("amount_claimed", 10**30, str(UUID(int=1))),
+        ("amount_claimed", True, str(UUID(int=1))),
+        ("amount_claimed", 2.5, str(UUID(int=1))),
+        ("amount_claimed", "25000", str(UUID(int=1))),
+    ],
+)
+def test_every_part_of_a_cursor_is_checked_even_when_it_is_signed(
+    app, history, sort, value, case_id
+) -> None:
+    with pytest.raises(queries.InvalidQuery) as refused:
+        queries.list_cases(
+            app.database, "ws-1", None, sort=sort, cursor=_signed(app, [sort, value, case_id])
+        )
+    assert refused.value.field == "cursor"
+    for parts in ([sort, value], [sort, value, case_id, 1], {"sort": sort}):
+        with pytest.raises(queries.InvalidQuery):
+            queries.list_cases(app.database, "ws-1", None, sort=sort, cursor=_signed(app, parts))
+
+
+def test_a_cursor_is_signed_so_none_can_be_made_up(app, history) -> None:
+    page = queries.list_cases(app.database, "ws-1", None, sort="opened_at", limit=1)
+    content, mac = page.next_cursor.split(".")
+    parts = json.loads(base64.urlsafe_b64decode(content + "=" * (-len(content) % 4)))
+    assert parts[0] == "opened_at" and parts[2] == page.items[0]["id"]
+    # the same content, signed with a key of one's own; the content alone; a MAC changed
+    for forged in (
+        cursors.sign(b"another key", parts),
+        content,
+        f"{content}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}",
+    ):
+        with pytest.raises(queries.InvalidQuery):
+            queries.list_cases(app.database, "ws-1", None, sort="opened_at", cursor=forged)
+    rest = queries.list_cases(app.database, "ws-1", None, sort="opened_at", cursor=page.next_cursor)
+    assert len(rest.items) == 3
+
+
+def test_nodes_with_their_own_data_directories_share_one_cursor_key(settings_for, tmp_path) -> None:
+    """Several API nodes, each with its own data directory, on one PostgreSQL database:
+    what one gives out, the others take. The key is made once, by the first to create the
+    tables, and made afresh by a node that finds none (tables from an older version)."""
+    from infrastructure.store import shared_keys
+    from infrastructure.store.application import ReclaimApplication
+
+    first = settings_for("postgres")
+    node_a = ReclaimApplication(first)
+    second = first.model_copy(update={"data_dir": tmp_path / "node-b"})
+    node_b = ReclaimApplication(second)  # creates the tables again: the key stays
+    try:
+        for n in range(3):
+            as_users(node_a).open_credit(**credit_facts(amount=f"{n + 1}.00"), now=NOW)
+        page = queries.list_cases(node_a.database, "ws-1", None, limit=2)
+        rest = queries.list_cases(node_b.database, "ws-1", None, cursor=page.next_cursor)
+        assert len(rest.items) == 1
+        key = shared_key(node_a.database, CURSOR_KEY)
+        assert shared_key(node_b.database, CURSOR_KEY) == key and len(key) == 32
+        node_b.database.execute(f"DELETE FROM {shared_keys.TABLE}")
+        node_c = ReclaimApplication(first.model_copy(update={"create_tables": False}))
+        try:
+            made = shared_key(node_c.database, CURSOR_KEY)
+            assert made != key and len(made) == 32
+            assert shared_keys.shared_key(node_c.database, CURSOR_KEY) == made
+        finally:
+            node_c.close()
+    finally:
+        node_b.close()
+        node_a.close()
 
 
 def test_timelines_read_like_a_story_in_the_order_things_happened(app, history) -> None:

@@ -86,6 +86,9 @@ def render(
     *,
     current: str | None = None,
 ) -> Response:
+    if not str(context.get("title") or "").strip():
+        # every page names itself: its <title> is "<title> · Reclaim", never " · Reclaim"
+        raise ValueError(f"{name} is rendered without a title")
     session: Session | None = context.get("session")
     who = None
     if session is not None:

@@ -92,7 +92,9 @@ def sign_out_session(request: Request, reclaim: ReclaimApplication, to: str) -> 
 
 # --- the case book's own sign-in and sign-out ---------------------------------------------
 def _sign_in_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    return render(request, "sign_in.html", {"error": error, "session": None}, status)
+    return render(
+        request, "sign_in.html", {"title": "Sign in", "error": error, "session": None}, status
+    )
 
 
 @router.get("/", summary="A browser's way in: the case book")

@@ -87,7 +87,14 @@ def list_cases(
     q: Annotated[str | None, Query(max_length=200, description="Search ids and references")] = None,
     sort: Sort = "-opened_at",
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = queries.DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="A page's `next_cursor`, as given, with the same `sort`. Cursors are "
+            "signed: any other value is a 422 naming `cursor`",
+        ),
+    ] = None,
 ) -> CaseList:
     try:
         page = queries.list_cases(
@@ -106,7 +113,7 @@ def list_cases(
             cursor=cursor,
         )
     except queries.InvalidQuery as exc:
-        raise invalid_query(exc, "cursor" if cursor else "sort") from None
+        raise invalid_query(exc) from None
     return CaseList(
         items=[CaseListItem(**_money_fields(item)) for item in page.items],
         next_cursor=page.next_cursor,
