@@ -12,8 +12,11 @@ realistic mix at 16, on both stores, driven by wrk, 2xx answers only; ``depth`` 
 command latency by the case's length; ``rebuild`` (d) projection rebuild against
 raw and decoded log reads; ``queries`` (f) the four reports, the case list and a
 timeline by log size; ``memory`` (g) peak RSS of the server under load and of
-``reclaim replay`` by log size. The report opens with issue 10's targets, each met
-or with its gap. PostgreSQL is a durable (fsync on) server the run starts on a
+``reclaim replay`` by log size; ``workers`` (h) issue 26's table: commands/s and p99
+at 16 clients with ``reclaim serve --workers N`` for each N of ``--workers``, on a
+hot set of 300 cases and a spread set of 3,000, beside the bare endpoint at the same
+worker count. The report opens with issues 10's and 26's targets, each met or with
+its gap. PostgreSQL is a durable (fsync on) server the run starts on a
 cluster kept in ``.bench-cache/`` with the generated logs, so a second run skips
 generating them (their read tables are built again when code under
 ``domain/`` or ``infrastructure/`` changes).
@@ -41,7 +44,7 @@ from bench.common import (
     write_json,
 )
 
-SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory")
+SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory", "workers")
 
 
 def parse(argv: list[str]) -> Options:
@@ -58,7 +61,18 @@ def parse(argv: list[str]) -> Options:
         help=f"comma-separated, from: {', '.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--workers",
+        default="1,2,4",
+        help="comma-separated worker counts for the workers section, which compares each "
+        "with 1 worker (default: 1,2,4)",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="worker count of the servers in the other sections (default: the CPU count)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per throughput run")
     parser.add_argument("--stores", default="postgres,sqlite")
     parser.add_argument(
@@ -81,6 +95,12 @@ def parse(argv: list[str]) -> Options:
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections: {', '.join(unknown)}")
+    try:
+        worker_counts = tuple(int(w) for w in args.workers.split(",") if w.strip())
+    except ValueError:
+        parser.error(f"--workers takes comma-separated numbers, not {args.workers!r}")
+    if not worker_counts or min(worker_counts) < 1:
+        parser.error("--workers needs at least one count, each 1 or more")
     quick = args.quick
     cache = args.cache_dir.resolve()
     output = args.output or (cache / "BENCHMARKS-quick.md" if quick else ROOT / "BENCHMARKS.md")
@@ -88,7 +108,8 @@ def parse(argv: list[str]) -> Options:
         quick=quick,
         sections=[s for s in SECTIONS if s in sections],
         cache=cache,
-        workers=args.workers,
+        workers=args.server_workers,
+        worker_counts=worker_counts,
         duration=args.duration or (3.0 if quick else 15.0),
         warmup=1.0 if quick else 3.0,
         clients=(1, 16) if quick else (1, 4, 16),
@@ -117,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return rewrite(options)
     from bench.wrk import ensure_wrk
 
-    if {"bare", "http"} & set(options.sections):
+    if {"bare", "http", "workers"} & set(options.sections):
         ensure_wrk()
     started = datetime.now(UTC)
     about = machine()

@@ -30,7 +30,10 @@ class Options:
     quick: bool
     sections: list[str]
     cache: Path
+    #: worker processes of the servers in every section but ``workers``
     workers: int
+    #: the ``workers`` section's worker counts, the first being the others' baseline
+    worker_counts: tuple[int, ...]
     #: seconds each throughput measurement runs (after its warm-up)
     duration: float
     warmup: float

@@ -1,7 +1,8 @@
-"""Turn a run's figures into BENCHMARKS.md: baselines, ratios and issue 10's targets.
+"""Turn a run's figures into BENCHMARKS.md: baselines, ratios and issues 10's and 26's
+targets.
 
-``evaluate`` sets each figure's baseline (measured in the same run) and, where issue
-10 sets a target, whether it is met; ``write_report`` writes the markdown, the
+``evaluate`` sets each figure's baseline (measured in the same run) and, where an
+issue sets a target, whether it is met; ``write_report`` writes the markdown, the
 targets first, one row per target and store (met, the gap, or not measured).
 Nothing in the report is typed by hand: rerun the command to refresh it.
 """
@@ -9,13 +10,15 @@ Nothing in the report is typed by hand: rerun the command to refresh it.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from datetime import datetime
 from typing import Any
 
 from bench.common import Figure, Options, SectionResult
 
-#: issue 10's targets: key -> (the target as the report states it, the section measuring it)
+#: issues 10's and 26's targets: key -> (the target as the report states it, the sections
+#: measuring it)
 TARGETS: dict[str, tuple[str, str]] = {
     "pg-raw": (
         "HTTP commands at 16 clients ≥ 1.0× raw one-row-per-transaction inserts "
@@ -38,9 +41,30 @@ TARGETS: dict[str, tuple[str, str]] = {
         "replay memory flat: peak RSS at {large} events ≤ 1.2× at {small}",
         "memory",
     ),
+    "workers-scale": (
+        "issue 26: with more than 1 worker, commands/s at 16 clients ≥ 1.0× that of "
+        "1 worker (goal 1.5×), on each case set",
+        "workers",
+    ),
+    "workers-p99": (
+        "issue 26: p99 at 16 clients ≤ 4× the bare endpoint's p99 at the same worker count",
+        "workers",
+    ),
+    "workers-pg-raw": (
+        "issue 26: 1 worker, 300 cases, 16 clients ≥ 0.35× raw one-row inserts "
+        "(PostgreSQL, 1 connection)",
+        "workers",
+    ),
 }
 #: the stores each target is judged on
-TARGET_STORES = {"pg-raw": ("postgres",), "pg-raw-16": ("postgres",), "sqlite-raw": ("sqlite",)}
+TARGET_STORES = {
+    "pg-raw": ("postgres",),
+    "pg-raw-16": ("postgres",),
+    "sqlite-raw": ("sqlite",),
+    "workers-pg-raw": ("postgres",),
+}
+#: a goal beyond the target, stated beside a target met
+GOALS = {"workers-scale": 1.5}
 #: the queries issue 10 sets a target for (section ``queries``)
 REPORT_QUERIES = ("summary", "recovery", "outcomes", "timeliness")
 LABELS = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
@@ -86,6 +110,16 @@ WHY = {
 }
 WHY["sqlite-raw"] = WHY["pg-raw"]
 WHY["p50"] = WHY["p99"]
+WHY["workers-scale"] = (
+    "**Throughput by worker count.** Issue 26 names two likely causes, to confirm or "
+    "refute with a profile: each worker's writer takes the events table's lock (on "
+    "SQLite, the file's) in turn, so the workers' batches alternate, with round trips "
+    "made while it is held; and each worker caches cases the others make stale, each "
+    "stale copy costing a conflict, a re-read and a retry. `pg_stat_activity` sampled "
+    "every few milliseconds during a 2-worker run shows who waits for the lock."
+)
+WHY["workers-p99"] = WHY["workers-scale"]
+WHY["workers-pg-raw"] = WHY["pg-raw"]
 
 #: where the time went when the target was missed, as profiled on this machine (commits
 #: e9a02fa, 0aa67cc, e33b661, 6cc6168 and 871e729, 2026-12-01); the commands are those above. Kept
@@ -361,6 +395,9 @@ def evaluate(results: dict[str, SectionResult]) -> None:
     queries = results.get("queries")
     if queries is not None:
         _evaluate_queries(queries)
+    workers = results.get("workers")
+    if workers is not None:
+        _evaluate_workers(results, workers)
     memory = results.get("memory")
     if memory is not None:
         for label in LABELS.values():
@@ -381,6 +418,126 @@ def evaluate(results: dict[str, SectionResult]) -> None:
                 at_most=1.2,
                 key="replay",
             )
+
+
+#: a figure of the workers section: store, worker count, case set, which figure
+WORKERS_FIGURE = re.compile(r"^(\w+), (\d+) worker\(s\), ([\d,]+ cases): (throughput|p50|p99)$")
+
+
+def _evaluate_workers(results: dict[str, SectionResult], section: SectionResult) -> None:
+    """Issue 26's targets: each worker count against 1 worker (throughput) and against
+    the bare endpoint at the same worker count (p99); 1 worker on PostgreSQL against
+    raw inserts. Then the issue's table, per store, at the top of the section."""
+    from bench.sections.workers import CASE_SETS, RAW, bare_name, name
+
+    figures = {f.name: f for f in section.figures}
+    around = [
+        f.value
+        for when in ("before", "after")
+        if (f := figures.get(RAW.format(when=when))) is not None and f.value
+    ]
+    raw = sum(around) / len(around) if around else None
+    raw_what = "raw one-row inserts, 1 connection"
+    if len(around) > 1:
+        raw_what += ", mean of just before and just after"
+    elif around:
+        raw_what += ", around the run"
+    else:  # not measured here: section (a)'s, when the run has it
+        raw = _value(results, "raw", "PostgreSQL, one row per transaction, 1 connection(s)")
+        raw_what += " (section (a))"
+    hot = next(iter(CASE_SETS))
+    for figure in section.figures:
+        match = WORKERS_FIGURE.match(figure.name)
+        if match is None:
+            continue
+        label, workers, cases, which = match[1], int(match[2]), match[3], match[4]
+        if which == "throughput" and workers == 1:
+            if label == LABELS["postgres"] and cases == hot:
+                _compare(
+                    figure,
+                    raw_what,
+                    raw,
+                    target=TARGETS["workers-pg-raw"][0],
+                    at_least=0.35,
+                    unit="rows/s",
+                    key="workers-pg-raw",
+                )
+        elif which == "throughput":
+            one = figures.get(name(label, 1, cases, "throughput"))
+            _compare(
+                figure,
+                f"1 worker, {cases}",
+                None if one is None else one.value,
+                target=TARGETS["workers-scale"][0],
+                at_least=1.0,
+                key="workers-scale",
+            )
+        elif which == "p99":
+            bare = figures.get(bare_name(label, workers, "p99"))
+            _compare(
+                figure,
+                f"bare POST p99, {workers} worker(s)",
+                None if bare is None else bare.value,
+                target=TARGETS["workers-p99"][0],
+                at_most=4.0,
+                key="workers-p99",
+            )
+    section.detail[:0] = _workers_tables(section, list(CASE_SETS), name, bare_name)
+
+
+def _workers_tables(
+    section: SectionResult, sets: list[str], name: Any, bare_name: Any
+) -> list[str]:
+    """Issue 26's table for each store: throughput per case set (against 1 worker, or on
+    PostgreSQL's 1-worker hot set against raw inserts), p99s against the bare
+    endpoint's, and the bare endpoint's own figures, one row per worker count. A ratio
+    in bold misses its target."""
+    figures = {f.name: f for f in section.figures}
+
+    def ratio(figure: Figure, what: str = "") -> str:
+        if figure.ratio is None:
+            return ""
+        text = f"{figure.ratio:.2f}×"
+        text = f"**{text}**" if figure.met is False else text
+        return f" ({text}{what})"
+
+    tables = []
+    for label in LABELS.values():
+        found = [WORKERS_FIGURE.match(f.name) for f in section.figures]
+        counts = sorted({int(m[2]) for m in found if m is not None and m[1] == label})
+        if not counts:
+            continue
+        lines = [
+            f"**{label}**, 16 clients; in brackets: throughput against 1 worker (on "
+            "PostgreSQL's 1-worker 300 cases, against raw inserts), p99 against the bare "
+            "endpoint's at the same worker count; in bold: a target missed",
+            "",
+            "| workers | "
+            + " | ".join([*sets, *(f"p99, {s}" for s in sets)])
+            + " | bare POST, same workers |",
+            "|---" * (2 * len(sets) + 2) + "|",
+        ]
+        for workers in counts:
+            cells = [str(workers)]
+            for cases in sets:
+                f = figures.get(name(label, workers, cases, "throughput"))
+                raw = workers == 1 and f is not None and f.target_key == "workers-pg-raw"
+                cells.append(
+                    "-" if f is None else f"{_num(f.value)}/s" + ratio(f, " raw inserts" * raw)
+                )
+            for cases in sets:
+                f = figures.get(name(label, workers, cases, "p99"))
+                cells.append("-" if f is None else _num(f.value, "ms") + ratio(f, " bare"))
+            rate = figures.get(bare_name(label, workers, "throughput"))
+            p99 = figures.get(bare_name(label, workers, "p99"))
+            cells.append(
+                "-"
+                if rate is None or p99 is None
+                else f"{_num(rate.value)}/s, p99 {_num(p99.value, 'ms')}"
+            )
+            lines.append("| " + " | ".join(cells) + " |")
+        tables.append("\n".join(lines))
+    return tables
 
 
 def _events_in(name: str) -> str:
@@ -566,6 +723,9 @@ def _gap(figure: Figure) -> str:
     """How far from its target a missed figure is, in words."""
     ratio = figure.ratio
     limit = figure.limit
+    goal = GOALS.get(figure.target_key)
+    if figure.met and goal is not None and ratio is not None:
+        return "goal met" if ratio >= goal else f"goal {goal:g}×: {goal / ratio:.2f}× short"
     if figure.met is not False or ratio is None or figure.target is None or limit is None:
         return ""
     if figure.absolute:
@@ -689,7 +849,9 @@ def write_report(
         f"{about['wrk']}",
         f"- Load average (1, 5, 15 min) at the start: {load[0]:.2f}, {load[1]:.2f}, "
         f"{load[2]:.2f}; at the end: {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f}",
-        f"- Server processes: `--workers {options.workers}` for both Reclaim and the bare app",
+        f"- Server processes: `--workers {options.workers}` for both Reclaim and the bare app, "
+        "except in section (h), which runs each of "
+        + ", ".join(str(n) for n in options.worker_counts),
         f"- Code measured: commit {about['git']['commit']} ({about['git']['subject']})"
         + (
             "; with uncommitted changes (others' work in progress) to: "
@@ -704,7 +866,7 @@ def write_report(
             else ""
         ),
     ]
-    out += ["", "## Issue 10 targets", ""]
+    out += ["", "## Targets", ""]
     out.append(
         "Each target is judged on figures of this run: HTTP figures count 2xx answers only "
         "(non-2xx are reported in section (c) and left out), under issue 10's mix "
@@ -717,7 +879,11 @@ def write_report(
         "measurement from the start of the run. The bare endpoint is the `async def` "
         "route, timed the same way; the p99 target takes the mean of its p99s just before "
         "and just after each store's judged run (section (b) has it from earlier in the "
-        "run)."
+        "run). Issue 26's targets are judged on section (h)'s runs: each worker count "
+        "against 1 worker on the same store and case set, each p99 against the bare "
+        "endpoint's at the same worker count (run between that count's two case sets), "
+        "and 1 worker on PostgreSQL's 300 cases against the mean of the raw one-row "
+        "inserts measured just before and just after it."
     )
     out += ["", *_targets(options, results)]
     errors = [f for r in results.values() for f in r.figures if "ERRORS" in f.note]

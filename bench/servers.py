@@ -5,9 +5,12 @@ endpoint runs under the same uvicorn with the same worker count and defaults
 (``loop=auto``/``http=auto``: uvloop and httptools when installed, as they are with
 ``uvicorn[standard]``) and uvicorn's access log off, as ``reclaim serve`` has it
 (Reclaim logs each request itself; that is part of what it costs). Their output
-goes to a file. Reclaim's server gets only the store's settings (every other
-``RECLAIM_`` variable of the caller's environment is left out), so it runs as
-documented, with its defaults.
+goes to a file. A server is ready when each of its workers has logged uvicorn's
+"Application startup complete.": the first worker answers long before the last has
+imported the app on a busy machine, and the connections a load run makes before then
+all go to the workers already up. Reclaim's server gets only the store's settings
+(every other ``RECLAIM_`` variable of the caller's environment is left out), so it
+runs as documented, with its defaults.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, VENV_BIN, free_port, tree_memory, wait_for_http
+from bench.common import ROOT, VENV_BIN, free_port, say, tree_memory, wait_for_http
 from infrastructure.settings import Settings
 
 
@@ -57,9 +60,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _start(command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
+#: what uvicorn logs (at info) when a worker is ready
+READY = b"Application startup complete."
+
+
+def _start(command: list[str], env: dict[str, str], log: Path, port: int, workers: int) -> Server:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - owned by the process
+    offset = out.tell()
     started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -68,10 +76,25 @@ def _start(command: list[str], env: dict[str, str], log: Path, port: int) -> Ser
     server = Server(process, port, log, started=started)
     try:
         wait_for_http(port, process)
+        _wait_for_workers(server, offset, workers)
     except Exception:
         stop(server)
         raise
     return server
+
+
+def _wait_for_workers(server: Server, offset: int, workers: int, timeout: float = 120) -> None:
+    """Until each of the server's ``workers`` has logged that it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(server.log, "rb") as log:
+            log.seek(offset)
+            if log.read().count(READY) >= workers:
+                return
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.process.returncode}")
+        time.sleep(0.1)
+    say(f"not every worker of {server.url} said it was ready within {timeout:.0f} s")
 
 
 def stop(server: Server) -> None:
@@ -99,7 +122,7 @@ def reclaim(settings: Settings, workers: int, log: Path) -> Iterator[Server]:
         "--workers",
         str(workers),
     ]
-    server = _start(command, settings_env(settings), log, port)
+    server = _start(command, settings_env(settings), log, port, workers)
     try:
         yield server
     finally:
@@ -126,7 +149,7 @@ def bare(workers: int, log: Path) -> Iterator[Server]:
         "--proxy-headers",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = _start(command, env, log, port)
+    server = _start(command, env, log, port, workers)
     try:
         yield server
     finally:

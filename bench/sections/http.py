@@ -17,9 +17,11 @@ server's peak memory (VmHWM of every process) is read at the end.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,24 @@ def fresh_store(options: Options, store: str, name: str, pg: BenchPostgres | Non
     data_dir.mkdir(parents=True)
     url = pg.fresh(name) if store == "postgres" and pg is not None else None
     return Settings(data_dir=data_dir, database_url=url)
+
+
+@contextlib.contextmanager
+def seeded_store(
+    options: Options, store: str, name: str, pg: BenchPostgres | None, cases: int = ISSUE_CASES
+) -> Iterator[tuple[Settings, ReclaimApplication, str, Path]]:
+    """A fresh store with an API key and ``cases`` of issue 10's cases: its settings, the
+    application (open for more setup in the block), the key and the cases' file. Written
+    before any server starts, and projected when the block ends: the timed runs find
+    their cases in the read tables and wait on nobody's setup."""
+    settings = fresh_store(options, store, name, pg)
+    app = ReclaimApplication(settings)
+    try:
+        key, _ = app.keys.create(USER, WORKSPACE, "member")
+        yield settings, app, key, issue_cases(app, settings.data_dir, cases)
+        project_all(app)
+    finally:
+        app.close()
 
 
 def issue_cases(app: ReclaimApplication, directory: Path, count: int = ISSUE_CASES) -> Path:
@@ -258,25 +278,32 @@ def adjacent_baselines(
         result.add(ADJACENT[store].format(when=when, top=top), rate, "rows/s")
 
 
+def bare_run(
+    options: Options, workers: int, directory: Path, clients: int, duration: float
+) -> WrkResult:
+    """The bare endpoint's async route on a server of its own: a warm-up, then one run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    warm, script = (
+        write_script(directory / f"bare-{n}.lua", LUA_BARE, PATH="/items")
+        for n in ("warm-up", "run")
+    )
+    with bare(workers, directory / "server.log") as server:
+        run_wrk(server.url, warm, clients=clients, duration=options.warmup)
+        return run_wrk(server.url, script, clients=clients, duration=duration)
+
+
 #: the bare endpoint measured inside this section, around the judged run
 ADJACENT_BARE = "{label}: bare POST (async), {top} client(s), just {when} the {top}-client run"
 
 
 def adjacent_bare(
-    options: Options,
-    result: SectionResult,
-    label: str,
-    directory: Path,
-    scripts: list[Path],
-    when: str,
+    options: Options, result: SectionResult, label: str, directory: Path, when: str
 ) -> None:
     """The bare endpoint again, just before or just after the judged run (its own
     server, the same worker count, as long a run): a p99 is the figure the machine's
     load moves most."""
     top = max(options.clients)
-    with bare(options.workers, directory / "server.log") as server:
-        run_wrk(server.url, scripts[0], clients=top, duration=options.warmup)
-        r = run_wrk(server.url, scripts[1], clients=top, duration=options.duration)
+    r = bare_run(options, options.workers, directory, top, options.duration)
     say(f"  bare async POST, {top} client(s), {when} Reclaim on {label}: {r.describe()}")
     name = ADJACENT_BARE.format(label=label, top=top, when=when)
     result.add(f"{name}: p50", r.p50, "ms", note=counted(r))
@@ -295,19 +322,10 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
     ]
     top = max(options.clients)
     bare_dir = options.cache / "tmp" / "bare-adjacent"
-    bare_dir.mkdir(parents=True, exist_ok=True)
-    bare_scripts = [
-        write_script(bare_dir / f"bare-{n}.lua", LUA_BARE, PATH="/items") for n in range(2)
-    ]
     for store in options.stores:
         label = options.store_label(store)
-        settings = fresh_store(options, store, f"bench_http_{store}", pg)
-        # every run's cases, written before the server starts, and projected: the
-        # timed runs find their cases in the read tables and wait on nobody's setup
-        app = ReclaimApplication(settings)
-        try:
-            key, _ = app.keys.create(USER, WORKSPACE, "member")
-            cases = issue_cases(app, settings.data_dir)
+        with seeded_store(options, store, f"bench_http_{store}", pg) as seeded:
+            settings, app, key, cases = seeded
             issue = {
                 clients: (
                     issue_script(cases, key, clients, f"issue-{clients}-warm-up"),
@@ -319,9 +337,6 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 mix_script(app, settings.data_dir / "realistic-warm-up", key, top),
                 mix_script(app, settings.data_dir / "realistic", key, top),
             )
-            project_all(app)
-        finally:
-            app.close()
         with reclaim(settings, options.workers, settings.data_dir / "server.log") as server:
             rss: list[float] = []
             plan = [("issue", clients, *issue[clients]) for clients in options.clients]
@@ -330,13 +345,13 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 judged = mix == "issue" and clients == top
                 if judged:
                     adjacent_baselines(options, result, store, pg, settings.data_dir, "before")
-                    adjacent_bare(options, result, label, bare_dir, bare_scripts, "before")
+                    adjacent_bare(options, result, label, bare_dir, "before")
                 run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 with sampling_memory(server) as samples:
                     r = run_wrk(server.url, script, clients=clients, duration=options.duration)
                 rss += samples
                 if judged:
-                    adjacent_bare(options, result, label, bare_dir, bare_scripts, "after")
+                    adjacent_bare(options, result, label, bare_dir, "after")
                     adjacent_baselines(options, result, store, pg, settings.data_dir, "after")
                 what = "issue 10's mix" if mix == "issue" else "realistic mix"
                 say(f"  Reclaim on {label}, {what}, {clients} client(s): {r.describe()}")
