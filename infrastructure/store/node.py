@@ -18,6 +18,7 @@ import logging
 import socket
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
+from uuid import UUID
 
 from anyio import to_thread
 
@@ -118,7 +119,9 @@ class Node:
         writer = self.writer
 
         async def run_save(message: dict[str, Any]) -> Any:
-            return await writer.run(lambda: store.save_forwarded(message), key=message["case"])
+            # keyed by the case like the writer's own commands: one per case in a round
+            case_id = UUID(hex=message["case"])
+            return await writer.run(lambda: store.save_forwarded(message), key=case_id)
 
         self._listener = Listener(run_save, token)
         host = self.settings.node_host
