@@ -89,7 +89,7 @@ class ReclaimApplication(Application[UUID]):
         self.sessions = SessionStore(self.database)
         #: workspaces' own draft templates
         self.templates = TemplateStore(self.database)
-        self.blobs = BlobStore(self.settings.evidence_dir)
+        self.blobs = BlobStore(self.database, self.settings.data_dir / "tmp")
         #: every projection, written in the transaction of the events it reads
         self.projections = InlineProjections(self.database, projection_context(self.settings))
         self.recorder.inline = self.projections  # type: ignore[attr-defined]
@@ -111,6 +111,7 @@ class ReclaimApplication(Application[UUID]):
         self.idempotency.create_tables()
         self.sessions.create_tables()
         self.templates.create_tables()
+        self.blobs.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
