@@ -10,6 +10,7 @@ from types import TracebackType
 from infrastructure.service.commands import CaseCommands
 from infrastructure.settings import Settings, get_settings
 from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.blobs import Moved
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class Services:
     store: ReclaimApplication
     #: every command, with its access checks and unit of work
     commands: CaseCommands
+    #: the evidence files of an older Reclaim moved from this node's disk into the store
+    #: at start (``BlobStore.move_files_in``)
+    moved_files: Moved = Moved(0, ())
 
     def close(self) -> None:
         self.store.close()
@@ -38,7 +42,13 @@ class Services:
 
 
 def bootstrap(settings: Settings | None = None) -> Services:
-    """Open the store named by ``settings`` (the environment's when left out)."""
+    """Open the store named by ``settings`` (the environment's when left out), and move
+    any evidence files an older Reclaim left in the data directory into it."""
     settings = settings or get_settings()
     store = ReclaimApplication(settings)
-    return Services(settings=settings, store=store, commands=CaseCommands(store))
+    try:
+        moved = store.blobs.move_files_in(settings.evidence_dir)
+    except BaseException:
+        store.close()
+        raise
+    return Services(settings=settings, store=store, commands=CaseCommands(store), moved_files=moved)

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("./reclaim-data"),
-        description="The SQLite file (when no database URL is set) and the evidence files.",
+        description="The SQLite file (when no database URL is set), uploads while they "
+        "arrive, and the audit signing key when none is set. Evidence files are in the store.",
     )
     database_url: str | None = Field(
         default=None,
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
 
     @property
     def evidence_dir(self) -> Path:
+        """Where Reclaim kept evidence files before they moved into the store: any still
+        there are moved in at start (``BlobStore.move_files_in``)."""
         return self.data_dir / "evidence"
 
     def deadline_policy(self) -> DeadlinePolicy:

@@ -24,6 +24,8 @@ keys_cli = typer.Typer(
     help="Manage API keys (shown once, stored only as a hash).", no_args_is_help=True
 )
 cli.add_typer(keys_cli, name="keys")
+blobs_cli = typer.Typer(help="Evidence files, kept in the store.", no_args_is_help=True)
+cli.add_typer(blobs_cli, name="blobs")
 
 
 @cli.command("init")
@@ -160,6 +162,23 @@ def keys_calendar_token(
     typer.echo(f"calendar token for {user} in {workspace} ({role}); any earlier one is revoked.")
     typer.echo("Subscribe to /v1/calendar.ics?token=<the token below>; store it now:")
     typer.echo(token)
+
+
+@blobs_cli.command("migrate")
+def blobs_migrate() -> None:
+    """Move the evidence files an older Reclaim kept in RECLAIM_DATA_DIR/evidence into the
+    store: each checked against its name's SHA-256, stored, then removed. Every start
+    does the same (this is a start that does nothing else and says what it moved); a
+    file that does not match its name is left where it is, and the exit code is 1."""
+    with open_services() as services:
+        done = services.moved_files
+        directory = services.settings.evidence_dir
+    typer.echo(f"moved {done.moved} evidence files from {directory} into the store")
+    if done.left:
+        typer.echo(f"left {len(done.left)} files where they are:")
+        for path, why in done.left:
+            typer.echo(f"  {path}: {why}")
+        raise typer.Exit(1)
 
 
 def _case_id(text: str) -> UUID:

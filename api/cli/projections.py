@@ -165,6 +165,7 @@ def import_(
             except TransferError as error:
                 fail(f"cannot import {file}: {error}")
         typer.echo(f"imported {result.events} events from {file}")
+        typer.echo(f"carried {result.files} evidence files")
         for table, count in result.rows.items():
             typer.echo(f"carried {count} rows of {table}")
         typer.echo("idempotency records stay behind: a retried request is new to this store")

@@ -1,9 +1,10 @@
-"""Streaming multipart: the evidence file goes straight to the blob store as it arrives.
+"""Streaming multipart: the evidence file goes to the blob store's writer as it arrives.
 
 Starlette's form parser spools a whole upload before the route sees it; here the
 body is parsed chunk by chunk with ``python-multipart``, the file part is hashed
-and written while it streams, and the size limit stops reading the moment it is
-passed (or at once, when Content-Length already says so).
+and written to a temporary file while it streams, and the size limit stops reading
+the moment it is passed (or at once, when Content-Length already says so). Once the
+body has ended, the file is checked and copied into the store off the event loop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -54,6 +56,8 @@ class _Reader:
         self.blob: StoredBlob | None = None
         self.filename = ""
         self.writers: list[BlobWriter] = []
+        #: the file part's writer, once its part has ended (finished after the body)
+        self.received: BlobWriter | None = None
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -84,7 +88,7 @@ class _Reader:
         self.part.name = options.get(b"name", b"").decode("utf-8", "replace")
         raw_filename = options.get(b"filename")
         if self.part.name == "file":
-            if self.blob is not None or self.writers:
+            if self.writers:
                 raise _invalid("file", "send exactly one file")
             self.part.filename = (raw_filename or b"").decode("utf-8", "replace")
             media_type, _ = parse_options_header(self.part.headers.get("content-type", ""))
@@ -101,7 +105,7 @@ class _Reader:
 
     def part_end(self) -> None:
         if self.part.writer is not None:
-            self.blob = self.part.writer.finish()
+            self.received = self.part.writer
             self.filename = self.part.filename or ""
         elif self.part.name:
             try:
@@ -138,6 +142,9 @@ async def read_upload(request: Request, blobs: BlobStore, limit: int) -> Upload:
                 raise TooLarge(limit)
             parser.write(chunk)
         parser.finalize()
+        if reader.received is not None:
+            # checked and copied into the store: blocking work, kept off the event loop
+            reader.blob = await run_in_threadpool(reader.received.finish)
     except FormParserError as exc:
         reader.abort()
         raise _invalid("body", f"malformed multipart body: {exc}") from None

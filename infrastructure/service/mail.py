@@ -15,7 +15,6 @@ evidence, all or nothing. The ``.eml``'s evidence id is derived from the case an
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -371,18 +370,7 @@ def keep_message(blobs: BlobStore, raw: bytes) -> StoredBlob:
     UTF-8 text, and a Latin-1 message sent 8-bit is not (it is still a good message)."""
     if not _HEADER_START.match(raw.lstrip()):
         raise MailError("the message does not start with a header")
-    sha256 = hashlib.sha256(raw).hexdigest()
-    target = blobs.path_for(sha256)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        blobs.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = blobs.tmp_dir / f"mail-{sha256[:16]}-{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    return StoredBlob(sha256=sha256, size=len(raw), media_type="message/rfc822")
+    return blobs.keep(raw, "message/rfc822")
 
 
 def evidence_kind(media_type: str) -> str:

@@ -91,7 +91,7 @@ class ReclaimApplication(Application[UUID]):
         self.sessions = SessionStore(self.database)
         #: workspaces' own draft templates
         self.templates = TemplateStore(self.database)
-        self.blobs = BlobStore(self.settings.evidence_dir)
+        self.blobs = BlobStore(self.database, self.settings.data_dir / "tmp")
         #: who the store's writer is (``forward.py``)
         self.registry = Registry(self.database)
         #: set while this process is a follower: its saves go to the writer
@@ -121,6 +121,7 @@ class ReclaimApplication(Application[UUID]):
         self.sessions.create_tables()
         self.templates.create_tables()
         self.registry.create_tables()
+        self.blobs.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:

@@ -1,10 +1,20 @@
-"""Evidence files: a content-addressed store under ``RECLAIM_DATA_DIR/evidence``.
+"""Evidence files, kept in the store itself: content-addressed by SHA-256.
 
-A file is streamed to a temporary name while its SHA-256 is computed, checked,
-then renamed to ``<sha256[:2]>/<sha256>``. Names never come from the client. A
-file is written before its ``EvidenceAttached`` event is saved; if the save fails
-the file is an orphan, which nothing reads and which a later upload of the same
-bytes simply reuses.
+Every node reads every file, and a backup of the database holds them all: nothing a
+request reads is on one node's disk. A file is kept as ``reclaim_blob_chunks`` rows of
+1 MiB (BYTEA on PostgreSQL, BLOB on SQLite) under a ``reclaim_blobs`` row with its
+size, all inserted in one transaction, so a file is in the store whole or not at all.
+
+An upload streams to a temporary file while its SHA-256 is computed and its content
+checked, then goes into the store a chunk at a time (it is never held in memory
+whole); a download streams out the same way. Names never come from the client. A file
+is stored before its ``EvidenceAttached`` event is saved; if the save fails the file
+is an orphan, which nothing reads and which a later upload of the same bytes reuses.
+
+Files of an older Reclaim, under ``RECLAIM_DATA_DIR/evidence/<sha256[:2]>/<sha256>``,
+are moved in at start (``move_files_in``, also ``reclaim blobs migrate``): each is
+checked against its name's SHA-256, stored, then removed; a file that does not match
+its name is left where it is and logged.
 """
 
 from __future__ import annotations
@@ -12,13 +22,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
+import logging
 import re
 import secrets
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from domain.cases import SHA256_HEX
+from infrastructure.store.database import Database
 
 ALLOWED_MEDIA_TYPES = (
     "image/png",
@@ -32,6 +47,26 @@ ALLOWED_MEDIA_TYPES = (
 )
 _HEADER_LINE = re.compile(rb"^[A-Za-z0-9-]+:[ \t]", re.MULTILINE)
 SNIFF_BYTES = 8192
+#: the size of every stored chunk but a file's last: a chunk is the most of a file held
+#: in memory at once, by an upload's copy into the store or by a download
+CHUNK_BYTES = 1024 * 1024
+
+log = logging.getLogger("reclaim.blobs")
+
+_CREATE = [
+    """CREATE TABLE IF NOT EXISTS reclaim_blobs (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        chunks INTEGER NOT NULL,
+        stored_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS reclaim_blob_chunks (
+        sha256 TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data {binary} NOT NULL,
+        PRIMARY KEY (sha256, seq)
+    )""",
+]
 
 
 class TooLarge(Exception):
@@ -42,6 +77,19 @@ class TooLarge(Exception):
 
 class UnsupportedMedia(Exception):
     pass
+
+
+class BlobMissing(FileNotFoundError):
+    """No file with this SHA-256 in the store."""
+
+
+class BlobMismatch(ValueError):
+    """Bytes offered under a SHA-256 they do not hash to: nothing was stored."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"the bytes hash to {actual}, not {expected}")
+        self.expected = expected
+        self.actual = actual
 
 
 @dataclass(frozen=True)
@@ -93,7 +141,8 @@ def _is_json(path: Path) -> bool:
 
 
 class BlobWriter:
-    """Receives one upload in chunks; ``finish`` checks it and files it by its hash."""
+    """Receives one upload in chunks into a temporary file; ``finish`` checks it and
+    copies it into the store under its hash."""
 
     def __init__(self, store: BlobStore, media_type: str, limit: int) -> None:
         if media_type not in ALLOWED_MEDIA_TYPES:
@@ -122,16 +171,17 @@ class BlobWriter:
         self.handle.write(chunk)
 
     def finish(self) -> StoredBlob:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        if not sniff_matches(self.media_type, self.head, self.tmp_path):
-            self.abort()
-            raise UnsupportedMedia(f"the file's content is not {self.media_type}")
+        """Check the content, store it (blocking: call it off the event loop) and remove
+        the temporary file."""
         sha256 = self.digest.hexdigest()
-        target = self.store.path_for(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.tmp_path, target)
+        try:
+            self.handle.close()
+            if not sniff_matches(self.media_type, self.head, self.tmp_path):
+                raise UnsupportedMedia(f"the file's content is not {self.media_type}")
+            with open(self.tmp_path, "rb") as handle:
+                self.store.store(sha256, _chunks_of(handle))
+        finally:
+            self.abort()
         return StoredBlob(sha256=sha256, size=self.size, media_type=self.media_type)
 
     def abort(self) -> None:
@@ -141,26 +191,185 @@ class BlobWriter:
             self.tmp_path.unlink()
 
 
+@dataclass(frozen=True)
+class Blob:
+    """A stored file, to be read a chunk at a time (``iter_bytes``)."""
+
+    store: BlobStore
+    sha256: str
+    size: int
+    chunks: int
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The file's chunks in order, each its own short read: a slow reader holds no
+        connection between them."""
+        for seq in range(self.chunks):
+            row = self.store.database.fetchone(
+                "SELECT data FROM reclaim_blob_chunks WHERE sha256 = %s AND seq = %s",
+                (self.sha256, seq),
+            )
+            if row is None:
+                raise BlobMissing(f"{self.sha256} has no chunk {seq}")
+            yield bytes(row["data"])
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What ``move_files_in`` did: files now in the store (and removed from the
+    directory), and files left where they were."""
+
+    moved: int
+    #: each file left, and why
+    left: tuple[tuple[Path, str], ...]
+
+
 class BlobStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.tmp_dir = root / "tmp"
+    def __init__(self, database: Database, tmp_dir: Path | None = None) -> None:
+        self.database = database
+        #: where uploads wait while they arrive: transient, on this node only
+        self.tmp_dir = tmp_dir or Path(tempfile.gettempdir()) / "reclaim-uploads"
+
+    def create_tables(self) -> None:
+        binary = "BYTEA" if self.database.is_postgres else "BLOB"
+        self.database.create_tables([s.format(binary=binary) for s in _CREATE])
 
     def writer(self, media_type: str, limit: int) -> BlobWriter:
         return BlobWriter(self, media_type, limit)
 
     def put_bytes(self, data: bytes, media_type: str) -> StoredBlob:
+        """Bytes already in memory, checked by content as an upload is."""
         writer = self.writer(media_type, max(len(data), 1))
         writer.write(data)
         return writer.finish()
 
-    def path_for(self, sha256: str) -> Path:
-        if not SHA256_HEX.match(sha256):
-            raise ValueError("not a SHA-256 hex digest")
-        return self.root / sha256[:2] / sha256
+    def keep(self, data: bytes, media_type: str) -> StoredBlob:
+        """Bytes kept exactly as they are, with no content check (the caller's)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        view = memoryview(data)
+        self.store(sha256, (view[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)))
+        return StoredBlob(sha256=sha256, size=len(data), media_type=media_type)
+
+    def store(
+        self, sha256: str, chunks: Iterable[bytes | memoryview], *, check: bool = False
+    ) -> bool:
+        """Store the bytes of ``chunks`` (each at most ``CHUNK_BYTES``) under ``sha256``,
+        in one transaction; False when the store has them already. With ``check``, bytes
+        that do not hash to ``sha256`` are refused (``BlobMismatch``) and nothing is kept."""
+        _check_name(sha256)
+        if self.find(sha256) is not None:
+            return False
+        digest = hashlib.sha256()
+        size = count = 0
+        with self.database.transaction() as cursor:
+            for chunk in chunks:
+                digest.update(chunk)
+                cursor.execute(
+                    "INSERT INTO reclaim_blob_chunks (sha256, seq, data) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (sha256, count, chunk),
+                )
+                size += len(chunk)
+                count += 1
+            if check and digest.hexdigest() != sha256:
+                raise BlobMismatch(sha256, digest.hexdigest())  # (rolls the chunks back)
+            cursor.execute(
+                "INSERT INTO reclaim_blobs (sha256, size, chunks, stored_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (sha256, size, count, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+        return True
+
+    def find(self, sha256: str) -> Blob | None:
+        """The stored file named ``sha256``, or None."""
+        if not SHA256_HEX.fullmatch(sha256):
+            return None
+        row = self.database.fetchone(
+            "SELECT size, chunks FROM reclaim_blobs WHERE sha256 = %s", (sha256,)
+        )
+        if row is None:
+            return None
+        return Blob(self, sha256, int(row["size"]), int(row["chunks"]))
+
+    def stored(self) -> list[Blob]:
+        """Every stored file, by SHA-256 (for an export)."""
+        rows = self.database.fetchall(
+            "SELECT sha256, size, chunks FROM reclaim_blobs ORDER BY sha256"
+        )
+        return [Blob(self, r["sha256"], int(r["size"]), int(r["chunks"])) for r in rows]
 
     def exists(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        return self.find(sha256) is not None
 
     def read(self, sha256: str) -> bytes:
-        return self.path_for(sha256).read_bytes()
+        """The whole file in memory, for a caller that needs it so (the dossier); a
+        download streams it instead (``find(...).iter_bytes()``)."""
+        blob = self.find(sha256)
+        if blob is None:
+            raise BlobMissing(sha256)
+        return b"".join(blob.iter_bytes())
+
+    def move_files_in(self, directory: Path) -> Moved:
+        """Move an older Reclaim's evidence files (``<directory>/<sha256[:2]>/<sha256>``)
+        into the store: each checked against its name, stored, then removed. A file
+        that does not hash to its name is left and logged; so is anything else there
+        but the old upload folder ``tmp``. Safe to run again, and on several nodes."""
+        moved = 0
+        left: list[tuple[Path, str]] = []
+        if not directory.is_dir():
+            return Moved(0, ())
+        for folder in sorted(directory.iterdir()):
+            if folder.name == "tmp" and folder.is_dir():
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # (only when empty: an unfinished upload is left)
+                continue
+            if not folder.is_dir():
+                left.append(_left(folder, "it is not an evidence file"))
+                continue
+            for path in sorted(folder.iterdir()):
+                if not (
+                    SHA256_HEX.fullmatch(path.name)
+                    and path.name[:2] == folder.name
+                    and path.is_file()
+                ):
+                    left.append(_left(path, "it is not named <sha256[:2]>/<sha256>"))
+                    continue
+                try:
+                    with open(path, "rb") as handle:
+                        self.store(path.name, _chunks_of(handle), check=True)
+                except BlobMismatch as mismatch:
+                    left.append(_left(path, f"its bytes hash to {mismatch.actual}"))
+                    continue
+                except FileNotFoundError:
+                    continue  # another process moved it meanwhile
+                except OSError as error:
+                    left.append(_left(path, f"it cannot be read: {error.strerror or error}"))
+                    continue
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as error:
+                    left.append(_left(path, f"stored, not removed: {error.strerror or error}"))
+                    continue
+                moved += 1
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+        if moved:
+            log.info("moved %d evidence files from %s into the store", moved, directory)
+        return Moved(moved, tuple(left))
+
+
+def _chunks_of(handle: BinaryIO) -> Iterator[bytes]:
+    """A file's bytes, ``CHUNK_BYTES`` at a time."""
+    while chunk := handle.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _check_name(sha256: str) -> None:
+    if not SHA256_HEX.fullmatch(sha256):
+        raise ValueError("not a SHA-256 hex digest")
+
+
+def _left(path: Path, why: str) -> tuple[Path, str]:
+    log.warning("evidence file %s left where it is, not moved into the store: %s", path, why)
+    return path, why

@@ -16,15 +16,26 @@ their text. Idempotency records stay behind: a retry of a request sent to the ol
 store is a new request to the new one. A file from before records were carried
 (events only) imports as it did.
 
+Last come the evidence files, which are kept in the store too, one line per stored
+chunk (at most 1 MiB, base64), a file's chunks together and in order::
+
+    {"blob": "<sha-256>", "seq": 0, "data": "<base64>"}
+
 Import reads the file twice: first to check every line (well-formed, positions
-rising, every event decodable, every row of a carried table), then to insert the
-events in order, a batch per transaction, and the rows in one transaction, so a bad
-file leaves the target untouched. Positions in the target are its own; the audit
-chain does not include them, so it verifies there too.
+rising, every event decodable, every row of a carried table, every file's chunks
+hashing to its name), then to insert the events in order, a batch per transaction,
+each file in a transaction of its own (a chunk at a time: a file is never in memory
+whole) and the rows in one transaction, so a bad file leaves the target untouched.
+Positions in the target are its own; the audit chain does not include them, so it
+verifies there too.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,12 +45,15 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from domain.cases import SHA256_HEX
 from infrastructure.projections.verify import iter_events
 from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.blobs import CHUNK_BYTES
 
 BATCH = 1000
 _FIELDS = {"position", "originator_id", "originator_version", "topic", "state"}
 _RECORD_FIELDS = {"table", "row"}
+_BLOB_FIELDS = {"blob", "seq", "data"}
 
 #: the tables carried with the log (not projections: they cannot be rebuilt from events),
 #: each with its columns in the order they are written
@@ -63,6 +77,8 @@ CARRIED: dict[str, tuple[str, ...]] = {
 class Imported:
     events: int
     rows: dict[str, int]
+    #: evidence files stored (not counting any the target had already)
+    files: int = 0
 
 
 class TransferError(Exception):
@@ -91,6 +107,10 @@ def export_log(
         for row in rows:
             record = {"table": table, "row": {c: _text(row[c]) for c in columns}}
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    for blob in store.blobs.stored():
+        for seq, chunk in enumerate(blob.iter_bytes()):
+            data = base64.b64encode(chunk).decode("ascii")
+            out.write(json.dumps({"blob": blob.sha256, "seq": seq, "data": data}) + "\n")
     return count
 
 
@@ -101,16 +121,32 @@ def _text(value: Any) -> str | None:
 Record = tuple[str, tuple[str | None, ...]]
 
 
-def read_file(path: Path) -> Iterator[StoredEvent | Record]:
-    """The events of an export file, then its carried rows, checked line by line."""
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of an evidence file: its SHA-256, its place, its bytes."""
+
+    sha256: str
+    seq: int
+    data: bytes
+
+
+def read_file(path: Path) -> Iterator[StoredEvent | Record | Chunk]:
+    """The events of an export file, then its carried rows and files, checked line by
+    line (a file's chunks must come together and in order: ``check_file`` hashes them)."""
     last = 0
     rows_began = False
+    previous: Chunk | None = None
     try:
         with path.open(encoding="utf-8") as file:
             for number, line in enumerate(file, start=1):
                 if not line.strip():
                     continue
                 data = _json(line, number)
+                if set(data) == _BLOB_FIELDS:
+                    rows_began = True
+                    previous = _chunk(data, number, previous)
+                    yield previous
+                    continue
                 if set(data) == _RECORD_FIELDS:
                     rows_began = True
                     yield _record(data, number)
@@ -135,12 +171,29 @@ def _json(line: str, number: int) -> dict[str, Any]:
         data = json.loads(line)
     except json.JSONDecodeError as error:
         raise TransferError(f"line {number}: not JSON ({error.msg})") from None
-    if not isinstance(data, dict) or set(data) not in (_FIELDS, _RECORD_FIELDS):
+    if not isinstance(data, dict) or set(data) not in (_FIELDS, _RECORD_FIELDS, _BLOB_FIELDS):
         raise TransferError(
             f"line {number}: expected the fields {', '.join(sorted(_FIELDS))} "
-            f"(an event) or {', '.join(sorted(_RECORD_FIELDS))} (a carried row)"
+            f"(an event), {', '.join(sorted(_RECORD_FIELDS))} (a carried row) "
+            f"or {', '.join(sorted(_BLOB_FIELDS))} (a piece of an evidence file)"
         )
     return data
+
+
+def _chunk(data: dict[str, Any], number: int, previous: Chunk | None) -> Chunk:
+    sha256, seq = data["blob"], data["seq"]
+    if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
+        raise TransferError(f"line {number}: blob must be a SHA-256 in lower-case hex")
+    after = previous.seq + 1 if previous is not None and previous.sha256 == sha256 else 0
+    if seq != after or isinstance(seq, bool):
+        raise TransferError(f"line {number}: piece {seq!r} of {sha256} where {after} comes next")
+    try:
+        content = base64.b64decode(data["data"], validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise TransferError(f"line {number}: data must be base64") from None
+    if len(content) > CHUNK_BYTES:
+        raise TransferError(f"line {number}: a piece of a file holds at most {CHUNK_BYTES} bytes")
+    return Chunk(sha256, seq, content)
 
 
 def _record(data: dict[str, Any], number: int) -> Record:
@@ -172,7 +225,9 @@ def _parse(data: dict[str, Any], number: int, last: int) -> tuple[StoredEvent, i
 
 
 def check_file(store: ReclaimApplication, path: Path) -> int:
-    """How many events the file holds, once every one has been checked and decoded."""
+    """How many events the file holds, once every one has been checked and decoded (and
+    every evidence file hashed)."""
+    _check_files(path)
     versions: dict[UUID, int] = {}
     count = 0
     for count, event in enumerate(read_events(path), start=1):  # noqa: B007
@@ -190,13 +245,28 @@ def check_file(store: ReclaimApplication, path: Path) -> int:
     return count
 
 
+def _check_files(path: Path) -> None:
+    """Every evidence file in the export hashes to its name."""
+    for sha256, chunks in itertools.groupby(_chunks(read_file(path)), key=lambda c: c.sha256):
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk.data)
+        if digest.hexdigest() != sha256:
+            raise TransferError(f"the evidence file {sha256} hashes to {digest.hexdigest()}")
+
+
+def _chunks(items: Iterator[StoredEvent | Record | Chunk]) -> Iterator[Chunk]:
+    return (item for item in items if isinstance(item, Chunk))
+
+
 def import_log(
     store: ReclaimApplication,
     path: Path,
     progress: Callable[[int], None] | None = None,
     on_checked: Callable[[int], None] | None = None,
 ) -> Imported:
-    """Load an export into this (empty) store: its events, then its carried rows.
+    """Load an export into this (empty) store: its events, its evidence files, then its
+    carried rows.
 
     ``on_checked`` hears how many events the file holds once it has been checked. A
     carried row whose key is already in the target (a key created there before the
@@ -208,16 +278,27 @@ def import_log(
         on_checked(total)
     batch: list[StoredEvent] = []
     rows: dict[str, list[tuple[str | None, ...]]] = {}
-    for item in read_file(path):
-        if not isinstance(item, StoredEvent):
-            rows.setdefault(item[0], []).append(item[1])
+    files = 0
+    for sha256, items in itertools.groupby(read_file(path), key=_file_of):
+        if sha256:
+            chunks = (item.data for item in items if isinstance(item, Chunk))
+            files += store.blobs.store(sha256, chunks, check=True)
             continue
-        batch.append(item)
-        if len(batch) == BATCH:
-            _insert(store, batch, progress)
-            batch = []
+        for item in items:
+            if isinstance(item, StoredEvent):
+                batch.append(item)
+                if len(batch) == BATCH:
+                    _insert(store, batch, progress)
+                    batch = []
+            elif isinstance(item, tuple):
+                rows.setdefault(item[0], []).append(item[1])
     _insert(store, batch, progress)
-    return Imported(total, _insert_rows(store, rows))
+    return Imported(total, _insert_rows(store, rows), files)
+
+
+def _file_of(item: StoredEvent | Record | Chunk) -> str:
+    """The SHA-256 of the evidence file a line belongs to; "" for any other line."""
+    return item.sha256 if isinstance(item, Chunk) else ""
 
 
 def _insert_rows(

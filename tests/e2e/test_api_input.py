@@ -180,7 +180,7 @@ def test_path_like_file_names_never_touch_a_path(api, settings) -> None:
     response = upload(client, cid, filename=name)
     assert response.status_code == 201
     assert response.json()["filename"] == name  # kept as metadata only
-    stored = list((settings.evidence_dir).rglob("*"))
+    stored = list(settings.data_dir.rglob("*"))
     assert all(".." not in p.name and "passwd" not in p.name for p in stored)
     download = client.get(f"/v1/cases/{cid}/evidence/{response.json()['id']}")
     assert "filename*=UTF-8''..%2F" in download.headers["content-disposition"]
@@ -213,7 +213,7 @@ def test_upload_over_the_limit_is_413_and_records_nothing(settings_for, store) -
         assert_problem(streamed, 413)
         assert upload(client, cid, data=PNG).status_code == 201
     assert len(stored_events(settings, cid)) == 2
-    leftovers = list((settings.evidence_dir / "tmp").glob("*"))
+    leftovers = list((settings.data_dir / "tmp").glob("*"))
     assert leftovers == []
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from api.render.dossier import (
     font_files,
 )
 from infrastructure.read.dossier_input import DossierInput
+from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.blobs import BlobStore
 from tests.support.dossier import CASE_ID, FOOTER, needs, pdf_text
 
@@ -38,8 +40,11 @@ def png_bytes() -> bytes:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "evidence")
+def blobs(settings_for) -> Iterator[BlobStore]:
+    """The evidence store of a fresh SQLite store (the dossier is the same on both)."""
+    app = ReclaimApplication(settings_for("sqlite"))
+    yield app.blobs
+    app.close()
 
 
 def stored(blobs: BlobStore, content: bytes, media_type: str, **item: object) -> dict:
@@ -208,7 +213,9 @@ def test_the_pdfs_first_page_renders_to_a_real_picture(blobs, tmp_path) -> None:
 def test_evidence_whose_bytes_changed_is_left_out_and_named(blobs, tmp_path) -> None:
     data = dossier_input(blobs)
     ev1 = data.evidence[0]
-    blobs.path_for(ev1["sha256"]).write_bytes(b"tampered")
+    blobs.database.execute(
+        "UPDATE reclaim_blob_chunks SET data = %s WHERE sha256 = %s", (b"tampered", ev1["sha256"])
+    )
     archive = zipfile.ZipFile(io.BytesIO(build_dossier(data)))
     assert not any(n.startswith(f"evidence/{ev1['sha256']}") for n in archive.namelist())
     problem = json.loads(archive.read(MANIFEST_NAME))["evidence"][0]["problem"]

@@ -82,7 +82,9 @@ def test_commands_through_both_nodes_are_recorded_once_each(nodes) -> None:
     events = list(writer.case_events(case_id))
     assert [e.originator_version for e in events] == list(range(1, 62))
     texts = [e.text for e in events if type(e).__name__ == "NoteAdded"]
-    assert sorted(texts) == sorted(f"{name}-{n}" for name in ("w1", "w2", "f1", "f2") for n in range(15))
+    assert sorted(texts) == sorted(
+        f"{name}-{n}" for name in ("w1", "w2", "f1", "f2") for n in range(15)
+    )
     assert follower.forwarder.forwarded >= 31  # the opening and the follower's notes
     # the follower reads what the writer wrote, with no lag
     assert follower.get_case(case_id).version == 61

@@ -3,6 +3,7 @@ Moving a store's users, checked over HTTP on both: tests/e2e/test_transfer_users
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from infrastructure.projections.projector import Projector
 from infrastructure.projections.verify import verify
 from infrastructure.read import queries
 from infrastructure.store.application import ReclaimApplication
+from infrastructure.store.blobs import CHUNK_BYTES
 from infrastructure.store.transfer import TransferError, export_log, import_log
+from tests.support.blobs import png_of
 
 
 def _case_ids(app) -> list[str]:
@@ -183,5 +186,64 @@ def test_import_refuses_an_event_after_the_rows(app, settings_for, tmp_path) -> 
     try:
         with pytest.raises(TransferError, match="an event after the carried rows"):
             import_log(target, path)
+    finally:
+        target.close()
+
+
+def _with_files(app, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A small log with two evidence files in the store (one of three chunks), exported."""
+    generate(app, cases_=2, seed=11)
+    files = [b"Order 1234: credit 25.00 USD\n", png_of(2 * CHUNK_BYTES + 3, b"moved")]
+    kept = {
+        app.blobs.put_bytes(data, "text/plain" if i == 0 else "image/png").sha256: data
+        for i, data in enumerate(files)
+    }
+    path = tmp_path / "log.jsonl"
+    with path.open("w") as out:
+        export_log(app, out)
+    return path, kept
+
+
+@pytest.mark.parametrize(("source", "target"), [("sqlite", "postgres"), ("postgres", "sqlite")])
+def test_the_evidence_files_move_with_the_log(
+    settings_for, tmp_path: Path, source: str, target: str
+) -> None:
+    origin = ReclaimApplication(settings_for(source))
+    try:
+        path, kept = _with_files(origin, tmp_path)
+    finally:
+        origin.close()
+    destination = ReclaimApplication(settings_for(target))
+    try:
+        assert import_log(destination, path).files == 2
+        for sha256, data in kept.items():
+            assert destination.blobs.read(sha256) == data
+    finally:
+        destination.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_edit("data", base64.b64encode(b"other bytes").decode()), "hashes to"),
+        (_edit("data", "not base64!"), "data must be base64"),
+        (_edit("seq", 2), "piece 2 of"),
+        (_edit("blob", "../../etc/passwd"), "blob must be a SHA-256"),
+    ],
+)
+def test_import_refuses_a_bad_evidence_file_and_records_nothing(
+    app, settings_for, store: str, tmp_path: Path, change, message: str
+) -> None:
+    path, kept = _with_files(app, tmp_path)
+    first_piece = next(
+        i for i, line in enumerate(path.read_text().splitlines()) if line.startswith('{"blob"')
+    )
+    bad = _rewrite(path, first_piece, change)
+    target = ReclaimApplication(settings_for(store))
+    try:
+        with pytest.raises(TransferError, match=message):
+            import_log(target, bad)
+        assert not target.recorder.max_notification_id()
+        assert target.blobs.stored() == []
     finally:
         target.close()

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from api.http.commands import counted
@@ -501,13 +501,15 @@ def download_evidence(
     item = (
         None if case is None else next((e for e in case.evidence if e["id"] == evidence_id), None)
     )
-    if item is None or not reclaim.blobs.exists(item["sha256"]):
+    blob = None if item is None else reclaim.blobs.find(item["sha256"])
+    if item is None or blob is None:
         return not_found_page(request, session)
     name = c.clean_filename(item["filename"]) or evidence_id
-    return FileResponse(
-        reclaim.blobs.path_for(item["sha256"]),
+    return StreamingResponse(
+        blob.iter_bytes(),
         media_type=item["media_type"],
         headers={
+            "Content-Length": str(blob.size),
             "ETag": f'"{item["sha256"]}"',
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from api.http.commands import call_for, counted, json_reply, respond
@@ -150,7 +150,8 @@ def download_evidence(
     case = reclaim.get_case(case_id)
     check_read(caller, case)
     item = next((e for e in case.evidence if e["id"] == evidence_id), None)
-    if item is None or not reclaim.blobs.exists(item["sha256"]):
+    blob = None if item is None else reclaim.blobs.find(item["sha256"])
+    if item is None or blob is None:
         raise ProblemError(
             404, "Not found", f"no evidence {evidence_id} on this case", code="evidence-not-found"
         )
@@ -158,10 +159,12 @@ def download_evidence(
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
     download_name = clean_filename(item["filename"]) or f"{evidence_id}"
-    return FileResponse(
-        reclaim.blobs.path_for(item["sha256"]),
+    # from the store a chunk at a time: the file is never in memory whole
+    return StreamingResponse(
+        blob.iter_bytes(),
         media_type=item["media_type"],
         headers={
+            "Content-Length": str(blob.size),
             "ETag": etag,
             "X-Content-Type-Options": "nosniff",
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download_name, safe='')}",
