@@ -287,8 +287,7 @@ def install(app: FastAPI) -> None:
             request,
             503,
             "Service unavailable",
-            "the store's writer is changing hands; retry shortly with the same "
-            "Idempotency-Key",
+            "the store's writer is changing hands; retry shortly with the same Idempotency-Key",
             code="writer-unavailable",
             headers={"Retry-After": "1"},
         )

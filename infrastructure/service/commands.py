@@ -13,6 +13,8 @@ Idempotency-Key so that a retry is answered the same, byte for byte.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +34,8 @@ T = TypeVar("T")
 
 #: how often a command without If-Match is retried when another writer saved first
 CONFLICT_RETRIES = 20
+#: a follower's pause before its next retry grows by up to this much each time
+FORWARDED_BACKOFF_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -445,6 +449,11 @@ class CaseCommands:
                     raise VersionMismatch(expected, expected + 1) from None
                 if attempt == CONFLICT_RETRIES:
                     raise
+                if self.store.forwarder is not None:
+                    # a follower's save travels to the writer and back: a case that the
+                    # writer's own commands keep changing would win every race against
+                    # an immediate retry, so it waits a random, growing moment first
+                    time.sleep(random.uniform(0, FORWARDED_BACKOFF_SECONDS * (attempt + 1)))
         raise AssertionError("unreachable")
 
     @staticmethod

@@ -15,6 +15,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from infrastructure.bootstrap import bootstrap
+from infrastructure.service.commands import AlreadyAnswered, Idempotency, Reply
 from infrastructure.store.forward import encode_save
 from infrastructure.store.node import Node
 from tests.support.commands import as_users
@@ -108,14 +109,23 @@ def test_a_stale_forwarded_save_is_a_conflict_and_writes_nothing(nodes) -> None:
 def test_a_replayed_idempotency_key_through_the_follower_records_nothing_new(nodes) -> None:
     writer, follower = (s.store for s in nodes.services)
     case_id = as_users(writer).open_credit(**credit_facts(request_id="open")).case.id
-    args = action_args("add_note", request_id="once", text="once", idempotency_key="k-1")
-    first = as_users(follower).add_note(case_id, **args)
-    assert first.case.version == 2
-    from infrastructure.service.commands import AlreadyAnswered
+    key = Idempotency("k-1", "the request's fingerprint")
 
-    with pytest.raises(AlreadyAnswered):
-        as_users(follower).add_note(case_id, **args)
+    def args() -> dict[str, Any]:
+        return action_args(
+            "add_note", request_id="once", text="once", idempotency=key, answer=_answer
+        )
+
+    first = as_users(follower).add_note(case_id, **args())
+    assert first.case.version == 2
+    with pytest.raises(AlreadyAnswered) as replay:
+        as_users(follower).add_note(case_id, **args())
+    assert replay.value.record.body == "version 2"
     assert writer.get_case(case_id).version == 2
+
+
+def _answer(case: Any) -> Reply:
+    return Reply(200, f"version {case.version}")
 
 
 def test_when_the_writer_steps_down_the_follower_takes_over(nodes) -> None:
