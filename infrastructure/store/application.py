@@ -103,11 +103,7 @@ class ReclaimApplication(Application[UUID]):
         self.projections = InlineProjections(self.database, context)
         self.recorder.inline = self.projections  # type: ignore[attr-defined]
         self.committer = (
-            GroupCommitter(
-                self._save_batch,
-                max_batch=self.settings.group_commit_max,
-                stored_versions=self.stored_versions,
-            )
+            GroupCommitter(self._save_batch, max_batch=self.settings.group_commit_max)
             if self.settings.group_commit
             else None
         )

@@ -24,7 +24,7 @@ its connection leaves, so the connection goes back to the pool idle.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -146,10 +146,9 @@ class StatementBatch:
         return name
 
     # --- the round trip ------------------------------------------------------------------
-    def sync(self, meanwhile: Callable[[], None] | None = None) -> None:
+    def sync(self) -> None:
         """Send everything and read every answer; raise the first error among them (the
-        server skipped every statement after it, up to here). ``meanwhile``: called once
-        everything is sent, before the answers are waited for."""
+        server skipped every statement after it, up to here)."""
         self.pgconn.pipeline_sync()
         self.syncs += 1
         self._reading = True
@@ -157,8 +156,6 @@ class StatementBatch:
         self._preparing = {}
         wait = self.conn.wait
         wait(send(self.pgconn))
-        if meanwhile is not None:
-            meanwhile()
         first: psycopg.Error | None = None
         for item in waiting:
             results = wait(fetch_many(self.pgconn))

@@ -25,7 +25,6 @@ from psycopg.sql import SQL, Identifier
 from infrastructure.projections.events import Batch
 from infrastructure.projections.inline import InlineProjections
 from infrastructure.store.database import Read, once_more_after_a_lost_connection
-from infrastructure.store.group_commit import while_committing
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 from infrastructure.store.pg_batch import Sent, StatementBatch, statement_batch
 
@@ -160,8 +159,7 @@ class PostgresReclaimRecorder(InlineWriting, PostgresApplicationRecorder):
             _write_side_rows(statements, "%s", kwargs)
             self._write_inline(statements, prepared, positions, sent)
             statements.execute("COMMIT")
-            # (a writer starts its next commands while the server commits this batch)
-            statements.sync(meanwhile=while_committing)
+            statements.sync()
         return positions
 
     def _send_events(

@@ -1,43 +1,19 @@
-"""One writer per process for the API's commands, saving them in batches.
+"""The store's command writer: the writer process's commands, saved in batches.
 
-The API's command routes are ``async``: each hands its command to this writer and
-awaits the answer, so a command costs no thread-pool hop and no contention among a
-pool of threads for the GIL (measured: one hop per dependency cost more than the
-dependency's work; BENCHMARKS.md). The writer runs every queued command in its own
-greenlet up to the command's save (``GroupCommitter.save`` in a
-writer's greenlet switches back here instead of queueing for a leader); then it
-writes all of those saves in one transaction, with the group committer's batch
-writing (one lock, one fsync; after a batch's conflict each command still gets its
-own result, see ``GroupCommitter._after_conflict``), and resumes each command with its
-result. A
-command that lost a race retries as it would on a thread (``CaseCommands.change``):
-its next save goes into the next batch.
+It runs on a thread of its own (the event loop hands it commands and never waits on
+the store). Each round it runs every queued command in a greenlet of its own up to its
+save, at most one per case (``GroupCommitter.save`` switches back here); then it writes
+all of those saves in one transaction (``GroupCommitter.write``) and resumes each
+command with its result. Nothing is answered before its batch is committed. A command
+that lost a race retries as it would anywhere (``CaseCommands.change``).
 
-While the server commits a batch the writer does not sit idle: the batch is written in
-a greenlet of its own (``Writing``), and once its COMMIT has been sent the recorder
-switches back to the writer (``while_committing``), which starts the commands queued
-since, up to their saves (for the next batch); then it reads the COMMIT's answer and
-resumes the batch's commands. Nothing is answered before its batch is committed.
-(PostgreSQL only: SQLite's commit is one call that returns once the file is synced.)
-
-It runs on a thread of its own, on both stores: the event loop hands it commands and
-is never held up by the store's waits.
-
-The code of a command is the same on the writer as on a thread: it loads, checks,
-acts and saves, and reads the store where it must; nothing but its save waits for
-others. At most one command per case is started in a round (a second would only
-conflict with the first): the others wait for the next.
-
-Work that is not a case command (e-mail intake, the case book) keeps its
-threads, but their saves are handed to the writer too (``GroupCommitter.hand_off``)
-and go into its batches: one process writes one batch at a time. A process without a
-writer (the command line, a script) batches its threads' saves as before. A handed save
-goes into a batch before the writer's own save of the same case, and a case whose
-handed save lost a race is kept for its retry (``RESERVED_SECONDS``): a thread's
-command is not starved by a stream of API commands on its case. A save of a version
-this writer has already written (its command loaded the case before that batch) fails
-at once, unwritten, as the conflict it would be: a conflict in a batch would have
-every save in it written again alone.
+Other threads' saves (e-mail intake, the case book) are handed over
+(``GroupCommitter.hand_off``) and go into the same batches, before the writer's own
+save of the same case; a case whose handed save lost a race is kept for its retry
+(``RESERVED_SECONDS``), so a stream of API commands cannot starve it. A save of a
+version this writer has already written fails at once, unwritten, as the conflict it
+would be, rather than fail the whole batch. The followers' saves arrive as commands
+(``node.py``).
 """
 
 from __future__ import annotations
@@ -55,7 +31,6 @@ from typing import Any, TypeVar
 from infrastructure.store.group_commit import (
     Gathered,
     GroupCommitter,
-    Writing,
     _Pending,
     fail_if_stale,
     is_conflict,
@@ -195,7 +170,7 @@ class CommandWriter:
         lost = self._lose_stale([*handed, *(t.saving for t in saving if t.saving is not None)])
         batch, left = self._batch(saving, [item for item in handed if not item.finished])
         if self.committer is not None and batch:
-            self._write(batch, saving)
+            self.committer.write(batch)  # its commands are resumed once it is committed
             self._remember(batch)
         written = {id(item) for item in batch}
         waiting = [t.saving for t in saving if id(t.saving) not in written]
@@ -262,31 +237,6 @@ class CommandWriter:
             if not task.dead:
                 saving.append(task)
 
-    def _write(self, batch: list[_Pending], saving: list[_Task]) -> None:
-        """Write the batch; while the server commits it, start the commands queued since
-        (their saves go into the next batch). The batch's own commands are resumed only
-        once it is committed, so nothing is answered before its write is durable."""
-        assert self.committer is not None
-        writing = Writing(self.committer.write, wanted=self._queued)
-        writing.switch(batch)  # back when written, or while its COMMIT is on its way
-        try:
-            while not writing.dead:
-                jobs = self._take_queued(saving, writing=batch)
-                self._start(jobs, saving)
-                writing.switch()
-        finally:
-            while not writing.dead:  # (only after an error of the writer's own)
-                writing.switch()
-
-    def _queued(self) -> bool:
-        return bool(self._queue)
-
-    def _take_queued(self, saving: list[_Task], *, writing: list[_Pending]) -> list[_Job]:
-        """The commands queued now that may start (see ``_take``), without waiting, while
-        the saves ``writing`` are written."""
-        with self._ready:
-            return self._taken(saving, len(self._handed), writing=writing)
-
     def _fail(
         self, jobs: list[_Job], saving: list[_Task], handed: list[_Pending], error: BaseException
     ) -> list[_Task]:
@@ -348,23 +298,17 @@ class CommandWriter:
                 deadlines = self._reserved.values()
                 self._ready.wait(max(min(deadlines) - time.monotonic(), 0) if deadlines else None)
 
-    def _taken(
-        self, saving: list[_Task], handed: int, *, writing: list[_Pending] | None = None
-    ) -> list[_Job]:
+    def _taken(self, saving: list[_Task], handed: int) -> list[_Job]:
         """Take from the queue (its lock held) the commands that may start: at most one
-        per case, none for a case whose command is still saving, whose save is being
-        written (``writing``) or that is kept for a thread's retry; and no more than the
-        next batch has room for beside ``handed`` saves and the saves of ``saving`` that
-        are not being written."""
+        per case, none for a case whose command is still saving or that is kept for a
+        thread's retry; and no more than the next batch has room for beside ``handed``
+        saves and the saves of ``saving``."""
         now = time.monotonic()
         for case in [case for case, deadline in self._reserved.items() if deadline <= now]:
             del self._reserved[case]
-        written = {id(item) for item in writing or ()}
         busy = {t.job.key for t in saving if t.job.key is not None}
-        busy.update(item.case.id for item in writing or ())
         busy.update(self._reserved)
-        waiting = sum(1 for t in saving if id(t.saving) not in written)
-        room = max(self.max_batch - waiting - handed, 0)
+        room = max(self.max_batch - len(saving) - handed, 0)
         taken: list[_Job] = []
         kept: deque[_Job] = deque()
         for job in self._queue:

@@ -249,6 +249,9 @@ def test_data_survives_a_restart(settings) -> None:
 
 
 def test_group_commit_batches_concurrent_commands(app: ReclaimApplication) -> None:
+    """On the store's writer, concurrent threads' saves share transactions."""
+    from infrastructure.store.writer import CommandWriter
+
     ids = [as_users(app).open_credit(**credit_facts()).case.id for _ in range(16)]
     assert app.committer is not None
     before = (app.committer.batches, app.committer.commands)
@@ -257,11 +260,15 @@ def test_group_commit_batches_concurrent_commands(app: ReclaimApplication) -> No
         for n in range(15):
             as_users(app).add_note(cid, text=f"n{n}", **WHO)
 
-    threads = [threading.Thread(target=work, args=(cid,)) for cid in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    writer = CommandWriter(app.committer)
+    try:
+        threads = [threading.Thread(target=work, args=(cid,)) for cid in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        writer.close()
     batches = app.committer.batches - before[0]
     commands = app.committer.commands - before[1]
     assert commands == 16 * 15

@@ -106,30 +106,3 @@ def test_a_read_not_sent_beforehand_is_a_round_trip_of_its_own(conn) -> None:
         assert batch.read("SELECT count(*) AS n FROM t", ()).fetchone() == {"n": 1}
         assert batch.syncs == 1
     assert isinstance(batch, StatementBatch)
-
-
-def test_meanwhile_runs_once_everything_is_sent_and_before_the_answers_are_read(conn) -> None:
-    seen: list[tuple] = []
-    other_url = conn.info.dsn
-
-    def meanwhile() -> None:
-        # the COMMIT has reached the server (sent, not yet answered): another connection
-        # sees the row as soon as it is committed, without this one reading anything
-        assert read.result is None
-        with psycopg.connect(other_url, autocommit=True) as other:
-            for _ in range(200):
-                row = other.execute("SELECT name FROM t WHERE id = 7").fetchone()
-                if row is not None:
-                    break
-                other.execute("SELECT pg_sleep(0.01)")
-            seen.append(row)
-
-    with statement_batch(conn) as batch:
-        batch.execute("BEGIN")
-        batch.execute("INSERT INTO t VALUES (%s, %s, %s)", (7, "sent", None))
-        read = batch.execute("SELECT name FROM t WHERE id = %s", (7,))
-        batch.execute("COMMIT")
-        batch.sync(meanwhile=meanwhile)
-        assert read.fetchall() == [{"name": "sent"}]
-    assert seen == [("sent",)]
-    assert conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
