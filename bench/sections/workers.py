@@ -66,6 +66,55 @@ def commands(
             pg.drop(db)
 
 
+#: the transport between nodes: one forwarded save's round trip, the writer's side empty
+TRANSPORT = "Transport: a forwarded save's round trip over loopback TCP (writer does nothing)"
+
+
+def transport_round_trip(count: int) -> float:
+    """Microseconds per forwarded save through ``Forwarder`` and ``Listener`` (the wire
+    format, framing, one thread's connection, the writer's event loop), with a save that
+    does nothing on the writer: what forwarding adds to a command before its batch."""
+    import asyncio
+    import threading
+    import time
+    import uuid
+
+    from eventsourcing.persistence import StoredEvent
+
+    from infrastructure.store.forward import Forwarder, Listener, encode_save
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def save(message: dict[str, Any]) -> int:
+        return 1
+
+    listener = Listener(save, "token")
+    port = asyncio.run_coroutine_threadsafe(listener.start("127.0.0.1", 0), loop).result(10)
+
+    class Registry:
+        def current(self) -> dict[str, Any]:
+            return {"address": f"127.0.0.1:{port}", "token": "token"}
+
+    forwarder = Forwarder(Registry())  # type: ignore[arg-type]
+    state = b'{"text":"a note of a typical length, as the mix sends","actor":"bench"}' * 3
+    event = StoredEvent(uuid.uuid4(), 7, "domain.cases:Case.NoteAdded", state)
+    message = encode_save(event.originator_id, [event], None)
+    try:
+        for _ in range(200):
+            forwarder.save(message)
+        started = time.perf_counter()
+        for _ in range(count):
+            forwarder.save(message)
+        return (time.perf_counter() - started) / count * 1e6
+    finally:
+        forwarder.close()
+        asyncio.run_coroutine_threadsafe(listener.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
     result = SectionResult("workers", TITLE, COMMAND)
     pg: BenchPostgres | None = context.get("pg")  # type: ignore[assignment]
@@ -84,6 +133,9 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         result.add(name(label, workers, cases, "p50"), r.p50, "ms")
         result.add(name(label, workers, cases, "p99"), r.p99, "ms")
 
+    micros = transport_round_trip(2_000 if options.quick else 20_000)
+    say(f"  {TRANSPORT}: {micros:.0f} us")
+    result.add(TRANSPORT, micros, "us")
     (hot, hot_n), (spread, spread_n) = CASE_SETS.items()
     for store in options.stores:
         label = options.store_label(store)
