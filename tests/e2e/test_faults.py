@@ -8,9 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
-import threading
 import time
-from collections import Counter
 from uuid import UUID
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from infrastructure.projections.verify import verify
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
+from tests.support.load import Load
 from tests.support.pgserver import PostgresServer
 from tests.support.processes import ServerProcess
 
@@ -36,52 +35,6 @@ def _key(settings) -> str:
 def _open_cases(url: str, key: str, n: int) -> list[str]:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
         return [client.post("/v1/credits", json=credit_body()).json()["id"] for _ in range(n)]
-
-
-class Load:
-    """Clients adding notes, each note's text unique; what got a 2xx is remembered."""
-
-    def __init__(self, url: str, key: str, cases: list[str], *, seconds: float) -> None:
-        self.url, self.key, self.cases, self.seconds = url, key, cases, seconds
-        self.acknowledged: list[tuple[str, str]] = []
-        self.statuses: Counter[int] = Counter()
-        self.retry_after_ok = True
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(c,)) for c in cases]
-
-    def _run(self, case_id: str) -> None:
-        deadline = time.monotonic() + self.seconds
-        n = 0
-        with httpx.Client(
-            base_url=self.url, timeout=15, headers={"Authorization": f"Bearer {self.key}"}
-        ) as client:
-            while time.monotonic() < deadline and n < 5000:
-                n += 1
-                text = f"{case_id[:8]}-{n}"
-                try:
-                    response = client.post(f"/v1/cases/{case_id}/notes", json={"text": text})
-                except httpx.HTTPError:
-                    with self.lock:
-                        self.statuses[0] += 1  # no answer: the server was gone
-                    time.sleep(0.05)
-                    continue
-                with self.lock:
-                    self.statuses[response.status_code] += 1
-                    if response.status_code == 200:
-                        self.acknowledged.append((case_id, text))
-                    if response.status_code == 503 and "Retry-After" not in response.headers:
-                        self.retry_after_ok = False
-                if response.status_code == 503:
-                    time.sleep(0.1)
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for t in self.threads:
-            t.join(self.seconds + 60)
 
 
 def _notes_by_case(settings, cases: list[str]) -> dict[str, list[str]]:

@@ -9,11 +9,8 @@ import hashlib
 import io
 import re
 import subprocess
-import threading
 import time
-import uuid
 import zipfile
-from collections import Counter
 from uuid import UUID
 
 import httpx
@@ -21,6 +18,7 @@ import pytest
 
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
+from tests.support.load import Load
 from tests.support.processes import RECLAIM, ServerProcess
 from tests.support.projection_support import cli_env
 
@@ -159,71 +157,6 @@ def _pid_of(server: ServerProcess) -> int:
     return server.process.pid
 
 
-class Load:
-    """Clients adding notes through the given servers, each note under its own
-    Idempotency-Key, retried with that key after a 503 or a lost connection until it is
-    acknowledged (bounded)."""
-
-    def __init__(self, urls: list[str], key: str, cases: list[str], *, seconds: float) -> None:
-        self.urls, self.key, self.cases, self.seconds = urls, key, cases, seconds
-        self.acknowledged: list[tuple[str, str]] = []
-        self.statuses: Counter[int] = Counter()
-        self.unanswered: list[str] = []
-        self.errors: Counter[str] = Counter()
-        self.retry_after_ok = True
-        self.lock = threading.Lock()
-        self.threads = [
-            threading.Thread(target=self._run, args=(case_id, urls[i % len(urls)]))
-            for i, case_id in enumerate(cases)
-        ]
-
-    def _run(self, case_id: str, url: str) -> None:
-        deadline = time.monotonic() + self.seconds
-        n = 0
-        headers = {"Authorization": f"Bearer {self.key}"}
-        with httpx.Client(timeout=15, headers=headers) as client:
-            while time.monotonic() < deadline:
-                n += 1
-                text = f"{case_id[:8]}-{n}"
-                key = str(uuid.uuid4())
-                for _attempt in range(100):
-                    try:
-                        response = client.post(
-                            f"{url}/v1/cases/{case_id}/notes",
-                            json={"text": text},
-                            headers={"Idempotency-Key": key},
-                        )
-                    except httpx.HTTPError as exc:
-                        with self.lock:
-                            self.statuses[0] += 1  # no answer: its server was killed
-                            self.errors[f"{url} {type(exc).__name__}"] += 1
-                        url = self.urls[-1]  # the survivor
-                        time.sleep(0.05)
-                        continue
-                    with self.lock:
-                        self.statuses[response.status_code] += 1
-                        if response.status_code == 503 and "Retry-After" not in response.headers:
-                            self.retry_after_ok = False
-                    if response.status_code == 200:
-                        with self.lock:
-                            self.acknowledged.append((case_id, text))
-                        break
-                    if response.status_code != 503:
-                        break
-                    time.sleep(0.05)
-                else:
-                    self.unanswered.append(text)
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for t in self.threads:
-            t.join(self.seconds + 120)
-
-
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_the_writer_killed_under_load_hands_over_and_loses_nothing(
     store, settings_for, tmp_path
@@ -247,7 +180,7 @@ def test_the_writer_killed_under_load_hands_over_and_loses_nothing(
         member, _ = _key(settings)
         with _client(a.url, member) as on_a:
             cases = [on_a.post("/v1/credits", json=credit_body()).json()["id"] for _ in range(8)]
-        with Load([a.url, b.url], member, cases, seconds=5) as load:
+        with Load([a.url, b.url], member, cases, seconds=5, retry=True) as load:
             time.sleep(1.5)
             killed_at = time.monotonic()
             a.kill()
