@@ -39,6 +39,18 @@ class _Live(Collector):
         for name, behind in reclaim.projection_lag().items():
             lag.add_metric([name], behind)
         yield lag
+        forwarder = reclaim.forwarder
+        yield GaugeMetricFamily(
+            "reclaim_node_is_writer",
+            "1 while this process is the store's writer, 0 while it follows",
+            value=0 if forwarder is not None else 1,
+        )
+        if forwarder is not None:
+            yield CounterMetricFamily(
+                "reclaim_forwarded_saves",
+                "Saves this follower forwarded to the store's writer",
+                value=forwarder.forwarded,
+            )
         committer = reclaim.committer
         if committer is not None:
             yield CounterMetricFamily(

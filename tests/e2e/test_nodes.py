@@ -99,6 +99,13 @@ def test_any_node_serves_any_case_file_session_and_key(two_nodes) -> None:
         noted = on_b.post(f"/v1/cases/{case_id}/notes", json={"text": "from B"})
         assert noted.status_code == 200 and noted.json()["version"] == 3
         assert on_a.get(f"/v1/cases/{case_id}").json()["state"] == "submitted"
+        # each says which it is, and the follower how many saves it forwarded
+        assert on_a.get("/readyz").json()["checks"]["writer"] == "this process"
+        assert on_b.get("/readyz").json()["checks"]["writer"] == "another process"
+        metrics = on_b.get("/metrics").text
+        assert "reclaim_node_is_writer 0.0" in metrics
+        forwarded = re.search(r"^reclaim_forwarded_saves_total (\S+)$", metrics, re.M)
+        assert forwarded is not None and float(forwarded.group(1)) == 2.0, metrics[-800:]
         # evidence uploaded on A downloads, and is in the dossier, on B
         content = b"%PDF-1.4\n% a statement uploaded on node A\n" + bytes(range(256)) * 64
         uploaded = on_a.post(

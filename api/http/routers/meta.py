@@ -61,6 +61,8 @@ def readyz(reclaim: Reclaim) -> Response:
         lag = reclaim.projection_lag()
         checks["projections"] = lag
         checks["projections_ok"] = all(behind <= bound for behind in lag.values())
+    # who writes: this process, or the writer it forwards its saves to
+    checks["writer"] = "this process" if reclaim.forwarder is None else "another process"
     ready = checks["store"] == "ok" and checks.get("projections_ok", True)
     body = s.Readiness(status="ready" if ready else "not ready", max_lag=bound, checks=checks)
     headers = {} if ready else {"Retry-After": "2"}
