@@ -14,7 +14,6 @@ Idempotency-Key so that a retry is answered the same, byte for byte.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from domain.cases import Case, Credit, Dispute
 from domain.errors import DomainError
 from infrastructure.service.access import check_write, require_writer
 from infrastructure.store.application import CommandResult, ReclaimApplication, VersionMismatch
+from infrastructure.store.forward import pause
 from infrastructure.store.idempotency import IdempotencyRecord
 from infrastructure.store.keys import Principal
 
@@ -453,7 +453,7 @@ class CaseCommands:
                     # a follower's save travels to the writer and back: a case that the
                     # writer's own commands keep changing would win every race against
                     # an immediate retry, so it waits a random, growing moment first
-                    time.sleep(random.uniform(0, FORWARDED_BACKOFF_SECONDS * (attempt + 1)))
+                    pause(random.uniform(0, FORWARDED_BACKOFF_SECONDS * (attempt + 1)))
         raise AssertionError("unreachable")
 
     @staticmethod

@@ -29,6 +29,7 @@ import asyncio
 import base64
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -41,14 +42,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+import greenlet
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from infrastructure.store.database import Database
 from infrastructure.store.idempotency import IdempotencyRecord
 
+T = TypeVar("T")
 log = logging.getLogger("reclaim.forward")
 
 #: how long a save waits for a writer (one being elected after the last one died)
@@ -147,21 +150,22 @@ class Forwarder:
         self.registry = registry
         self.wait_seconds = wait_seconds
         self._local = threading.local()
+        #: the event loop's connection to the writer, shared by its commands
+        self._channel: _Channel | None = None
+        self._opening = asyncio.Lock()
         #: saves forwarded, for /metrics and the benchmarks
         self.forwarded = 0
 
     def save(self, message: dict[str, Any]) -> int | None:
         """Forward one save; its position in the log. IntegrityError: the writer refused
-        it (a conflict); WriterUnavailable: see the module's docs."""
-        frame = _frame({"op": "save", **message})
-        sock = self._connection()
-        try:
-            sock.sendall(frame)
-            (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
-            answer = json.loads(_recv_exactly(sock, size))
-        except OSError as exc:
-            self._drop()
-            raise WriterUnavailable(f"the writer went away during the save: {exc}") from exc
+        it (a conflict); WriterUnavailable: see the module's docs. In a command run on
+        the event loop (``Following``) the save is awaited on the loop, over the process's
+        one shared connection; on any other thread it waits on that thread's own."""
+        current = greenlet.getcurrent()
+        if isinstance(current, Following):
+            answer = current.parent.switch(self._channel_save(message))
+        else:
+            answer = self._thread_save(message)
         self.forwarded += 1
         if "conflict" in answer:
             raise IntegrityError(answer["conflict"])
@@ -170,8 +174,46 @@ class Forwarder:
         position = answer.get("position")
         return None if position is None else int(position)
 
+    def _thread_save(self, message: dict[str, Any]) -> dict[str, Any]:
+        frame = _frame({"op": "save", **message})
+        sock = self._connection()
+        try:
+            sock.sendall(frame)
+            (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
+            answer: dict[str, Any] = json.loads(_recv_exactly(sock, size))
+        except OSError as exc:
+            self._drop()
+            raise WriterUnavailable(f"the writer went away during the save: {exc}") from exc
+        return answer
+
+    async def _channel_save(self, message: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel
+        if channel is None or channel.closed:
+            async with self._opening:
+                channel = self._channel
+                if channel is None or channel.closed:
+                    channel = self._channel = await self._open_channel()
+        return await channel.request({"op": "save", **message})
+
+    async def _open_channel(self) -> _Channel:
+        """A connection to the writer for the event loop's commands, waiting up to
+        ``wait_seconds`` for one to be elected and reachable."""
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            row = await asyncio.to_thread(self.registry.current)
+            if row is not None:
+                try:
+                    return await _Channel.open(row["address"], row["token"])
+                except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                    pass
+            if time.monotonic() >= deadline:
+                raise WriterUnavailable("no writer is reachable; try again shortly")
+            await asyncio.sleep(LOOKUP_SECONDS)
+
     def close(self) -> None:
         self._drop()
+        if self._channel is not None:
+            self._channel.close()
 
     def _drop(self) -> None:
         sock = getattr(self._local, "sock", None)
@@ -229,6 +271,93 @@ def _connect(address: str, token: str) -> socket.socket:
     return sock
 
 
+class Following(greenlet.greenlet):  # type: ignore[misc]
+    """A follower's command run on the event loop (``run_following``): blocking code,
+    whose waits for the writer switch back to the loop and are awaited there."""
+
+
+async def run_following(command: Callable[[], T]) -> T:
+    """Run ``command`` in a ``Following`` greenlet on this loop: each awaitable it hands
+    back (``Forwarder.save``, ``pause``) is awaited here and its outcome sent back in."""
+    task = Following(command)
+    step = task.switch()
+    while not task.dead:
+        try:
+            outcome = await step
+        except BaseException as exc:  # noqa: BLE001 - raised inside the command
+            step = task.throw(exc)
+        else:
+            step = task.switch(outcome)
+    return step  # type: ignore[no-any-return]
+
+
+def pause(seconds: float) -> None:
+    """Sleep: on the event loop in a ``Following`` command, without holding up the loop."""
+    current = greenlet.getcurrent()
+    if isinstance(current, Following):
+        current.parent.switch(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
+
+class _Channel:
+    """One connection to the writer carrying many saves at once, each answer matched to
+    its save by id. Lost, every save still waiting on it is WriterUnavailable."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.ids = itertools.count(1)
+        self.closed = False
+        self.reading = asyncio.get_running_loop().create_task(self._read_answers())
+
+    @classmethod
+    async def open(cls, address: str, token: str) -> _Channel:
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.write(_frame({"op": "hello", "token": token}))
+        if not (await _read(reader)).get("ok"):
+            writer.close()
+            raise ConnectionError("the writer refused the token")
+        return cls(reader, writer)
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.closed:
+            raise WriterUnavailable("the writer went away")
+        number = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiting[number] = future
+        self.writer.write(_frame({**message, "id": number}))
+        return await future
+
+    async def _read_answers(self) -> None:
+        try:
+            while True:
+                answer = await _read(self.reader)
+                future = self.waiting.pop(answer.get("id", 0), None)
+                if future is not None and not future.done():
+                    future.set_result(answer)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            self._fail(f"the writer went away during the save: {exc!r}")
+        finally:
+            self._fail("the writer's connection closed")
+
+    def _fail(self, why: str) -> None:
+        self.closed = True
+        waiting, self.waiting = self.waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(WriterUnavailable(why))
+        self.writer.close()
+
+    def close(self) -> None:
+        self.reading.cancel()
+        self._fail("closed")
+
+
 # --- the writer's side -----------------------------------------------------------------------
 #: runs one forwarded save on the writer: its position, or raises (IntegrityError: refused)
 SaveRunner = Callable[[dict[str, Any]], Any]
@@ -266,23 +395,29 @@ class Listener:
                 writer.write(_frame({"ok": False}))
                 return
             writer.write(_frame({"ok": True}))
-            while True:
+            answering: set[asyncio.Task[None]] = set()
+            while True:  # the saves of one connection are answered as each is written
                 message = await _read(reader)
-                writer.write(_frame(await self._answer(message)))
+                task = asyncio.get_running_loop().create_task(self._answer(message, writer))
+                answering.add(task)
+                task.add_done_callback(answering.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             self._connections.discard(writer)
             writer.close()
 
-    async def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _answer(self, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        answer: dict[str, Any]
         try:
-            return {"position": await self.run_save(message)}
+            answer = {"position": await self.run_save(message)}
         except IntegrityError as exc:
-            return {"conflict": str(exc)}
+            answer = {"conflict": str(exc)}
         except Exception as exc:  # noqa: BLE001 - the follower answers 503
             log.warning("a forwarded save failed: %s", exc)
-            return {"error": f"the writer could not save: {type(exc).__name__}"}
+            answer = {"error": f"the writer could not save: {type(exc).__name__}"}
+        if not writer.is_closing():
+            writer.write(_frame({"id": message.get("id", 0), **answer}))
 
 
 async def _read(reader: asyncio.StreamReader) -> dict[str, Any]:

@@ -24,7 +24,13 @@ from anyio import to_thread
 
 from infrastructure.projections.locks import AdvisoryLocks, Locks, locks_for
 from infrastructure.store.application import ReclaimApplication
-from infrastructure.store.forward import Forwarder, Listener, new_token, node_name
+from infrastructure.store.forward import (
+    Forwarder,
+    Listener,
+    new_token,
+    node_name,
+    run_following,
+)
 from infrastructure.store.writer import CommandWriter
 
 T = TypeVar("T")
@@ -77,12 +83,12 @@ class Node:
         self.forwarder.close()
 
     async def run(self, command: Callable[[], T], *, key: Hashable | None = None) -> T:
-        """Run a command: on this process's writer, or (a follower) on a thread, its
-        save forwarded to the writer."""
+        """Run a command: on this process's writer, or (a follower) on the event loop,
+        its save forwarded to the writer and awaited there (``run_following``)."""
         writer = self.writer
         if writer is not None:
             return await writer.run(command, key=key)
-        return await to_thread.run_sync(command)
+        return await run_following(command)
 
     async def _campaign_loop(self) -> None:
         while True:
