@@ -34,10 +34,8 @@ import json
 import logging
 import os
 import secrets
-import select
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -106,17 +104,6 @@ def _frame(message: dict[str, Any]) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = sock.recv(min(size, 1 << 20))
-        if not chunk:
-            raise ConnectionError("the writer closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
 def encode_save(
     case_id: UUID, stored: list[StoredEvent], idempotency: IdempotencyRecord | None
 ) -> dict[str, Any]:
@@ -143,14 +130,19 @@ def decode_save(
 
 # --- the follower's side ---------------------------------------------------------------------
 class Forwarder:
-    """Sends this process's saves to the writer: one connection per thread (a save waits
-    for its answer on it), made to whichever writer the registry names."""
+    """Sends this process's saves to the writer over one connection, made on this
+    process's event loop to whichever writer the registry names and shared by every
+    save (each answer matched to its save)."""
 
-    def __init__(self, registry: Registry, wait_seconds: float = WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        loop: asyncio.AbstractEventLoop,
+        wait_seconds: float = WAIT_SECONDS,
+    ) -> None:
         self.registry = registry
+        self.loop = loop
         self.wait_seconds = wait_seconds
-        self._local = threading.local()
-        #: the event loop's connection to the writer, shared by its commands
         self._channel: _Channel | None = None
         self._opening = asyncio.Lock()
         #: saves forwarded, for /metrics and the benchmarks
@@ -158,14 +150,16 @@ class Forwarder:
 
     def save(self, message: dict[str, Any]) -> int | None:
         """Forward one save; its position in the log. IntegrityError: the writer refused
-        it (a conflict); WriterUnavailable: see the module's docs. In a command run on
-        the event loop (``Following``) the save is awaited on the loop, over the process's
-        one shared connection; on any other thread it waits on that thread's own."""
+        it (a conflict); WriterUnavailable: see the module's docs. A command run on the
+        event loop (``Following``) awaits it there; another thread waits for it."""
         current = greenlet.getcurrent()
         if isinstance(current, Following):
             answer = current.parent.switch(self._channel_save(message))
         else:
-            answer = self._thread_save(message)
+            if self.loop.is_running() and _on_loop_thread(self.loop):
+                raise RuntimeError("a save on the event loop must run in run_following")
+            saving = asyncio.run_coroutine_threadsafe(self._channel_save(message), self.loop)
+            answer = saving.result()
         self.forwarded += 1
         if "conflict" in answer:
             raise IntegrityError(answer["conflict"])
@@ -173,18 +167,6 @@ class Forwarder:
             raise WriterUnavailable(answer["error"])
         position = answer.get("position")
         return None if position is None else int(position)
-
-    def _thread_save(self, message: dict[str, Any]) -> dict[str, Any]:
-        frame = _frame({"op": "save", **message})
-        sock = self._connection()
-        try:
-            sock.sendall(frame)
-            (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
-            answer: dict[str, Any] = json.loads(_recv_exactly(sock, size))
-        except OSError as exc:
-            self._drop()
-            raise WriterUnavailable(f"the writer went away during the save: {exc}") from exc
-        return answer
 
     async def _channel_save(self, message: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel
@@ -196,8 +178,8 @@ class Forwarder:
         return await channel.request({"op": "save", **message})
 
     async def _open_channel(self) -> _Channel:
-        """A connection to the writer for the event loop's commands, waiting up to
-        ``wait_seconds`` for one to be elected and reachable."""
+        """A connection to the writer, waiting up to ``wait_seconds`` for one to be
+        elected and reachable."""
         deadline = time.monotonic() + self.wait_seconds
         while True:
             row = await asyncio.to_thread(self.registry.current)
@@ -210,65 +192,16 @@ class Forwarder:
                 raise WriterUnavailable("no writer is reachable; try again shortly")
             await asyncio.sleep(LOOKUP_SECONDS)
 
-    def close(self) -> None:
-        self._drop()
+    async def aclose(self) -> None:
         if self._channel is not None:
             self._channel.close()
 
-    def _drop(self) -> None:
-        sock = getattr(self._local, "sock", None)
-        self._local.sock = None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
 
-    def _connection(self) -> socket.socket:
-        """This thread's connection to the writer, checked to be open (a writer that has
-        died since leaves it at its end), or a new one, waiting up to ``wait_seconds``
-        for a writer to be elected and reachable."""
-        sock: socket.socket | None = getattr(self._local, "sock", None)
-        if sock is not None and not _closed(sock):
-            return sock
-        self._drop()
-        deadline = time.monotonic() + self.wait_seconds
-        while True:
-            row = self.registry.current()
-            if row is not None:
-                try:
-                    sock = _connect(row["address"], row["token"])
-                except OSError:
-                    pass
-                else:
-                    self._local.sock = sock
-                    return sock
-            if time.monotonic() >= deadline:
-                raise WriterUnavailable("no writer is reachable; try again shortly")
-            time.sleep(LOOKUP_SECONDS)
-
-
-def _closed(sock: socket.socket) -> bool:
-    """Whether the other end has closed (or reset) an idle connection."""
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        return True
-
-
-def _connect(address: str, token: str) -> socket.socket:
-    host, _, port = address.rpartition(":")
-    sock = socket.create_connection((host, int(port)), timeout=2)
-    try:
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(_frame({"op": "hello", "token": token}))
-        (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
-        if not json.loads(_recv_exactly(sock, size)).get("ok"):
-            raise ConnectionError("the writer refused the token")
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 class Following(greenlet.greenlet):  # type: ignore[misc]

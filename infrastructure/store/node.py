@@ -64,7 +64,8 @@ class Node:
                 f"-c tcp_keepalives_idle={idle} -c tcp_keepalives_interval={interval} "
                 f"-c tcp_keepalives_count={count}"
             )
-        self.forwarder = Forwarder(store.registry)
+        #: where a follower's saves go (made on the event loop, by ``start``)
+        self.forwarder: Forwarder
         #: the command writer while this process is the writer
         self.writer: CommandWriter | None = None
         self._listener: Listener | None = None
@@ -77,6 +78,7 @@ class Node:
 
     async def start(self) -> None:
         """Campaign once now (a lone process starts as the writer), then every poll."""
+        self.forwarder = Forwarder(self.store.registry, asyncio.get_running_loop())
         self.store.follow(self.forwarder)
         await self._poll()
         self._campaign = asyncio.get_running_loop().create_task(self._campaign_loop())
@@ -89,7 +91,7 @@ class Node:
                 await self._campaign
         await self._step_down()
         await to_thread.run_sync(self.locks.release)
-        self.forwarder.close()
+        await self.forwarder.aclose()
 
     async def run(self, command: Callable[[], T], *, key: Hashable | None = None) -> T:
         """Run a command: on this process's writer, or (a follower) on the event loop,
