@@ -162,7 +162,7 @@ FOUND = {
         "as a writer thread, 737-813 against 681-799/s); issue 26 removed both (the bridge "
         "crashed uvloop when a process became the writer under load), and the writer runs "
         "on a thread of its own on both stores, as SQLite's always did ("
-"the loop would have waited out the file's fsync and the writers' lock). Before, "
+        "the loop would have waited out the file's fsync and the writers' lock). Before, "
         "psycopg let the GIL go around every libpq call, even "
         "one that only appends a statement to libpq's buffer: with another thread busy, "
         "a prepared statement sent in pipeline mode takes 76 us instead of 0.3 us and a "

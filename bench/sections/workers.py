@@ -103,6 +103,7 @@ def transport_round_trip(count: int) -> float:
     state = b'{"text":"a note of a typical length, as the mix sends","actor":"bench"}' * 3
     event = StoredEvent(uuid.uuid4(), 7, "domain.cases:Case.NoteAdded", state)
     message = encode_save(event.originator_id, [event], None)
+
     async def saves(n: int) -> float:
         started = time.perf_counter()
         for _ in range(n):
