@@ -52,7 +52,7 @@ def test_quick_mode_of_the_cheapest_sections_writes_a_report(tmp_path: Path) -> 
     assert "SQLite WAL, synchronous=FULL, one row per transaction" in report
     assert "get a 7-event aggregate, add 1 event, save" in report
     assert "Quick mode" in report
-    assert "## Issue 10 targets" in report
+    assert "## Targets" in report
     # a target whose sections did not run is listed, as not measured
     assert "not measured" in report
     figures = json.loads((tmp_path / "cache" / "last-run.json").read_text())["results"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -270,9 +269,9 @@ def test_on_postgresql_a_save_is_two_round_trips_and_a_failed_one_is_rolled_back
         syncs: list[int] = []
         sync = pg_batch.StatementBatch.sync
 
-        def counting(self: pg_batch.StatementBatch, meanwhile: Any = None) -> None:
+        def counting(self: pg_batch.StatementBatch) -> None:
             syncs.append(1)
-            sync(self, meanwhile)
+            sync(self)
 
         def psycopg_pipeline(self: object) -> None:
             raise AssertionError("the write went through psycopg's pipeline")
