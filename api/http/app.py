@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api import render
-from api.http import listening, problems
+from api.http import problems
 from api.http.commands import replayed
 from api.http.metrics import Metrics
 from api.http.middleware import RequestContext, StoreBreaker
@@ -52,15 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = bootstrap(settings)
-        served = getattr(app.state, "served", False)
-        if served:
+        if getattr(app.state, "served", False):
             tune_collector()
         app.state.reclaim = services.store
         app.state.commands = services.commands
         #: the store's writer, or a follower of it (``store/node.py``)
-        # (in reclaim serve's workers, the writer leaves new connections to the others)
-        on_role = listening.writing if served else None
-        app.state.node = Node(services.store, settings.group_commit_max, on_role)
+        app.state.node = Node(services.store, settings.group_commit_max)
         await app.state.node.start()
         try:
             yield
@@ -96,7 +93,6 @@ def create_served_app() -> FastAPI:
     otherwise log no request) and the garbage collector tuned for a long-running server
     once its services are up."""
     configure_logging()
-    listening.remember_server()
     app = create_app()
     app.state.served = True
     return app

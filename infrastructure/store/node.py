@@ -44,16 +44,8 @@ LOCK_NAME = "store-writer"
 
 
 class Node:
-    def __init__(
-        self,
-        store: ReclaimApplication,
-        max_batch: int,
-        on_role: Callable[[bool], None] | None = None,
-    ) -> None:
-        """``on_role``: told True when this process becomes the writer, False when it
-        stops being it (the server stops and starts taking connections by it)."""
+    def __init__(self, store: ReclaimApplication, max_batch: int) -> None:
         self.store = store
-        self.on_role = on_role
         self.settings = store.settings
         self.max_batch = max_batch
         self.name = node_name()
@@ -84,7 +76,6 @@ class Node:
         self._campaign = asyncio.get_running_loop().create_task(self._campaign_loop())
 
     async def stop(self) -> None:
-        self.on_role = None  # (the server is stopping: nothing to take connections again)
         if self._campaign is not None:
             self._campaign.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,15 +137,11 @@ class Node:
         address = f"{self.settings.node_advertise or _advertised(host)}:{port}"
         await to_thread.run_sync(store.registry.publish, self.name, address, token)
         log.info("this process (%s) is the store's writer, at %s", self.name, address)
-        if self.on_role is not None:
-            self.on_role(True)
 
     async def _step_down(self) -> None:
         writer, listener = self.writer, self._listener
         self.writer, self._listener = None, None
         self.store.follow(self.forwarder)
-        if writer is not None and self.on_role is not None:
-            self.on_role(False)
         if listener is not None:
             await listener.stop()
         if writer is not None:

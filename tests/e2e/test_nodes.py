@@ -218,28 +218,3 @@ def test_the_writer_killed_under_load_hands_over_and_loses_nothing(
     finally:
         b.stop()
         a.stop()
-
-
-def test_with_several_workers_the_writer_leaves_new_connections_to_the_others(
-    settings,
-) -> None:
-    """``reclaim serve --workers 2``: the worker that starts as the writer takes no
-    connections, so every request is served by the other, which forwards its saves."""
-    server = ServerProcess(settings, "--workers", "2").start()
-    try:
-        deadline = time.monotonic() + 60
-        while server.log.read_text().count("Application startup complete.") < 2:
-            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
-            time.sleep(0.05)
-        assert "takes no new connections" in server.log.read_text()
-        member, _ = _key(settings)
-        roles = set()
-        for _ in range(20):  # a new connection each
-            roles.add(httpx.get(server.url + "/readyz", timeout=10).json()["checks"]["writer"])
-        assert roles == {"another process"}
-        with _client(server.url, member) as client:
-            case_id = client.post("/v1/credits", json=credit_body()).json()["id"]
-            noted = client.post(f"/v1/cases/{case_id}/notes", json={"text": "forwarded"})
-            assert noted.status_code == 200 and noted.json()["version"] == 2
-    finally:
-        server.stop()
