@@ -90,6 +90,12 @@ def parse(argv: list[str]) -> Options:
         help="measure nothing: write the report again from a run's raw figures "
         "(.bench-cache/last-run.json), e.g. after changing the report's layout",
     )
+    parser.add_argument(
+        "--replace-from",
+        type=Path,
+        help="with --from-json: the sections this later run measured replace the first "
+        "run's (the report says which, when and on what code)",
+    )
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -122,6 +128,7 @@ def parse(argv: list[str]) -> Options:
         replay_store=args.replay_store,
         output=output,
         from_json=args.from_json,
+        replace_from=args.replace_from,
     )
 
 
@@ -198,9 +205,18 @@ def rewrite(options: Options) -> int:
     assert source is not None
     raw = json.loads(source.read_text())
     # the run's own options (stores, sizes, quick), written where this command says
-    output = options.output
+    output, later = options.output, options.replace_from
     options = parse(list(raw.get("argv", [])))
     options.output, options.from_json = output, source
+    if later is not None:
+        again = json.loads(later.read_text())
+        for key, section in again["measured"].items():
+            raw["measured"][key] = section
+        raw["machine"]["remeasured"] = {
+            "sections": list(again["measured"]),
+            "started": again["started"],
+            "git": again["machine"]["git"],
+        }
     measured = raw.get("measured")
     legacy = measured is None  # a run from before the raw figures were kept apart
     results: dict[str, SectionResult] = {}

@@ -49,6 +49,8 @@ class Options:
     output: Path
     #: only write the report again, from this run's raw figures
     from_json: Path | None = None
+    #: with from_json: a later run whose sections replace the first run's
+    replace_from: Path | None = None
 
     def store_label(self, store: str) -> str:
         return {"postgres": "PostgreSQL", "sqlite": "SQLite"}[store]

@@ -245,6 +245,36 @@ FOUND = {
     ),
 }
 FOUND["sqlite-raw"] = FOUND["pg-raw"]
+FOUND["workers-scale"] = (
+    "Measured (issue 26, 2026-12-06, PostgreSQL, 16 clients, CPU per command from /proc): "
+    "this machine has 2 cores for every worker, PostgreSQL and wrk, so a second worker adds "
+    "a process to feed, not a core; more workers pay only where the work they take off the "
+    "writer's process outweighs what forwarding adds. 1 worker: 1.70 ms of Reclaim's CPU "
+    "a command. 2 workers, one store writer: the writer 1.37-1.55 ms (its share of the "
+    "requests and the batch writes for everyone), the follower 0.51-0.60 (1.89-2.15 in "
+    "all), so the writer's process, one GIL for its requests and its writer thread, is the "
+    "limit; py-spy --gil on it: its own requests and their commands about half its CPU, "
+    "the batch writes 27 %, taking the followers' saves 5 %. A forwarded save's round trip "
+    "is the transport figure of section (h). Tried and dropped: a writer that takes no "
+    "connections when other workers share its port (all requests on the followers): its "
+    "thread, idle between saves, wrote them in batches of one or two, and 2 workers did "
+    "448 against 530/s (3.17 against 2.13 ms of CPU a command; 4 workers the same, 553 "
+    "against 542); a follower's commands on the thread pool instead of greenlets on its "
+    "loop (the follower 0.91-1.63 against 0.70-0.76 ms a command). Before issue 26 each "
+    "worker wrote its own batches, taking the events table's lock in turn; the old code in "
+    "this section the same morning (fsync on): PostgreSQL 589, 652, 427/s for 1, 2, 4 "
+    "workers on 300 cases and 385, 466, 429 on 3,000; SQLite 473, 607, 440 and 376, 503, "
+    "359: on this machine that day two writers did not halve the rate as issue 26 "
+    "measured, and one writer with followers is not faster. Next: followers that make the "
+    "projections' rows of their saves (the inline projections' prepare step) so the writer "
+    "only applies them, and a writer that batches saves arriving together even when idle."
+)
+FOUND["workers-p99"] = (
+    "Measured: at 16 clients a command's p99 is the time it waits for the busy processes "
+    "(p50 alone is 25-40 ms at every worker count, against 2-3 ms for the bare endpoint's "
+    "p50), so it follows throughput; see the throughput target above."
+)
+FOUND["workers-pg-raw"] = FOUND["pg-raw"]
 
 
 def _find(results: dict[str, SectionResult], key: str, name: str) -> Figure | None:
@@ -808,6 +838,21 @@ def _table(figures: list[Figure]) -> list[str]:
     return lines
 
 
+def _remeasured(about: dict[str, Any]) -> str:
+    """What the header says when some sections come from a later run (``--replace-from``)."""
+    again = about.get("remeasured")
+    if not again:
+        return ""
+    started = datetime.fromisoformat(again["started"])
+    sections = ", ".join(f"`{s}`" for s in again["sections"])
+    return (
+        f" **Except sections {sections}**: measured again by `python3 dev.py bench "
+        f"--sections {','.join(again['sections'])}` at {started:%H:%M} UTC on commit "
+        f"{again['git']['commit']} ({again['git']['subject']}); each section's ratios "
+        "compare its own figures, measured side by side in that run."
+    )
+
+
 def write_report(
     options: Options,
     about: dict[str, Any],
@@ -829,6 +874,7 @@ def write_report(
             if about.get("rendered_from")
             else ""
         )
+        + _remeasured(about)
         + (
             " **Quick mode: short runs and small logs, for smoke-testing only.**"
             if options.quick
