@@ -20,14 +20,11 @@ in a table cell that must fit on one page.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
-import re
 import unicodedata
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,24 +36,12 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from api.render.archive import MANIFEST_NAME, ManifestedZip, safe_name, sha256_hex
 from domain.cases import SHA256_HEX
 from infrastructure.read.dossier_input import DossierInput
 
 _log = logging.getLogger(__name__)
 REPORT_NAME = "case-report.pdf"
-MANIFEST_NAME = "manifest.json"
-MEDIA_TYPE = "application/zip"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_EXTENSIONS = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/webp": ".webp",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-    "text/csv": ".csv",
-    "message/rfc822": ".eml",
-    "application/json": ".json",
-}
 #: where the fonts are looked for: RECLAIM_FONT_DIRS (os.pathsep-separated) first, then the
 #: places Debian's packages put them
 FONT_DIRS = (
@@ -175,19 +160,6 @@ def _coverage(path: Path) -> frozenset[int]:
     """The code points a font has a glyph for."""
     with TTFont(path, lazy=True) as font:
         return frozenset(font.getBestCmap())
-
-
-def safe_name(filename: object, media_type: object = None, fallback: str = "evidence") -> str:
-    """A file name that is safe in any ZIP tool: ASCII letters, digits, . _ - only."""
-    ascii_name = unicodedata.normalize("NFKD", str(filename or "")).encode("ascii", "ignore")
-    name = _UNSAFE.sub("-", ascii_name.decode()).strip(".-")[:80].strip(".-")
-    if not name:
-        name = fallback + _EXTENSIONS.get(str(media_type), "")
-    return name
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _evidence_file(item: Mapping[str, Any], read: Callable[[str], bytes]) -> EvidenceFile:
@@ -406,21 +378,13 @@ def _audit_section(pdf: _Report, data: DossierInput) -> None:
         pdf.paragraph("None given.")
 
 
-def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
-    utc = moment.astimezone(UTC)
-    return (max(utc.year, 1980), utc.month, utc.day, utc.hour, utc.minute, utc.second)
-
-
 def _manifest(
-    data: DossierInput, entries: dict[str, bytes], files: Sequence[EvidenceFile]
+    data: DossierInput, entries: Sequence[Mapping[str, Any]], files: Sequence[EvidenceFile]
 ) -> bytes:
     manifest = {
         "case_id": str(data.case["id"]),
         "generated_at": data.generated_at.isoformat(),
-        "files": [
-            {"path": path, "sha256": sha256_hex(content), "size": len(content)}
-            for path, content in entries.items()
-        ],
+        "files": list(entries),
         "evidence": [
             {
                 "id": f.item.get("id"),
@@ -440,18 +404,13 @@ def write_dossier(data: DossierInput, target: BinaryIO) -> None:
     if not data.case.get("id"):
         raise DossierError("the case facts need its id")
     files = [_evidence_file(item, data.read_evidence) for item in data.evidence]
-    entries: dict[str, bytes] = {REPORT_NAME: render_report(data, files)}
-    for file in files:
-        if file.path is not None and file.content is not None:
-            entries.setdefault(file.path, file.content)
-    entries[MANIFEST_NAME] = _manifest(data, entries, files)
-    stamp = _zip_time(data.generated_at)
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, content in entries.items():
-            info = zipfile.ZipInfo(path, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, content)
+    report = render_report(data, files)
+    with ManifestedZip(target, data.generated_at) as archive:
+        archive.add(REPORT_NAME, report)
+        for file in files:
+            if file.path is not None and file.content is not None and file.path not in archive:
+                archive.add(file.path, file.content)
+        archive.add(MANIFEST_NAME, _manifest(data, archive.files, files))
 
 
 def build_dossier(data: DossierInput) -> bytes:

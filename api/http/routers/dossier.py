@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.http.deps import Caller, Reclaim, check_read
+from api.http.downloads import zip_download
 from api.http.middleware import StrictJSONRoute
 from api.http.presenters import present_case
 from api.http.problems import problem_responses
-from api.render.dossier import MEDIA_TYPE, build_dossier, dossier_filename
+from api.render.archive import MEDIA_TYPE
+from api.render.dossier import dossier_filename, write_dossier
 from domain.cases import Case
 from infrastructure.read.report_sources import load_dossier_input, owner_scope
 from infrastructure.store.application import ReclaimApplication
@@ -42,12 +45,7 @@ def dossier_response(reclaim: ReclaimApplication, case: Case, reader: Principal)
     """The dossier of a case ``reader`` may read, as a download (the API's and the case
     book's)."""
     facts = present_case(case, reclaim.settings).model_dump(mode="json")
-    body = build_dossier(load_dossier_input(reclaim, case, facts, owner_scope(reader)))
-    return Response(
-        body,
-        media_type=MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="{dossier_filename(case.id)}"',
-            "Cache-Control": "private, no-store",
-        },
+    data = load_dossier_input(reclaim, case, facts, owner_scope(reader))
+    return zip_download(
+        partial(write_dossier, data), dossier_filename(case.id), reclaim.blobs.tmp_dir
     )
