@@ -24,6 +24,7 @@ from api.http.routers import (
     drafts,
     emails,
     evidence,
+    me,
     meta,
     reads,
     reminders,
@@ -38,7 +39,7 @@ from infrastructure.store.node import Node
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
-ROUTERS += [drafts.router, emails.router]
+ROUTERS += [drafts.router, emails.router, me.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 

@@ -165,6 +165,16 @@ class KeyStore:
             return None
         return Principal(row["key_id"], row["user_id"], row["workspace"], row["role"])
 
+    def of_user(self, user_id: str, workspace: str) -> list[KeyInfo]:
+        """Every key and calendar token a person in a workspace has had, revoked ones too."""
+        rows = self.database.fetchall(
+            "SELECT key_id, user_id, workspace, role, kind, created_at, revoked_at "
+            "FROM reclaim_api_keys WHERE user_id = %s AND workspace = %s "
+            "ORDER BY created_at, key_id",
+            (user_id, workspace),
+        )
+        return [KeyInfo(**_str_row(r)) for r in rows]
+
     def list(self, *, kind: str | None = None) -> list[KeyInfo]:
         rows = self.database.fetchall(
             "SELECT key_id, user_id, workspace, role, kind, created_at, revoked_at "

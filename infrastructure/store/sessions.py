@@ -153,3 +153,13 @@ class SessionStore:
                 f"SELECT COUNT(*) AS n FROM {TABLE} WHERE key_id = %s", (key_id,)
             )
         return int(row["n"]) if row else 0
+
+    def count_of_user(self, user_id: str, workspace: str) -> int:
+        """The session rows kept for any of a person's keys (live, or ended and not yet
+        swept)."""
+        row = self.database.fetchone(
+            f"SELECT COUNT(*) AS n FROM {TABLE} s JOIN reclaim_api_keys k "
+            "ON k.key_id = s.key_id WHERE k.user_id = %s AND k.workspace = %s",
+            (user_id, workspace),
+        )
+        return int(row["n"]) if row else 0

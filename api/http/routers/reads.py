@@ -161,8 +161,13 @@ def _visible(reclaim: Reclaim, caller: Caller, case_id: UUID) -> None:
 def timeline(case_id: UUID, reclaim: Reclaim, caller: Caller) -> Timeline:
     _visible(reclaim, caller, case_id)
     rows = queries.timeline(reclaim.database, str(case_id), caller.workspace, owner_scope(caller))
+    return present_timeline(str(case_id), rows)
+
+
+def present_timeline(case_id: str, rows: list[dict[str, Any]]) -> Timeline:
+    """A case's timeline rows (``queries.timeline``) as the API shows them."""
     return Timeline(
-        case_id=str(case_id),
+        case_id=case_id,
         items=[
             TimelineEntry(
                 **{k: r[k] for k in TimelineEntry.model_fields if k in r},
