@@ -5,7 +5,10 @@ twice, uploads of several files, who may post what. Both stores."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import re
+import zipfile
 from html import unescape
 
 import httpx
@@ -490,3 +493,32 @@ def test_a_bad_filter_on_my_cases_is_shown_beside_its_field(
     if "sort" in params:  # the order falls back to the first, and the page says so
         chosen = re.search(r'<option value="([^"]*)" selected>', page.text.split('id="f-sort"')[1])
         assert chosen and chosen.group(1) == "-opened_at"
+
+
+def test_download_my_data_is_a_link_on_my_cases_to_my_own_zip(api, alice) -> None:
+    """The same ZIP as ``GET /v1/me/export``, for whoever is signed in; no script, no form."""
+    case_id = _open(alice)
+    other = credit_body(account_reference="bob-ref-31337")
+    bobs = str(ok(api["other_member"].post("/v1/credits", json=other))["id"])
+    page = alice.get("/app/cases")
+    link = re.search(r'<a [^>]*href="(/app/my-data)"[^>]*>Download my data', page.text)
+    assert link, "the link on My cases"
+    download = alice.get(link.group(1))
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/zip"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    archive = zipfile.ZipFile(io.BytesIO(download.content))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert (manifest["user_id"], manifest["cases"]) == ("alice", [case_id])
+    assert json.loads(archive.read("account.json"))["browser_sessions"] == 1
+    for content in map(archive.read, archive.namelist()):
+        assert bobs.encode() not in content and b"bob-ref-31337" not in content
+    from_api = zipfile.ZipFile(io.BytesIO(api["owner"].get("/v1/me/export").content))
+    assert sorted(from_api.namelist()) == sorted(archive.namelist())
+
+    anonymous = Browser(api.base_url, None)
+    try:
+        signed_out = anonymous.get("/app/my-data")
+        assert signed_out.status_code == 303 and signed_out.headers["location"] == "/app/sign-in"
+    finally:
+        anonymous.close()

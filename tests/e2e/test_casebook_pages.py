@@ -130,6 +130,11 @@ def test_my_cases_filters_sorts_pages_and_shows_what_is_due(api, settings, brows
     assert rows.count() == 1 + 25  # the header and one page
     check_accessible(page, "my cases")
     shot(page, "my-cases", settings, capsys)
+    with page.expect_download() as downloading:
+        page.get_by_role("region", name="Your data").get_by_role(
+            "link", name="Download my data (ZIP)"
+        ).click()
+    assert downloading.value.suggested_filename == "reclaim-my-data-home-alice.zip"
 
     page.get_by_role("link", name="Next page").click()
     page.wait_for_load_state()

@@ -1,7 +1,8 @@
 """The case book: a claimant's cases as server-rendered pages under ``/app``.
 
-This module: My cases, opening a case, the workflow; ``casebook_case.py``: a case's own
-page, its actions and files; ``casebook_session.py``: sign-in and sign-out.
+This module: My cases (with the download of one's own data), opening a case, the
+workflow; ``casebook_case.py``: a case's own page, its actions and files;
+``casebook_session.py``: sign-in and sign-out.
 
 Pages call the application service directly (the same ``ReclaimApplication`` the JSON
 API runs), never Reclaim's own HTTP API. Forms are checked by the API's request models
@@ -39,6 +40,7 @@ from api.http.routers.casebook_pages import (
 )
 from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
 from api.http.routers.casebook_svg import lifecycle_svg, transition_rows
+from api.http.routers.me import my_data_response
 from domain import cases as c
 from domain.deadlines import DeadlineFacts, next_deadline
 from domain.errors import DomainError
@@ -166,6 +168,15 @@ def my_cases(request: Request, reclaim: Reclaim) -> Response:
         422 if errors and "cursor" not in errors else 200,
         current="/app/cases",
     )
+
+
+@router.get("/my-data")
+def my_data(request: Request, reclaim: Reclaim) -> Response:
+    """The signed-in person's own data: the same ZIP as ``GET /v1/me/export``."""
+    session = current_session(request, reclaim)
+    if session is None:
+        return redirect(SIGN_IN)
+    return my_data_response(reclaim, session.principal)
 
 
 # --- open a case ------------------------------------------------------------------------------
