@@ -44,6 +44,10 @@ from bench.common import (
     write_json,
 )
 
+#: the stores the benchmarks make are throwaway: one master key for all of them (and for
+#: the servers they start), unless one is set
+os.environ.setdefault("RECLAIM_MASTER_KEY", "b3" * 32)
+
 SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory", "workers")
 
 

@@ -214,7 +214,7 @@ def _generate(logs: list[Log], size: int) -> int:
         recorded = 0
         pending: list[Any] = []
         for case in cases(10**9, 1000 + size):
-            pending += [mapper.to_stored_event(e) for e in case.collect_events()]
+            pending += [mapper.encode(e, case) for e in case.collect_events()]
             if len(pending) >= INSERT_BATCH or recorded + len(pending) >= size:
                 for app in apps:
                     app.recorder.insert_events(pending)

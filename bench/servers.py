@@ -54,6 +54,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if not k.startswith("RECLAIM_") and not k.startswith("POSTGRES_")
     }
     env["RECLAIM_DATA_DIR"] = str(settings.data_dir)
+    if settings.master_key:
+        env["RECLAIM_MASTER_KEY"] = settings.master_key
     if settings.database_url:
         env["RECLAIM_DATABASE_URL"] = settings.database_url
     env["PYTHONPATH"] = str(ROOT)

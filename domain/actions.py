@@ -119,6 +119,15 @@ def _with(title: str, detail: str | None) -> str:
     return f"{title}: {detail}" if detail else title
 
 
+def erased_title(event: Any, currency: str) -> tuple[str, str]:
+    """The erasure of the case owner's personal data: recorded by whoever erased it (the
+    event's ``actor``), with nothing personal in it."""
+    return (
+        "Personal data erased",
+        "the owner's data key was destroyed; personal fields read as erased.",
+    )
+
+
 def opened_title(event: Any, currency: str) -> tuple[str, str]:
     if hasattr(event, "credit_type"):
         title = (
@@ -301,6 +310,7 @@ class Declared:
         self.titles: dict[str, Title] = {
             "Opened": opened_title,
             **{a.event: a.title for a in self.actions},
+            "PersonalDataErased": erased_title,
         }
         #: outbound events (timeline event types) -> the contact they are
         self.outbound = {a.event_type: a.contact for a in self.actions if a.contact}
@@ -312,7 +322,9 @@ class Declared:
         #: the events (timeline event types) that answer the contact before them
         self.inbound = frozenset(a.event_type for a in self.actions if a.answers)
         #: events (class names) that change none of a case's report contribution
-        self.record_only = frozenset(a.event for a in self.actions if a.only_records)
+        self.record_only = frozenset(
+            [*(a.event for a in self.actions if a.only_records), "PersonalDataErased"]
+        )
 
     def __getitem__(self, name: str) -> Action:
         return self.by_name[name]

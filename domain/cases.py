@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import lifecycle
 from domain.errors import (
+    CaseErased,
     DatesOutOfOrder,
     EscalationNotHigher,
     InvalidValue,
@@ -97,6 +98,50 @@ def find_unstorable(text: str) -> re.Match[str] | None:
 
 
 #: every time, like every fact date, must fall in this range: outside it is a typing mistake,
+#: what a personal field reads as once its owner's data key is destroyed
+ERASED = "[erased]"
+
+#: The personal fields of each event (by class name), declared here because what is
+#: personal is the domain's to say: the store encrypts exactly these under the case
+#: owner's data key (``infrastructure/store/personal.py``). Everything else (amounts,
+#: currencies, platforms, states, times, choices from fixed lists, user ids) stays in
+#: clear, so reports and deadlines work without any key.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "Opened": ("account_reference", "charge_reference"),
+    "Submitted": ("reference", "message"),
+    "FollowedUp": ("message",),
+    "ResponseReceived": ("message",),
+    "Denied": ("reason",),
+    "Appealed": ("grounds",),
+    "Escalated": ("contact", "message"),
+    "Resolved": ("note",),
+    "NoteAdded": ("text",),
+    "EvidenceAttached": ("filename", "description"),
+}
+#: the personal attributes of a case itself (what a snapshot of it holds)
+PERSONAL_STATE = ("account_reference", "charge_reference", "submission", "evidence")
+
+
+def erase_state(state: dict[str, Any]) -> None:
+    """A case's attributes with every personal value replaced by ``ERASED``: what the
+    fold of its events gives once the owner's key is gone, and what erasing it in
+    memory leaves (so a cached copy and a replay agree)."""
+    for name in ("account_reference", "charge_reference"):
+        if state.get(name) is not None:
+            state[name] = ERASED
+    submission = state.get("submission")
+    if submission and submission.get("reference") is not None:
+        state["submission"] = {**submission, "reference": ERASED}
+    state["evidence"] = [
+        {
+            **item,
+            "filename": None if item.get("filename") is None else ERASED,
+            "description": None if item.get("description") is None else ERASED,
+        }
+        for item in state.get("evidence") or []
+    ]
+
+
 #: skews statistics for good, and overflows date arithmetic
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -263,7 +308,27 @@ class Case(Aggregate):
         return missing
 
     def check_can(self, action: str) -> None:
+        if self.erased:
+            raise CaseErased()
         lifecycle.check_can(self.state, action)
+
+    @property
+    def erased(self) -> bool:
+        """Whether its owner's personal data was erased (``erase_personal_data``)."""
+        return bool(self.__dict__.get("personal_data_erased"))
+
+    def erase_personal_data(self, *, actor: str, request_id: str) -> None:
+        """Record that the owner's personal data was erased (their data key destroyed):
+        the case keeps its amounts, states and times, takes no more steps, and every
+        personal field it holds reads as ``ERASED``. Erasing twice records nothing."""
+        if self.erased:
+            return
+        self._personal_data_erased(actor=actor, request_id=request_id)
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, actor: str, request_id: str) -> None:
+        erase_state(self.__dict__)
+        self.personal_data_erased = True
 
     def check_occurred_at(
         self, occurred_at: datetime | None, now: datetime | None = None

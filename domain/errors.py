@@ -112,3 +112,13 @@ class DatesOutOfOrder(DomainError):
 
     code = "dates-out-of-order"
     field = "expires_on"
+
+
+class CaseErased(DomainError):
+    """The case's owner was erased: the case is a closed record, counted in reports,
+    with nothing of its owner left to act on."""
+
+    code = "case-erased"
+
+    def __init__(self) -> None:
+        super().__init__("the owner of this case was erased; the case takes no more steps")

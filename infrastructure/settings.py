@@ -45,6 +45,19 @@ class Settings(BaseSettings):
         description="HMAC key for the audit chain's signed head; generated into the data "
         "directory on first use when unset (set it explicitly with several API nodes).",
     )
+    master_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="32 bytes (64 hex digits) that wrap each person's data key. Required "
+        "on PostgreSQL, the same on every node; on SQLite, unset means the data directory's "
+        "master.key, made on first start. Make one with `reclaim master-key new`.",
+    )
+    personal_data_encryption: bool = Field(
+        default=True,
+        description="Seal personal fields and files under their owner's data key. Off only "
+        "to measure what sealing costs (python3 dev.py bench): what is written with it off "
+        "is kept in clear and cannot be erased by destroying a key.",
+    )
     snapshot_interval: int = Field(
         default=50, ge=0, description="Snapshot a case every N events (0 turns snapshots off)."
     )

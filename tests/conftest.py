@@ -16,6 +16,12 @@ import pytest
 from infrastructure.settings import Settings
 from tests.support.pgserver import PostgresServer
 
+#: the master key of every store a test makes (PostgreSQL needs one given; SQLite would
+#: make a key file, which ``tests/integration/test_personal_keys.py`` covers); child
+#: processes inherit it (``cli_env``)
+TEST_MASTER_KEY = "5e" * 32
+os.environ.setdefault("RECLAIM_MASTER_KEY", TEST_MASTER_KEY)
+
 STORES = ["sqlite", "postgres"]
 _database_names = itertools.count(1)
 

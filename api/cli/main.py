@@ -26,6 +26,104 @@ keys_cli = typer.Typer(
 cli.add_typer(keys_cli, name="keys")
 blobs_cli = typer.Typer(help="Evidence files, kept in the store.", no_args_is_help=True)
 cli.add_typer(blobs_cli, name="blobs")
+master_cli = typer.Typer(
+    help="The master key that wraps each person's data key.", no_args_is_help=True
+)
+cli.add_typer(master_cli, name="master-key")
+
+
+@cli.command("erase")
+def erase(
+    workspace: Annotated[str, typer.Option(help="The person's workspace")],
+    user: Annotated[str, typer.Option(help="The person's user id")],
+) -> None:
+    """Erase a person (GDPR Art. 17): destroy their data key, so that everything personal
+    of theirs in the log and its files reads as erased; revoke their keys and sessions;
+    rewrite the read rows of their cases. Reports' counts and the audit chain stay."""
+    import secrets
+
+    from infrastructure.service import erasure
+
+    with open_app() as app:
+        try:
+            done = erasure.erase(
+                app, workspace, user, by="reclaim erase", request_id="cli-" + secrets.token_hex(6)
+            )
+        except (erasure.UnknownPerson, erasure.Unsealed) as exc:
+            fail(str(exc))
+    typer.echo(
+        f"erased {user} in {workspace}: {done.cases} cases, {done.keys_revoked} keys revoked, "
+        f"{done.files_removed} files removed"
+    )
+
+
+@cli.command("seal-log")
+def seal_log() -> None:
+    """Encrypt the personal data of a log written before Reclaim encrypted it (once, after
+    the upgrade, with every server stopped): its events are sealed in place, its files
+    stored sealed, and every projection rebuilt, the audit chain linked again over the
+    sealed events. Until then nobody with older events can be erased."""
+    from infrastructure.store.sealing import Unsealed
+    from infrastructure.store.sealing import seal_log as seal
+
+    with open_app() as app:
+        try:
+            done = seal(app)
+        except Unsealed as exc:
+            fail(str(exc))
+    if not done.rebuilt:
+        typer.echo("nothing to seal: every event with personal data is sealed")
+        return
+    typer.echo(
+        f"sealed {done.events} events and {done.files} files; projections rebuilt "
+        "(the audit chain now covers the sealed events)"
+    )
+
+
+@master_cli.command("new")
+def master_key_new() -> None:
+    """Print a new random master key (64 hex digits) to set as RECLAIM_MASTER_KEY."""
+    from infrastructure.store.personal import new_master_key
+
+    typer.echo(new_master_key())
+
+
+@master_cli.command("rotate")
+def master_key_rotate(
+    new_key_file: Annotated[
+        Path,
+        typer.Option(
+            "--new-key-file",
+            help="A file holding the new master key (64 hex digits): never on the command line",
+        ),
+    ],
+) -> None:
+    """Re-wrap every data key under a new master key (the events are not touched). Run it
+    with the current key set as usual, with every server stopped; start them again with
+    RECLAIM_MASTER_KEY set to the new key (on the embedded default, the new key replaces
+    the data directory's master.key)."""
+    from infrastructure.store.personal import (
+        MASTER_KEY_FILE,
+        MasterKeyError,
+        master_id,
+        parse_master_key,
+    )
+
+    try:
+        new = parse_master_key(new_key_file.read_text())
+    except OSError as exc:
+        fail(f"cannot read {new_key_file}: {exc.strerror or exc}")
+    except MasterKeyError as exc:
+        fail(f"{new_key_file}: {exc}")
+    with open_app() as app:
+        count = app.data_keys.rotate(new)
+        key_file = app.settings.data_dir / MASTER_KEY_FILE
+        if not app.settings.master_key and key_file.exists():
+            key_file.write_text(new.hex() + "\n")
+            where = f"{key_file} now holds the new key"
+        else:
+            where = "set RECLAIM_MASTER_KEY to the new key on every node"
+    typer.echo(f"re-wrapped {count} data keys under master key {master_id(new)}; {where}")
 
 
 @cli.command("init")

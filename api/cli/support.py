@@ -43,10 +43,13 @@ def open_services(**overrides: object) -> Iterator[Services]:
     from eventsourcing.persistence import PersistenceError
 
     from infrastructure.bootstrap import bootstrap
+    from infrastructure.store.personal import MasterKeyError
 
     settings = load_settings(**overrides)
     try:
         services = bootstrap(settings)
+    except MasterKeyError as exc:
+        fail(str(exc))
     except (PersistenceError, OSError) as exc:
         fail(f"cannot open the store: {exc}")
     try:

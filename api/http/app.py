@@ -30,6 +30,7 @@ from api.http.routers import (
     reminders,
     reports,
     reports_page,
+    users,
 )
 from api.logs import configure_logging
 from infrastructure.bootstrap import bootstrap
@@ -39,7 +40,7 @@ from infrastructure.store.node import Node
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
-ROUTERS += [drafts.router, emails.router, me.router]
+ROUTERS += [drafts.router, emails.router, me.router, users.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 

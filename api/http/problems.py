@@ -25,6 +25,7 @@ from infrastructure.service.commands import IdempotencyKeyReused
 from infrastructure.store.application import CaseNotFound, VersionMismatch
 from infrastructure.store.blobs import TooLarge, UnsupportedMedia
 from infrastructure.store.forward import WriterUnavailable
+from infrastructure.store.personal import SubjectErased
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://reclaim.example/problems/"
@@ -110,11 +111,16 @@ _DOMAIN_STATUS: dict[type[domain_errors.DomainError], tuple[int, str]] = {
     domain_errors.ActionNotAllowed: (409, "Action not allowed"),
     domain_errors.MissingForSubmit: (409, "Not ready to submit"),
     domain_errors.EscalationNotHigher: (409, "Escalation not higher"),
+    domain_errors.CaseErased: (409, "Owner erased"),
     domain_errors.InvalidValue: (422, "Invalid value"),
 }
 #: the refusals a case book page answers with 409; the page shows every other one, an
 #: escalation that is not higher included, beside its field: 422, the form's input
-_PAGE_CONFLICTS = (domain_errors.ActionNotAllowed, domain_errors.MissingForSubmit)
+_PAGE_CONFLICTS = (
+    domain_errors.ActionNotAllowed,
+    domain_errors.MissingForSubmit,
+    domain_errors.CaseErased,
+)
 
 
 def domain_status(exc: domain_errors.DomainError) -> tuple[int, str]:
@@ -277,6 +283,11 @@ def install(app: FastAPI) -> None:
         return problem_response(
             request, 415, "Unsupported media type", str(exc), code="unsupported-media-type"
         )
+
+    @app.exception_handler(SubjectErased)
+    def _erased(request: Request, exc: SubjectErased) -> JSONResponse:
+        # a file for a case whose owner was erased: refused before any command runs
+        return _domain_error(request, domain_errors.CaseErased())
 
     @app.exception_handler(WriterUnavailable)
     def _no_writer(request: Request, exc: WriterUnavailable) -> JSONResponse:

@@ -315,6 +315,19 @@ class Workflow(BaseModel):
     mermaid: str
 
 
+class ErasureOut(BaseModel):
+    """What erasing a person did."""
+
+    workspace: str
+    user: str
+    cases: int = Field(description="Their cases: each now records the erasure")
+    keys_revoked: int = Field(description="API keys and calendar tokens revoked")
+    files_removed: int = Field(description="Evidence and mail files removed from the store")
+    idempotency_answers_removed: int = Field(
+        description="Answers kept for Idempotency-Keys that held their data"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 

@@ -158,6 +158,14 @@ class AuditLog(ReclaimProjection):
         self.table.write(cursor, rows)
         self.write_head(cursor, batch.last_position, previous, count + len(batch))
 
+    def rewrite(self, cursor: Cursor, batch: Batch) -> None:
+        """Only the payloads: the chain hashes the stored events, which an erasure leaves
+        as they were."""
+        cursor.executemany(
+            f"UPDATE {self.table.name} SET payload = %s WHERE position = %s",
+            [(payload(r.event), r.position) for r in batch.events],
+        )
+
     def prepare(self, batch: Batch) -> list[str]:
         """Each event's payload text (the chain's links need the head, read under the lock)."""
         return [payload(recorded.event) for recorded in batch.events]

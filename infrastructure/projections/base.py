@@ -310,6 +310,12 @@ class ReclaimProjection:
         """After a rebuild's last batch (in a bulk transaction of its own, before the new
         tables get their indexes): write whatever ``apply`` held over its batches."""
 
+    def rewrite(self, cursor: Cursor, batch: Batch) -> None:
+        """After an erasure: write again the rows of the batch's cases, made from their
+        whole history as the log gives it now (their personal fields erased), so they
+        equal a rebuild's. ``batch`` holds every event of those cases. Default: nothing,
+        for a projection that keeps nothing personal (the reports' counters)."""
+
     def prepare(self, batch: Batch) -> Any:
         """What ``apply`` works out from the batch's cases and events alone: neither the
         store nor the events' positions (which ``apply`` fills in). Inline it runs before

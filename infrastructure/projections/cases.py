@@ -144,6 +144,9 @@ class CaseFactsProjection(ReclaimProjection):
             rows.append(row)
         self.table.write(cursor, rows, upsert=True)
 
+    def rewrite(self, cursor: Cursor, batch: Batch) -> None:
+        self.apply(cursor, batch)  # (an upsert of each case's row)
+
     def with_derived(self, facts: Facts, batch: Batch) -> Facts:
         """``facts`` with the subclass's own columns (worked out without positions)."""
         return facts

@@ -55,6 +55,12 @@ class Timeline(ReclaimProjection):
             row["position"] = recorded.position
         self.table.write(cursor, rows)
 
+    def rewrite(self, cursor: Cursor, batch: Batch) -> None:
+        cases = sorted(batch.cases)
+        marks = ", ".join(["%s"] * len(cases))
+        cursor.execute(f"DELETE FROM {self.table.name} WHERE case_id IN ({marks})", cases)
+        self.apply(cursor, batch)
+
     def row(self, recorded: Recorded, case: Any) -> dict[str, Any]:
         title, details = title_and_details(recorded, case.currency)
         return {

@@ -54,7 +54,7 @@ def evidence_chunks(
     """The bytes of one evidence file of ``case``, a chunk at a time: the one place the
     personal data export reads evidence. ``BlobMissing`` (a ``FileNotFoundError``) when
     the store has no such file."""
-    blob = reclaim.blobs.find(str(item.get("sha256") or ""))
+    blob = reclaim.files_of(case).find(str(item.get("sha256") or ""))
     if blob is None:
         raise BlobMissing(f"evidence {item.get('id')} of case {case.id}")
     return blob.iter_bytes()

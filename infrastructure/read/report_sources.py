@@ -194,7 +194,7 @@ def load_dossier_input(
         case={k: v for k, v in facts.items() if not isinstance(v, list | dict)},
         timeline=queries.timeline(db, case_id, case.workspace, owner),
         evidence=list(case.evidence),
-        read_evidence=reclaim.blobs.read,
+        read_evidence=reclaim.files_of(case).read,
         audit=audit,
         signed_head=queries.audit_head(db),
         generated_at=now or datetime.now(UTC),

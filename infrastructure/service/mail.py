@@ -500,7 +500,8 @@ def record_mail(
             case.add_note(text=text, **common)
         else:  # a submission: after the files, since a dispute's needs its evidence
             case.check_can("submit")
-        blob = keep_message(reclaim.blobs, raw)
+        files = reclaim.files_of(case)
+        blob = keep_message(files, raw)
         who = (
             "from "
             + mail.sender
@@ -526,9 +527,9 @@ def record_mail(
                 continue
             try:
                 stored = (
-                    keep_message(reclaim.blobs, item.data)
+                    keep_message(files, item.data)
                     if item.media_type == "message/rfc822"
-                    else reclaim.blobs.put_bytes(item.data, item.media_type)
+                    else files.put_bytes(item.data, item.media_type)
                 )
             except (UnsupportedMedia, MailError):
                 skipped.append(f"{item.filename} ({item.media_type}, content does not match)")

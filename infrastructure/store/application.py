@@ -16,7 +16,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording, Transcoder, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    Notification,
+    Recording,
+    Transcoder,
+    Transcoding,
+)
 
 from domain.cases import Case, Credit, Dispute
 from infrastructure.projections.inline import (
@@ -34,6 +41,7 @@ from infrastructure.store.forward import Forwarder, Registry, decode_save, encod
 from infrastructure.store.group_commit import GroupCommitter
 from infrastructure.store.idempotency import IdempotencyRecord, IdempotencyStore
 from infrastructure.store.keys import KeyStore
+from infrastructure.store.personal import DataKeys, PersonalMapper, master_key_from
 from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
@@ -92,12 +100,27 @@ class ReclaimApplication(Application[UUID]):
         #: workspaces' own draft templates
         self.templates = TemplateStore(self.database)
         self.blobs = BlobStore(self.database, self.settings.data_dir / "tmp")
+        #: each person's data key (``personal.py``), unwrapped by the master key
+        self.data_keys = DataKeys(
+            self.database,
+            master_key_from(
+                self.settings.master_key,
+                self.settings.data_dir,
+                file_allowed=not self.settings.uses_postgres,
+            ),
+            recheck_seconds=self.settings.key_cache_seconds,
+        )
+        self.data_keys.on_erased = self._forget_erased
+        if self.settings.personal_data_encryption:
+            self.mapper.keys = self.data_keys
         #: who the store's writer is (``forward.py``)
         self.registry = Registry(self.database)
         #: set while this process is a follower: its saves go to the writer
         self.forwarder: Forwarder | None = None
         if self.settings.create_tables:
             shared_keys.create_tables(self.database)  # (the audit head's key is one)
+            self.data_keys.create_tables()
+        self.data_keys.check_master()
         #: every projection, written in the transaction of the events it reads
         context = projection_context(self.settings, self.database)
         self.projections = InlineProjections(self.database, context)
@@ -120,17 +143,72 @@ class ReclaimApplication(Application[UUID]):
         self.blobs.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
+    mapper: PersonalMapper
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, sealing each event's personal fields under its case
+        owner's data key (given to it once the store is open)."""
+        return PersonalMapper(self.construct_transcoder(), None)
+
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        """The library's save, with the projections' rows in the events' transaction."""
-        processing_event.saved_kwargs["inline"] = InlineSave(
-            processing_event.events, processing_event.aggregates
+        """The library's save (``EventStore.put``), with the projections' rows in the
+        events' transaction, and each event encoded with its case (whose data key seals
+        its personal fields)."""
+        events = processing_event.events
+        aggregates = processing_event.aggregates
+        processing_event.saved_kwargs["inline"] = InlineSave(events, aggregates)
+        encode = self.mapper.encode
+        stored = [encode(e, aggregates.get(e.originator_id)) for e in events]
+        ids = self.recorder.insert_events(
+            stored, tracking=processing_event.tracking, **processing_event.saved_kwargs
         )
-        return super()._record(processing_event)
+        recordings = [
+            Recording(
+                d,
+                Notification(
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=i,
+                ),
+            )
+            for d, s, i in zip(events, stored, ids or (), strict=False)
+        ]
+        cache = self.repository.cache
+        if cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in aggregates.items():
+                cache.put(aggregate_id, aggregate)
+        return recordings
+
+    def _forget_erased(self, keys: Sequence[Any]) -> None:
+        """Another node erased these people: drop this process's copies of their cases,
+        which still hold what was decrypted before (read again, they read as erased)."""
+        if self.repository.cache is None:
+            return
+        for key in keys:
+            for case_id in self.case_ids_of(key.workspace, key.user_id):
+                self.forget(case_id)
+
+    def case_ids_of(self, workspace: str, owner: str) -> list[UUID]:
+        """Every case the person owns (from the case list, written with the events)."""
+        rows = self.database.fetchall(
+            "SELECT case_id FROM reclaim_case_list WHERE workspace = %s AND owner = %s "
+            "ORDER BY opened_position",
+            (workspace, owner),
+        )
+        return [UUID(r["case_id"]) for r in rows]
 
     def projection_lag(self) -> dict[str, int]:
         """How many positions each projection is behind the end of the log: 0 for every
         projection written inline, more only for one being caught up or rebuilt."""
         return lag_behind(self.projections.positions(), self.recorder.max_notification_id())
+
+    def files_of(self, case: Case) -> BlobStore:
+        """The evidence store as the case's owner has it: files sealed under their key."""
+        if self.mapper.keys is None:
+            return self.blobs
+        return self.blobs.for_key(self.data_keys.for_subject(case.workspace, case.owner))
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke an API key and end every browser session signed in with it."""
@@ -240,7 +318,7 @@ class ReclaimApplication(Application[UUID]):
         transaction: with other commands' through group commit when it is on."""
         forwarder = self.forwarder
         if forwarder is not None:
-            stored = [self.mapper.to_stored_event(e) for e in case.collect_events()]
+            stored = [self.mapper.encode(e, case) for e in case.collect_events()]
             return CommandResult(case, forwarder.save(encode_save(case.id, stored, idempotency)))
         extra: dict[str, Any] = {} if idempotency is None else {"idempotency": idempotency}
         if self.committer is not None:
@@ -266,7 +344,12 @@ class ReclaimApplication(Application[UUID]):
         for event in events:
             case = event.mutate(case)
         case._pending_events.extend(events)  # noqa: SLF001 - as if its command had run here
-        return self.save_case(case, idempotency=idempotency).position
+        # stored as the follower sealed them, not sealed again here
+        pending = self.mapper.pre_encoded(zip(events, stored, strict=True))
+        try:
+            return self.save_case(case, idempotency=idempotency).position
+        finally:
+            self.mapper.drop_pre_encoded(pending)
 
     def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
         """Save cases in one transaction, with their commands' extra rows: the library's

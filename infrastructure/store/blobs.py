@@ -11,6 +11,13 @@ whole); a download streams out the same way. Names never come from the client. A
 is stored before its ``EvidenceAttached`` event is saved; if the save fails the file
 is an orphan, which nothing reads and which a later upload of the same bytes reuses.
 
+A file is sealed under its case owner's data key (``personal.py``; ``for_key`` gives
+the store as one owner sees it): it is kept under the name ``<key id>/<sha256>``, each
+chunk ``nonce ‖ AES-GCM(chunk)`` with the name and the chunk's place as associated data,
+so erasing the owner leaves nothing of it readable, and the same bytes uploaded by two
+people are two files. Files stored before (named by their SHA-256 alone) are read as
+they are.
+
 Files of an older Reclaim, under ``RECLAIM_DATA_DIR/evidence/<sha256[:2]>/<sha256>``,
 are moved in at start (``move_files_in``, also ``reclaim blobs migrate``): each is
 checked against its name's SHA-256, stored, then removed; a file that does not match
@@ -30,10 +37,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from domain.cases import SHA256_HEX
 from infrastructure.store.database import Database
+from infrastructure.store.personal import DataKey, SubjectErased
 
 ALLOWED_MEDIA_TYPES = (
     "image/png",
@@ -50,6 +58,10 @@ SNIFF_BYTES = 8192
 #: the size of every stored chunk but a file's last: a chunk is the most of a file held
 #: in memory at once, by an upload's copy into the store or by a download
 CHUNK_BYTES = 1024 * 1024
+#: what sealing adds to a chunk: its nonce and its tag
+SEAL_BYTES = 12 + 16
+#: a sealed file's name: its owner's key id, then the SHA-256 of its plain bytes
+SEALED_NAME = re.compile(r"^[0-9a-f]{32}/[0-9a-f]{64}$")
 
 log = logging.getLogger("reclaim.blobs")
 
@@ -196,9 +208,16 @@ class Blob:
     """A stored file, to be read a chunk at a time (``iter_bytes``)."""
 
     store: BlobStore
-    sha256: str
+    #: its name in the store: its SHA-256, after its owner's key id when it is sealed
+    name: str
     size: int
     chunks: int
+    #: the key that opens its chunks (None: they are read as stored)
+    key: DataKey | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self.name.rpartition("/")[2]
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The file's chunks in order, each its own short read: a slow reader holds no
@@ -206,11 +225,17 @@ class Blob:
         for seq in range(self.chunks):
             row = self.store.database.fetchone(
                 "SELECT data FROM reclaim_blob_chunks WHERE sha256 = %s AND seq = %s",
-                (self.sha256, seq),
+                (self.name, seq),
             )
             if row is None:
-                raise BlobMissing(f"{self.sha256} has no chunk {seq}")
-            yield bytes(row["data"])
+                raise BlobMissing(f"{self.name} has no chunk {seq}")
+            data = bytes(row["data"])
+            if self.key is not None:
+                opened = self.key.open(data, _chunk_aad(self.name, seq))
+                if opened is None:
+                    raise BlobMissing(f"{self.name}: its owner was erased")
+                data = opened
+            yield data
 
 
 @dataclass(frozen=True)
@@ -224,10 +249,21 @@ class Moved:
 
 
 class BlobStore:
-    def __init__(self, database: Database, tmp_dir: Path | None = None) -> None:
+    def __init__(
+        self, database: Database, tmp_dir: Path | None = None, key: DataKey | None = None
+    ) -> None:
         self.database = database
         #: where uploads wait while they arrive: transient, on this node only
         self.tmp_dir = tmp_dir or Path(tempfile.gettempdir()) / "reclaim-uploads"
+        #: whose files these are: what is stored is sealed under this key
+        self.key = key
+
+    def for_key(self, key: DataKey | None) -> BlobStore:
+        """The same store, its files sealed under (and opened with) ``key``."""
+        return BlobStore(self.database, self.tmp_dir, key)
+
+    def _name(self, sha256: str) -> str:
+        return sha256 if self.key is None else f"{self.key.key_id}/{sha256}"
 
     def create_tables(self) -> None:
         binary = "BYTEA" if self.database.is_postgres else "BLOB"
@@ -256,42 +292,90 @@ class BlobStore:
         in one transaction; False when the store has them already. With ``check``, bytes
         that do not hash to ``sha256`` are refused (``BlobMismatch``) and nothing is kept."""
         _check_name(sha256)
-        if self.find(sha256) is not None:
+        key = self.key
+        if key is not None and key.erased:
+            raise SubjectErased(f"{key.user_id} in {key.workspace} was erased")
+        name = self._name(sha256)
+        if self._row(name) is not None:
             return False
         digest = hashlib.sha256()
         size = count = 0
         with self.database.transaction() as cursor:
             for chunk in chunks:
                 digest.update(chunk)
-                cursor.execute(
-                    "INSERT INTO reclaim_blob_chunks (sha256, seq, data) VALUES (%s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (sha256, count, chunk),
-                )
+                data = chunk if key is None else key.seal(bytes(chunk), _chunk_aad(name, count))
+                self._insert_chunk(cursor, name, count, data)
                 size += len(chunk)
                 count += 1
             if check and digest.hexdigest() != sha256:
                 raise BlobMismatch(sha256, digest.hexdigest())  # (rolls the chunks back)
-            cursor.execute(
-                "INSERT INTO reclaim_blobs (sha256, size, chunks, stored_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (sha256, size, count, datetime.now(UTC).isoformat(timespec="seconds")),
-            )
+            self._insert_blob(cursor, name, size, count)
         return True
 
+    def store_sealed(self, name: str, chunks: Iterable[bytes]) -> bool:
+        """A sealed file's chunks as they were stored (an import from another store that
+        carries the same keys): they are checked when they are opened, by their tags."""
+        if not SEALED_NAME.fullmatch(name):
+            raise ValueError("not the name of a sealed file")
+        if self._row(name) is not None:
+            return False
+        size = count = 0
+        with self.database.transaction() as cursor:
+            for data in chunks:
+                self._insert_chunk(cursor, name, count, data)
+                size += len(data) - SEAL_BYTES
+                count += 1
+            self._insert_blob(cursor, name, size, count)
+        return True
+
+    @staticmethod
+    def _insert_chunk(cursor: Any, name: str, seq: int, data: bytes | memoryview) -> None:
+        cursor.execute(
+            "INSERT INTO reclaim_blob_chunks (sha256, seq, data) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (name, seq, data),
+        )
+
+    @staticmethod
+    def _insert_blob(cursor: Any, name: str, size: int, count: int) -> None:
+        cursor.execute(
+            "INSERT INTO reclaim_blobs (sha256, size, chunks, stored_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (name, size, count, datetime.now(UTC).isoformat(timespec="seconds")),
+        )
+
+    def _row(self, name: str) -> dict[str, Any] | None:
+        return self.database.fetchone(
+            "SELECT size, chunks FROM reclaim_blobs WHERE sha256 = %s", (name,)
+        )
+
+    def delete_sealed(self, cursor: Any, key_id: str) -> int:
+        """Remove every file sealed under ``key_id`` (an erasure), in the caller's
+        transaction; returns how many."""
+        pattern = f"{key_id}/%"
+        cursor.execute("DELETE FROM reclaim_blob_chunks WHERE sha256 LIKE %s", (pattern,))
+        cursor.execute("DELETE FROM reclaim_blobs WHERE sha256 LIKE %s", (pattern,))
+        return max(cursor.rowcount, 0)
+
     def find(self, sha256: str) -> Blob | None:
-        """The stored file named ``sha256``, or None."""
+        """The file with this SHA-256: sealed under this store's key, or stored before
+        files were sealed; None if there is neither (or its owner was erased)."""
         if not SHA256_HEX.fullmatch(sha256):
             return None
-        row = self.database.fetchone(
-            "SELECT size, chunks FROM reclaim_blobs WHERE sha256 = %s", (sha256,)
-        )
+        key = self.key
+        if key is not None:
+            row = self._row(self._name(sha256))
+            if row is not None:
+                if key.erased:
+                    return None
+                return Blob(self, self._name(sha256), int(row["size"]), int(row["chunks"]), key)
+        row = self._row(sha256)
         if row is None:
             return None
         return Blob(self, sha256, int(row["size"]), int(row["chunks"]))
 
     def stored(self) -> list[Blob]:
-        """Every stored file, by SHA-256 (for an export)."""
+        """Every stored file as it is stored, sealed ones sealed (for an export)."""
         rows = self.database.fetchall(
             "SELECT sha256, size, chunks FROM reclaim_blobs ORDER BY sha256"
         )
@@ -357,6 +441,10 @@ class BlobStore:
         if moved:
             log.info("moved %d evidence files from %s into the store", moved, directory)
         return Moved(moved, tuple(left))
+
+
+def _chunk_aad(name: str, seq: int) -> bytes:
+    return f"{name}\n{seq}".encode()
 
 
 def _chunks_of(handle: BinaryIO) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ and translated for SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -106,6 +107,19 @@ class Database:
         if not self.is_postgres:
             return attempt()
         return once_more_after_a_lost_connection(self.datastore.pool, attempt)
+
+    def maintain(self, statements: Sequence[str], turn: Any = None) -> None:
+        """Statements that cannot run in a transaction (``VACUUM``, a checkpoint), each on
+        its own on one connection; on SQLite inside ``turn`` (the writers' lock, so other
+        processes' writers wait for it rather than time out)."""
+        if self.is_postgres:
+            with self.datastore.cursor() as raw:  # (the pool's connections autocommit)
+                for statement in statements:
+                    raw.execute(statement)
+            return
+        with turn or contextlib.nullcontext(), self.datastore.get_connection(commit=True) as c:
+            for statement in statements:
+                c._sqlite_conn.execute(statement)  # noqa: SLF001 - the library's connection
 
     def create_tables(self, statements: Sequence[str]) -> None:
         with self.transaction() as cursor:

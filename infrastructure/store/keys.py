@@ -182,8 +182,13 @@ class KeyStore:
         )
         return [KeyInfo(**_str_row(r)) for r in rows if kind is None or r["kind"] == kind]
 
+    def forget_verified(self) -> None:
+        """Ask the store again for every key (after keys were revoked): in this process at
+        once; other processes forget theirs within ``cache_seconds``."""
+        self._verified.clear()
+
     def revoke(self, key_id: str) -> bool:
-        self._verified.clear()  # in this process at once; elsewhere within cache_seconds
+        self.forget_verified()
         with self.database.transaction() as cursor:
             cursor.execute(
                 "UPDATE reclaim_api_keys SET revoked_at = %s WHERE key_id = %s "

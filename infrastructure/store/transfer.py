@@ -48,7 +48,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.cases import SHA256_HEX
 from infrastructure.projections.verify import iter_events
 from infrastructure.store.application import ReclaimApplication
-from infrastructure.store.blobs import CHUNK_BYTES
+from infrastructure.store.blobs import CHUNK_BYTES, SEAL_BYTES, SEALED_NAME
 
 BATCH = 1000
 _FIELDS = {"position", "originator_id", "originator_version", "topic", "state"}
@@ -70,6 +70,18 @@ CARRIED: dict[str, tuple[str, ...]] = {
     ),
     # a workspace's own draft templates (infrastructure/drafts/overrides.py)
     "reclaim_draft_templates": ("workspace", "name", "source", "updated_by", "updated_at"),
+    # each person's data key, wrapped by the master key (store/personal.py): the target
+    # must be given the same master key; an erased person's row carries no key at all
+    "reclaim_data_keys": (
+        "key_id",
+        "workspace",
+        "user_id",
+        "wrapped",
+        "master_id",
+        "created_at",
+        "erased_at",
+        "erased_by",
+    ),
 }
 
 
@@ -182,8 +194,12 @@ def _json(line: str, number: int) -> dict[str, Any]:
 
 def _chunk(data: dict[str, Any], number: int, previous: Chunk | None) -> Chunk:
     sha256, seq = data["blob"], data["seq"]
-    if not isinstance(sha256, str) or not SHA256_HEX.fullmatch(sha256):
-        raise TransferError(f"line {number}: blob must be a SHA-256 in lower-case hex")
+    sealed = isinstance(sha256, str) and bool(SEALED_NAME.fullmatch(sha256))
+    if not isinstance(sha256, str) or not (sealed or SHA256_HEX.fullmatch(sha256)):
+        raise TransferError(
+            f"line {number}: blob must be a SHA-256 in lower-case hex, after its key id "
+            "when it is sealed"
+        )
     after = previous.seq + 1 if previous is not None and previous.sha256 == sha256 else 0
     if seq != after or isinstance(seq, bool):
         raise TransferError(f"line {number}: piece {seq!r} of {sha256} where {after} comes next")
@@ -191,8 +207,9 @@ def _chunk(data: dict[str, Any], number: int, previous: Chunk | None) -> Chunk:
         content = base64.b64decode(data["data"], validate=True)
     except (TypeError, ValueError, binascii.Error):
         raise TransferError(f"line {number}: data must be base64") from None
-    if len(content) > CHUNK_BYTES:
-        raise TransferError(f"line {number}: a piece of a file holds at most {CHUNK_BYTES} bytes")
+    most = CHUNK_BYTES + (SEAL_BYTES if sealed else 0)
+    if len(content) > most or (sealed and len(content) < SEAL_BYTES):
+        raise TransferError(f"line {number}: a piece of a file holds at most {most} bytes")
     return Chunk(sha256, seq, content)
 
 
@@ -246,8 +263,11 @@ def check_file(store: ReclaimApplication, path: Path) -> int:
 
 
 def _check_files(path: Path) -> None:
-    """Every evidence file in the export hashes to its name."""
+    """Every evidence file in the export hashes to its name (a sealed one is checked
+    by its tags when it is opened)."""
     for sha256, chunks in itertools.groupby(_chunks(read_file(path)), key=lambda c: c.sha256):
+        if SEALED_NAME.fullmatch(sha256):
+            continue
         digest = hashlib.sha256()
         for chunk in chunks:
             digest.update(chunk.data)
@@ -274,6 +294,7 @@ def import_log(
     if store.recorder.max_notification_id():
         raise TransferError("the target store is not empty: import only into an empty store")
     total = check_file(store, path)
+    _check_data_keys(store, path)
     if on_checked is not None:
         on_checked(total)
     batch: list[StoredEvent] = []
@@ -282,7 +303,10 @@ def import_log(
     for sha256, items in itertools.groupby(read_file(path), key=_file_of):
         if sha256:
             chunks = (item.data for item in items if isinstance(item, Chunk))
-            files += store.blobs.store(sha256, chunks, check=True)
+            if SEALED_NAME.fullmatch(sha256):
+                files += store.blobs.store_sealed(sha256, chunks)
+            else:
+                files += store.blobs.store(sha256, chunks, check=True)
             continue
         for item in items:
             if isinstance(item, StoredEvent):
@@ -294,6 +318,22 @@ def import_log(
                 rows.setdefault(item[0], []).append(item[1])
     _insert(store, batch, progress)
     return Imported(total, _insert_rows(store, rows), files)
+
+
+def _check_data_keys(store: ReclaimApplication, path: Path) -> None:
+    """Every data key the file carries opens with this store's master key: a file from
+    a store with another one would import personal data nobody can read."""
+    columns = CARRIED["reclaim_data_keys"]
+    for item in read_file(path):
+        if isinstance(item, tuple) and item[0] == "reclaim_data_keys":
+            row = dict(zip(columns, item[1], strict=True))
+            if row["wrapped"] is not None and not store.data_keys.opens(row):
+                raise TransferError(
+                    f"the data key of {row['user_id']} in {row['workspace']} is wrapped with "
+                    f"another master key ({row['master_id']}) than this store's "
+                    f"({store.data_keys.master_id}): import with the exporting store's "
+                    "RECLAIM_MASTER_KEY"
+                )
 
 
 def _file_of(item: StoredEvent | Record | Chunk) -> str:

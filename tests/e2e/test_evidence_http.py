@@ -89,7 +89,9 @@ def test_a_file_the_store_does_not_hold_is_the_same_404_as_evidence_it_never_had
         app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
         try:  # the file is lost from the store (a bad restore, say)
             for table in ("reclaim_blob_chunks", "reclaim_blobs"):
-                app.database.execute(f"DELETE FROM {table} WHERE sha256 = %s", (created["sha256"],))
+                app.database.execute(  # (a sealed file is named <key id>/<sha256>)
+                    f"DELETE FROM {table} WHERE sha256 LIKE %s", (f"%{created['sha256']}",)
+                )
         finally:
             app.close()
         lost = client.get(f"/v1/cases/{cid}/evidence/{created['id']}")

@@ -108,8 +108,9 @@ def test_projections_behind_the_log_are_not_a_problem(projected) -> None:
     """Events stored without their rows (as by an import before its catch-up)."""
     from bench.history import cases
 
-    events = [e for case in cases(5, 22) for e in case.collect_events()]
-    projected.recorder.insert_events([projected.mapper.to_stored_event(e) for e in events])
+    encode = projected.mapper.encode
+    stored = [encode(e, case) for case in cases(5, 22) for e in case.collect_events()]
+    projected.recorder.insert_events(stored)
     report = verify(projected)
     assert report.ok
     assert report.head_position < report.events_checked

@@ -97,7 +97,7 @@ def test_a_stale_forwarded_save_is_a_conflict_and_writes_nothing(nodes) -> None:
     stale = follower.get_case(case_id)
     as_users(writer).add_note(case_id, **action_args("add_note", request_id="n", text="first"))
     stale.add_note(text="on a stale copy", actor="user-1", request_id="stale")
-    stored = [follower.mapper.to_stored_event(e) for e in stale.collect_events()]
+    stored = [follower.mapper.encode(e, stale) for e in stale.collect_events()]
     with pytest.raises(IntegrityError):
         follower.forwarder.save(encode_save(case_id, stored, None))
     assert writer.get_case(case_id).version == 2

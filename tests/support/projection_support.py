@@ -56,6 +56,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
     """The environment that points the ``reclaim`` command line at this store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECLAIM_")}
     env["RECLAIM_DATA_DIR"] = str(settings.data_dir)
+    if settings.master_key:
+        env["RECLAIM_MASTER_KEY"] = settings.master_key
     if settings.database_url:
         env["RECLAIM_DATABASE_URL"] = settings.database_url
     return env

@@ -108,7 +108,7 @@ def test_the_declaration_gives_the_tables_reclaim_has_always_had() -> None:
         "escalated": "escalation",
     }
     assert DECLARED.inbound == {"response_received", "denied", "resolved"}
-    assert DECLARED.record_only == {"NoteAdded", "EvidenceAttached"}
+    assert DECLARED.record_only == {"NoteAdded", "EvidenceAttached", "PersonalDataErased"}
     assert DECLARED.outbound_actions == ("submit", "follow_up", "appeal", "escalate")
 
 

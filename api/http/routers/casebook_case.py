@@ -445,7 +445,7 @@ def _attach(
     blobs = []
     for upload in files:
         try:
-            writer = reclaim.blobs.writer(
+            writer = reclaim.files_of(case).writer(
                 (upload.content_type or "").split(";")[0].strip().lower(),
                 reclaim.settings.max_upload_bytes,
             )
@@ -501,7 +501,7 @@ def download_evidence(
     item = (
         None if case is None else next((e for e in case.evidence if e["id"] == evidence_id), None)
     )
-    blob = None if item is None else reclaim.blobs.find(item["sha256"])
+    blob = None if item is None else reclaim.files_of(case).find(item["sha256"])
     if item is None or blob is None:
         return not_found_page(request, session)
     name = c.clean_filename(item["filename"]) or evidence_id

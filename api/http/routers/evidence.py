@@ -86,7 +86,7 @@ async def upload_evidence(
 ) -> Response:
     case = await run_in_threadpool(reclaim.get_case, case_id)
     check_write(caller, case)
-    upload = await read_upload(request, reclaim.blobs, reclaim.settings.max_upload_bytes)
+    upload = await read_upload(request, reclaim.files_of(case), reclaim.settings.max_upload_bytes)
     evidence_id = "ev_" + secrets.token_hex(8)
     payload = {
         "case": str(case_id),
@@ -150,7 +150,7 @@ def download_evidence(
     case = reclaim.get_case(case_id)
     check_read(caller, case)
     item = next((e for e in case.evidence if e["id"] == evidence_id), None)
-    blob = None if item is None else reclaim.blobs.find(item["sha256"])
+    blob = None if item is None else reclaim.files_of(case).find(item["sha256"])
     if item is None or blob is None:
         raise ProblemError(
             404, "Not found", f"no evidence {evidence_id} on this case", code="evidence-not-found"
