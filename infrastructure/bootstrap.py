@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import TracebackType
 
+from infrastructure.service import erasure
 from infrastructure.service.commands import CaseCommands
 from infrastructure.settings import Settings, get_settings
 from infrastructure.store.application import ReclaimApplication
@@ -42,12 +43,14 @@ class Services:
 
 
 def bootstrap(settings: Settings | None = None) -> Services:
-    """Open the store named by ``settings`` (the environment's when left out), and move
-    any evidence files an older Reclaim left in the data directory into it."""
+    """Open the store named by ``settings`` (the environment's when left out), move any
+    evidence files an older Reclaim left in the data directory into it, and carry out
+    again any erasure of the ledger that the store does not hold."""
     settings = settings or get_settings()
     store = ReclaimApplication(settings)
     try:
         moved = store.blobs.move_files_in(settings.evidence_dir)
+        erasure.reapply(store)  # (a restore from before an erasure must not undo it)
     except BaseException:
         store.close()
         raise

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         "on PostgreSQL, the same on every node; on SQLite, unset means the data directory's "
         "master.key, made on first start. Make one with `reclaim master-key new`.",
     )
+    erasure_ledger: Path | None = Field(
+        default=None,
+        description="A file, outside the database, where every erasure is also written "
+        "(default: erasures.jsonl in the data directory). At start each one the store does "
+        "not hold (a restore from a backup made before it) is carried out again. With "
+        "several nodes, give them all one path on storage backed up apart from the database.",
+    )
     personal_data_encryption: bool = Field(
         default=True,
         description="Seal personal fields and files under their owner's data key. Off only "

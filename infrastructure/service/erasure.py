@@ -15,13 +15,21 @@ counts and amounts stay as they were. The three steps are separate so that an AP
 can run ``record`` on the store's writer (each save goes there) and the others on a
 thread; ``erase`` runs them in turn. Every step may run again: an erasure cut short is
 finished by running it once more.
+
+Every erasure is also written to a ledger outside the database (``erasures.jsonl`` in
+the data directory, or ``RECLAIM_ERASURE_LEDGER``) before the key is destroyed; each
+start carries out again any the store does not hold (``reapply``), so a restore from a
+backup made before an erasure does not bring the person back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +44,8 @@ from infrastructure.store.sealing import Unsealed, unsealed_cases
 
 log = logging.getLogger("reclaim.erasure")
 
+#: the ledger's name in the data directory, unless RECLAIM_ERASURE_LEDGER names a file
+LEDGER_FILE = "erasures.jsonl"
 #: how many times a case's erasure event is tried against concurrent saves
 RETRIES = 5
 
@@ -100,6 +110,7 @@ def begin(store: ReclaimApplication, workspace: str, user_id: str, *, by: str) -
             "encrypted, which destroying a key cannot erase: run `reclaim seal-log` once "
             "(with the servers stopped), then erase"
         )
+    _write_ledger(store, workspace, user_id, by)
     with store.database.transaction() as cursor:
         key_id = store.data_keys.erase(cursor, workspace, user_id, by)
         keys = cursor.fetchall(
@@ -116,6 +127,50 @@ def begin(store: ReclaimApplication, workspace: str, user_id: str, *, by: str) -
         store.sessions.end_for_key(row["key_id"])
     store.keys.forget_verified()
     return Begun(workspace, user_id, key_id, tuple(store.case_ids_of(workspace, user_id)), revoked)
+
+
+def ledger_path(store: ReclaimApplication) -> Path:
+    settings = store.settings
+    return settings.erasure_ledger or settings.data_dir / LEDGER_FILE
+
+
+def _write_ledger(store: ReclaimApplication, workspace: str, user_id: str, by: str) -> None:
+    """One line per erasure, flushed to disk before the erasure goes on: the list a
+    restore is checked against (``reapply``)."""
+    path = ledger_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"workspace": workspace, "user": user_id, "by": by, "at": _now()})
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def reapply(store: ReclaimApplication) -> list[tuple[str, str]]:
+    """Carry out again every erasure in the ledger that the store does not hold: after a
+    restore from a backup made before it, the person must not come back. Returns whom."""
+    path = ledger_path(store)
+    if not path.is_file():
+        return []
+    wanted: dict[tuple[str, str], str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            wanted[(str(entry["workspace"]), str(entry["user"]))] = str(entry.get("by", ""))
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s line %d is not an erasure; skipped", path, number)
+    held = {(e["workspace"], e["user_id"]) for e in store.data_keys.erasures()}
+    done = []
+    for (workspace, user_id), by in wanted.items():
+        if (workspace, user_id) in held:
+            continue
+        try:
+            erase(store, workspace, user_id, by=by or "ledger", request_id="erasure-ledger")
+        except UnknownPerson:
+            continue  # (the restored store never had them)
+        log.warning("re-applied the erasure of %s in %s from %s", user_id, workspace, path)
+        done.append((workspace, user_id))
+    return done
 
 
 def record(store: ReclaimApplication, case_id: UUID, *, by: str, request_id: str) -> None:

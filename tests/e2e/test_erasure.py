@@ -215,6 +215,16 @@ def test_erasing_a_member_leaves_nothing_of_theirs_and_everything_else(api, sett
     text = _readable(api, alices)
     for secret in ALICE:
         assert secret not in text, f"{secret} is still readable"
+    book = api["anonymous"]  # the case book, signed in as the admin
+    signed = book.post("/app/sign-in", data={"api_key": api.keys["admin"]}, follow_redirects=False)
+    book.cookies.set("reclaim_session", signed.cookies["reclaim_session"])
+    pages = [book.get(f"/app/cases/{alices}"), book.get("/app/cases")]
+    book.cookies.clear()
+    for page in pages:
+        assert page.status_code == 200, page.text
+        for secret in ALICE:
+            assert secret not in page.text, f"{secret} is on a page"
+    assert "[erased]" in pages[0].text
     case = admin.get(f"/v1/cases/{alices}").json()
     assert case["account_reference"] == "[erased]"
     assert case["state"] == "submitted" and case["amount_claimed"] == "25.00"
@@ -312,3 +322,44 @@ def test_a_case_of_an_erased_owner_takes_no_more_steps(services) -> None:
     case.erase_personal_data(actor="admin", request_id="erase")
     with pytest.raises(CaseErased):
         case.add_note(text="more", actor=case.owner, request_id="n")
+
+
+def test_a_restore_from_before_an_erasure_does_not_bring_the_person_back(
+    settings, settings_for, store, tmp_path
+) -> None:
+    """The backup: an export made before the erasure. The restore: that export imported
+    into a new store that shares the erasure ledger. Its next start erases again."""
+    from infrastructure.bootstrap import bootstrap
+    from infrastructure.service import erasure
+    from infrastructure.store.transfer import import_log
+    from tests.support.commands import as_users
+    from tests.support.factories import credit_facts
+
+    ledger = tmp_path / "outside-the-database" / "erasures.jsonl"
+    first = settings.model_copy(update={"erasure_ledger": ledger})
+    backup = tmp_path / "backup.jsonl"
+    with bootstrap(first) as services:
+        app = services.store
+        users = as_users(app)
+        kept = users.open_credit(**credit_facts(owner="ann", account_reference="ann-acct")).case
+        gone = users.open_credit(**credit_facts(owner="ben", account_reference="ben-acct")).case
+        with backup.open("w") as out:
+            export_log(app, out)
+        erasure.erase(app, gone.workspace, "ben", by="admin", request_id="erase")
+    assert ledger.is_file() and '"user": "ben"' in ledger.read_text()
+
+    restored = settings_for(store).model_copy(update={"erasure_ledger": ledger})
+    app = ReclaimApplication(restored)
+    try:
+        import_log(app, backup)
+        from infrastructure.projections.projector import Projector
+
+        Projector(app).catch_up()
+        assert app.get_case(gone.id).account_reference == "ben-acct", "the backup has ben"
+    finally:
+        app.close()
+    with bootstrap(restored) as services:  # the restored store's first start
+        app = services.store
+        assert app.get_case(gone.id).account_reference == "[erased]"
+        assert app.get_case(kept.id).account_reference == "ann-acct"
+        assert [e["user_id"] for e in app.data_keys.erasures()] == ["ben"]
