@@ -157,6 +157,32 @@ def test_any_node_serves_any_case_file_session_and_key(two_nodes) -> None:
         assert on_b.get("/v1/cases").status_code == 401
 
 
+def test_a_person_erased_through_a_follower_is_erased_on_the_writer(two_nodes) -> None:
+    """The erasure's saves go through B to A, whose cache holds the case decrypted: every
+    answer on both nodes reads as erased at once, and the case takes no more steps."""
+    settings, a, b = two_nodes
+    member, _ = _key(settings)
+    app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+    try:
+        admin, _ = app.keys.create("dana", "home", "admin")
+    finally:
+        app.close()
+    with _client(a.url, member) as on_a, _client(b.url, admin) as admin_b:
+        opened = on_a.post("/v1/credits", json=credit_body(account_reference="acct-on-a"))
+        case_id = opened.json()["id"]
+        assert on_a.post(f"/v1/cases/{case_id}/notes", json={"text": "secret-on-a"}).is_success
+        erased = admin_b.delete("/v1/users/alice")
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["cases"] == 1
+        for url in (a.url, b.url):
+            with _client(url, admin) as reader:
+                case = reader.get(f"/v1/cases/{case_id}").json()
+                timeline = reader.get(f"/v1/cases/{case_id}/timeline").text
+            assert case["account_reference"] == "[erased]", url
+            assert "secret-on-a" not in timeline and "acct-on-a" not in timeline, url
+        assert on_a.get("/v1/cases").status_code in (200, 401)  # (revoked within 2 s)
+
+
 def _pid_of(server: ServerProcess) -> int:
     """The pid of the server's worker (``reclaim serve`` with one worker serves in the
     process it was started as)."""
