@@ -33,11 +33,15 @@ from infrastructure.projections.projector import Projector
 from infrastructure.settings import Settings
 from infrastructure.store.application import ReclaimApplication
 
-#: bump when the generator changes, so cached logs are made again
-GENERATOR_VERSION = 1
+#: bump when the generator changes, so cached logs are made again (2: personal fields
+#: sealed, with the data keys kept beside the log)
+GENERATOR_VERSION = 2
 INSERT_BATCH = 5000
 #: the library's own tables: all a pristine log keeps
 LIBRARY_TABLES = ("stored_events", "stored_snapshots", "reclaim_events", "reclaim_snapshots")
+#: kept with them: the data keys that open the events' sealed fields (and the check of the
+#: master key that wraps them)
+KEY_TABLES = ("reclaim_data_keys", "reclaim_shared_keys")
 #: who the query benchmarks act as: a member, one of the generator's owners
 QUERY_USER, QUERY_WORKSPACE = "user-1", "ws-1"
 
@@ -120,7 +124,8 @@ class Log:
             self.pg.fresh(self.pristine_db)
 
     def strip_pristine(self, events: int) -> None:
-        """Drop every table but the library's: what remains is the bare event log."""
+        """Drop every table but the library's and the keys': what remains is the bare event
+        log, and what opens it."""
         if self.store == "postgres":
             assert self.pg is not None
             with psycopg.connect(self.pg.url(self.pristine_db), autocommit=True) as conn:
@@ -131,7 +136,7 @@ class Log:
                     )
                 ]
                 for name in names:
-                    if name not in LIBRARY_TABLES:
+                    if name not in LIBRARY_TABLES + KEY_TABLES:
                         conn.execute(f'DROP TABLE "{name}" CASCADE')
                 conn.execute("VACUUM ANALYZE")
         else:
@@ -142,7 +147,7 @@ class Log:
                     for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
                 ]
                 for name in names:
-                    if name not in LIBRARY_TABLES and not name.startswith("sqlite_"):
+                    if name not in LIBRARY_TABLES + KEY_TABLES and not name.startswith("sqlite_"):
                         conn.execute(f'DROP TABLE "{name}"')
                 conn.commit()
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -222,6 +227,19 @@ def _generate(logs: list[Log], size: int) -> int:
                 pending = []
                 if recorded >= size:
                     break
+        # the owners' data keys, made by the first store as it sealed, open the events in
+        # every store (all share the bench's master key)
+        keys = apps[0].database.fetchall("SELECT * FROM reclaim_data_keys")
+        for app in apps[1:]:
+            with app.database.transaction() as cursor:
+                for row in keys:
+                    names = ", ".join(row)
+                    marks = ", ".join(["%s"] * len(row))
+                    cursor.execute(
+                        f"INSERT INTO reclaim_data_keys ({names}) VALUES ({marks}) "
+                        "ON CONFLICT DO NOTHING",
+                        list(row.values()),
+                    )
     finally:
         for app in apps:
             app.close()
