@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.http.deps import Caller, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import CONTENT_DISPOSITION, file_content
 from api.http.presenters import present_case
 from api.http.problems import problem_responses
 from api.render.dossier import MEDIA_TYPE, build_dossier, dossier_filename
@@ -26,7 +27,8 @@ router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
     responses={
         200: {
             "description": "A ZIP: case-report.pdf, evidence/<sha256>-<name> files, manifest.json",
-            "content": {MEDIA_TYPE: {}},
+            "content": file_content(MEDIA_TYPE),
+            "headers": {"Content-Disposition": CONTENT_DISPOSITION},
         },
         **problem_responses(401, 404, 422, 503),
     },
