@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from api.http.openapi import IDEMPOTENCY_KEY_PATTERN
 from api.http.presenters import present_case
 from api.http.problems import ProblemError, invalid
 from domain.cases import Case
@@ -28,7 +29,7 @@ from infrastructure.store.keys import Principal
 from infrastructure.store.node import Node
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def parse_if_match(value: str | None) -> int | None:

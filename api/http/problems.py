@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.http.openapi import RETRY_AFTER, STALE_ETAG
 from api.render.dossier import FontMissing
 from domain import errors as domain_errors
 from infrastructure.service.access import Forbidden
@@ -364,11 +365,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid input",
         503: "Store unavailable; retry after Retry-After seconds",
     }
+    headers = {412: {"ETag": STALE_ETAG}, 503: {"Retry-After": RETRY_AFTER}}
     return {
         status: {
             "model": Problem,
             "description": described.get(status, "Problem"),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": headers[status]} if status in headers else {}),
         }
         for status in statuses
     }

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import TypedDict
 
 from domain import cases as c
 from domain.cases import Case
@@ -230,7 +231,15 @@ class CreditOut(CaseCommon):
     remedy: str
     earned_on: date | None = None
     expires_on: date | None = None
-    restrictions: dict[str, Any]
+    restrictions: RestrictionsOut
+
+
+class RestrictionsOut(TypedDict, total=False):
+    """A credit's restrictions: only those it was opened with."""
+
+    minimum_purchase: Annotated[str, Field(description="A decimal amount, in the currency")]
+    excluded_categories: list[str]
+    single_use: bool
 
 
 class DisputeOut(CaseCommon):
@@ -308,10 +317,20 @@ def case_out(case: Case, deadlines: dict[str, Any] | None = None) -> CreditOut |
     )
 
 
+class Transition(BaseModel):
+    """What an action does to a case in one of the states it is allowed in."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    action: str
+    sources: list[str] = Field(alias="from", description="The states it is allowed in")
+    to: str | None = Field(description="The state it moves to; null: the case stays where it is")
+
+
 class Workflow(BaseModel):
     states: list[str]
     actions: list[str]
-    transitions: list[dict[str, Any]]
+    transitions: list[Transition]
     mermaid: str
 
 
@@ -332,10 +351,21 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class ReadinessChecks(TypedDict, total=False):
+    """What was checked; the projections only when the store answered."""
+
+    store: Annotated[str, Field(description='"ok", or "unreachable: <error>"')]
+    projections: Annotated[
+        dict[str, int], Field(description="How many events each projection is behind")
+    ]
+    projections_ok: bool
+    writer: Literal["this process", "another process"]
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     max_lag: int = Field(description="How many events a projection may be behind and be ready")
-    checks: dict[str, Any]
+    checks: ReadinessChecks
 
 
 # --- drafted messages and e-mail intake (issue 12) ---------------------------------------

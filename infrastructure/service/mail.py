@@ -10,6 +10,10 @@ user forwarded is the platform's answer, at the time the platform sent it).
 or the user's outbound contact, the ``.eml`` as evidence and each attachment as
 evidence, all or nothing. The ``.eml``'s evidence id is derived from the case and the
 ``Message-ID``, so the same message twice records nothing new.
+
+The platform's mail to a case not yet submitted (a notice that a credit expires, say)
+cannot be its answer to a claim it has not seen: it is kept all the same, as a note and
+evidence that say so, and changes nothing else (``EARLY``).
 """
 
 from __future__ import annotations
@@ -410,6 +414,19 @@ def timeline_text(mail: Mail, limit: int = MAX_TEXT, evidence_id: str = "") -> s
 
 
 # --- recording -----------------------------------------------------------------------------
+#: what a note and the .eml's description say of the platform's mail before the submission
+EARLY = "before the claim was submitted"
+
+
+def early_note(mail: Mail, evidence_id: str) -> str:
+    """The note that keeps the platform's mail to a case not yet submitted."""
+    head = (
+        f"E-mail from {mail.sender}, sent {mail.date.isoformat()}, {EARLY}: kept with "
+        "the case, not counted as the platform's answer."
+    )
+    return f"{head}\n\n{timeline_text(mail, MAX_TEXT - len(head) - 2, evidence_id)}"
+
+
 @dataclass(frozen=True)
 class MailOutcome:
     recorded: bool
@@ -423,16 +440,23 @@ class MailOutcome:
     not_kept_separately: list[str]
     case: Case
     position: int | None
+    #: the platform's mail to a case not yet submitted: kept as a note, not an answer
+    early: bool = False
 
     @property
     def detail(self) -> str:
         if not self.recorded:
             return f"the message {self.message_id} is already on this case: nothing new recorded"
         kept = len(self.evidence_ids)
+        files = f"{kept} file{'s' if kept != 1 else ''} kept as evidence"
+        if self.early:
+            return (
+                f"sent {self.occurred_at.astimezone(UTC).isoformat()}, {EARLY}: kept as a "
+                f"note, not counted as the platform's answer, {files}"
+            )
         return (
             f"recorded as {self.action.replace('_', ' ')} at "
-            f"{self.occurred_at.astimezone(UTC).isoformat()}, "
-            f"{kept} file{'s' if kept != 1 else ''} kept as evidence"
+            f"{self.occurred_at.astimezone(UTC).isoformat()}, {files}"
         )
 
 
@@ -483,13 +507,19 @@ def record_mail(
                 case,
                 None,
             )
-        step = "record_response" if way == FROM_PLATFORM else outbound_action(case, action)
+        early = way == FROM_PLATFORM and case.state == "opened"
+        if early:
+            step = "add_note"
+        else:
+            step = "record_response" if way == FROM_PLATFORM else outbound_action(case, action)
         common: dict[str, Any] = {
-            "occurred_at": mail.date,
+            # a notice older than the case (the reason it was opened, often) is kept when it
+            # is taken in: no step of a case may happen before its opening
+            "occurred_at": None if early and mail.date < case.opened_at else mail.date,
             "actor": call.by.user_id,
             "request_id": call.request_id,
         }
-        text = timeline_text(mail, evidence_id=eml_id)
+        text = early_note(mail, eml_id) if early else timeline_text(mail, evidence_id=eml_id)
         if step == "record_response":
             case.record_response(message=text, **common)
         elif step == "follow_up":
@@ -515,7 +545,8 @@ def record_mail(
             media_type=blob.media_type,
             filename=_filename(mail.subject, mail.date),
             description=_clean(
-                f"E-mail {who}, {mail.subject or '(no subject)'}, Message-ID {mail.message_id}."
+                f"E-mail{f' ({EARLY})' if early else ''} {who}, "
+                f"{mail.subject or '(no subject)'}, Message-ID {mail.message_id}."
             )[:2000],
             **common,
         )
@@ -565,6 +596,7 @@ def record_mail(
             skipped,
             case,
             None,
+            early,
         )
 
     done = commands.change(case_id, call, act)

@@ -161,20 +161,51 @@ def test_bad_mail_is_refused_and_records_nothing(api, name, raw, status, words) 
     assert alice.get(f"/v1/cases/{cid}").json()["version"] == version
 
 
-def test_mail_before_the_case_or_on_a_case_that_cannot_take_it_records_nothing(api) -> None:
+def test_the_platforms_mail_before_the_submission_is_kept_but_answers_nothing(api) -> None:
     alice = api["owner"]
     cid = alice.post("/v1/credits", json=credit_body()).json()["id"]
-    # an opened case has no one to answer yet: a reply is not allowed (409), nothing kept
-    refused = send(alice, cid, "temu_reply_alternative_pdf.eml")
-    assert refused.status_code == 409, refused.text
-    assert "record_response" not in refused.json()["allowed_actions"]
-    assert alice.get(f"/v1/cases/{cid}").json()["evidence"] == []
-    raw = eml("temu_latin1.eml").replace(b"Wed, 18 Mar 2026", b"Wed, 18 Mar 2020")
+    # TEMU's notice that the credit expires: sent on 2 March, before the case was opened
+    notice = send(alice, cid, "temu_notice_before_claim.eml")
+    assert notice.status_code == 201, notice.text
+    kept = notice.json()
+    assert kept["direction"] == "from_platform" and kept["action"] == "add_note"
+    assert utc(kept["occurred_at"]) == datetime(2026, 3, 2, 8, tzinfo=UTC)
+    assert "before the claim was submitted" in kept["detail"]
+    assert "not counted as the platform's answer" in kept["detail"]
+    case = alice.get(f"/v1/cases/{cid}").json()
+    assert case["state"] == "opened" and case["responses"] == 0 and case["notes_count"] == 1
+    assert case["deadlines"]["follow_up_due"] is None
+    (evidence,) = case["evidence"]
+    assert evidence["id"] == kept["evidence_ids"][0] and evidence["kind"] == "email"
+    assert evidence["sha256"] == hashlib.sha256(eml("temu_notice_before_claim.eml")).hexdigest()
+    assert evidence["description"].startswith("E-mail (before the claim was submitted) from")
+    # older than the case: on the timeline when it was taken in, its own Date in the note
+    timeline = alice.get(f"/v1/cases/{cid}/timeline").json()["items"]
+    note = next(i for i in timeline if i["event_type"] == "note_added")
+    assert utc(note["occurred_at"]) > utc(case["opened_at"])
+    assert "sent 2026-03-02T08:00:00+00:00, before the claim was submitted" in note["details"]
+    assert "expires on 10 March 2026" in note["details"]
+
+    # a reply after the opening but before the submission: kept at its own Date
+    later = eml("temu_reply_html_only.eml").replace(b"Tue, 17 Mar 2026", b"Thu, 12 Mar 2026")
+    reply = send(alice, cid, "later.eml", later)
+    assert reply.status_code == 201 and reply.json()["action"] == "add_note", reply.text
+    assert utc(reply.json()["occurred_at"]) == datetime(2026, 3, 12, 10, 12, 4, tzinfo=UTC)
+    assert send(alice, cid, "later.eml", later).status_code == 200  # the same Message-ID
+    case = alice.get(f"/v1/cases/{cid}").json()
+    assert case["state"] == "opened" and case["responses"] == 0 and len(case["evidence"]) == 2
+    assert "submit" in case["allowed_actions"]
+
+    # submitted: the platform's mail is its answer again, and none may predate the case
     body = {"channel": "email", "reference": "T-1", "message": "x", "occurred_at": when(13)}
-    alice.post(f"/v1/cases/{cid}/submit", json=body)
+    assert alice.post(f"/v1/cases/{cid}/submit", json=body).status_code == 200
+    answer = send(alice, cid, "temu_reply_alternative_pdf.eml")
+    assert answer.status_code == 201 and answer.json()["action"] == "record_response"
+    raw = eml("temu_latin1.eml").replace(b"Wed, 18 Mar 2026", b"Wed, 18 Mar 2020")
     early = send(alice, cid, "early.eml", raw)
     assert early.status_code == 422 and "before the case was opened" in early.json()["detail"]
-    assert alice.get(f"/v1/cases/{cid}").json()["evidence"] == []
+    case = alice.get(f"/v1/cases/{cid}").json()
+    assert case["responses"] == 1 and len(case["evidence"]) == 4  # the reply and its PDF
 
 
 def test_only_the_owner_may_send_mail_to_a_case(api) -> None:

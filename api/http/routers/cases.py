@@ -12,6 +12,7 @@ from api.http import schemas as s
 from api.http.commands import call_for, case_headers, counted, on_the_writer, respond
 from api.http.deps import Caller, Commands, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import ETAG, answer_headers, command_parameters
 from api.http.presenters import present_case
 from api.http.problems import ProblemError, invalid, problem_responses
 from domain.actions import DECLARED
@@ -23,14 +24,17 @@ router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
 READ_ERRORS = problem_responses(401, 404, 422, 503)
 OPEN_ERRORS = problem_responses(401, 403, 409, 413, 422, 503)
 COMMAND_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422, 503)
-CASE_RESPONSE = {"model": s.CaseOut, "description": "The case after the command"}
+#: the body is the route's response_model (naming it here as well listed the union twice)
+CASE_RESPONSE = {"description": "The case after the command", "headers": answer_headers()}
+OPENED = {"description": "The case opened", "headers": answer_headers(created=True)}
 
 
 @router.post(
     "/credits",
     status_code=201,
     response_model=s.CaseOut,
-    responses={201: {"description": "The case opened"}, **OPEN_ERRORS},
+    responses={201: OPENED, **OPEN_ERRORS},
+    openapi_extra=command_parameters(on_a_case=False),
     summary="Open a credit case",
 )
 @on_the_writer
@@ -47,7 +51,8 @@ def open_credit(
     "/disputes",
     status_code=201,
     response_model=s.CaseOut,
-    responses={201: {"description": "The case opened"}, **OPEN_ERRORS},
+    responses={201: OPENED, **OPEN_ERRORS},
+    openapi_extra=command_parameters(on_a_case=False),
     summary="Open a dispute case",
 )
 @on_the_writer
@@ -63,7 +68,7 @@ def open_dispute(
 @router.get(
     "/cases/{case_id}",
     response_model=s.CaseOut,
-    responses=READ_ERRORS,
+    responses={200: {"description": "The case", "headers": {"ETag": ETAG}}, **READ_ERRORS},
     summary="A case now, at a past version, or as of a past time",
 )
 def get_case(
@@ -102,6 +107,7 @@ def _command(action: str) -> dict[str, object]:
         "path": f"/cases/{{case_id}}/{declared.path}",
         "response_model": s.CaseOut,
         "responses": {200: CASE_RESPONSE, **COMMAND_ERRORS},
+        "openapi_extra": command_parameters(),
         "summary": declared.summary,
         "name": action,
     }

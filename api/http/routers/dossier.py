@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from api.http.deps import Caller, Reclaim, check_read
 from api.http.downloads import zip_download
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import CONTENT_DISPOSITION, file_content
 from api.http.presenters import present_case
 from api.http.problems import problem_responses
 from api.render.archive import MEDIA_TYPE
@@ -29,7 +30,8 @@ router = APIRouter(prefix="/v1", tags=["cases"], route_class=StrictJSONRoute)
     responses={
         200: {
             "description": "A ZIP: case-report.pdf, evidence/<sha256>-<name> files, manifest.json",
-            "content": {MEDIA_TYPE: {}},
+            "content": file_content(MEDIA_TYPE),
+            "headers": {"Content-Disposition": CONTENT_DISPOSITION},
         },
         **problem_responses(401, 404, 422, 503),
     },

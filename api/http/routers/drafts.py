@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["drafts"], route_class=StrictJSONRoute)
 @router.get(
     "/cases/{case_id}/drafts",
     response_model=s.DraftList,
-    responses=problem_responses(401, 404, 503),
+    responses=problem_responses(401, 404, 422, 503),
     summary="A ready-to-send message for each next step the case allows",
 )
 def get_drafts(case_id: UUID, reclaim: Reclaim, caller: Caller) -> s.DraftList:
@@ -89,7 +89,7 @@ def list_templates(reclaim: Reclaim, caller: Caller) -> s.DraftTemplateList:
 @router.get(
     "/draft-templates/{name}",
     response_model=s.DraftTemplateOut,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
     summary="One draft template: the workspace's own, or the package default (admins)",
 )
 def get_template(name: str, reclaim: Reclaim, caller: Caller) -> s.DraftTemplateOut:
@@ -124,7 +124,7 @@ async def put_template(
 @router.delete(
     "/draft-templates/{name}",
     status_code=204,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
     summary="Go back to the package's template (admins)",
 )
 def delete_template(name: str, reclaim: Reclaim, caller: Caller) -> Response:

@@ -16,6 +16,7 @@ from api.http import schemas as s
 from api.http.commands import call_for
 from api.http.deps import Caller, Commands, Reclaim, check_write
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import answer_headers, command_parameters
 from api.http.problems import ProblemError, invalid, problem_responses
 from infrastructure.service.commands import Reply
 from infrastructure.service.mail import (
@@ -33,6 +34,7 @@ router = APIRouter(prefix="/v1", tags=["evidence"], route_class=StrictJSONRoute)
 MULTIPART_OVERHEAD = 64 * 1024
 
 EMAIL_BODY: dict[str, Any] = {
+    **command_parameters(),
     "requestBody": {
         "required": True,
         "content": {
@@ -70,7 +72,7 @@ EMAIL_BODY: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -156,7 +158,12 @@ def present(outcome: MailOutcome) -> s.EmailRecorded:
     status_code=201,
     response_model=s.EmailRecorded,
     responses={
-        200: {"description": "This Message-ID is already on the case: nothing new recorded"},
+        201: {"description": "The e-mail recorded", "headers": answer_headers()},
+        200: {
+            "model": s.EmailRecorded,
+            "description": "This Message-ID is already on the case: nothing new recorded",
+            "headers": answer_headers(),
+        },
         **problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
     },
     openapi_extra=EMAIL_BODY,
@@ -204,8 +211,11 @@ async def take_in_email(
         _count(request, "email", type(error).__name__)
         raise
     _count(request, "email", "ok" if outcome.recorded else "replayed")
+    headers = {"ETag": f'"{outcome.case.version}"'}
+    if outcome.position is not None:
+        headers["Reclaim-Position"] = str(outcome.position)
     return JSONResponse(
         present(outcome).model_dump(mode="json"),
         status_code=201 if outcome.recorded else 200,
-        headers={"ETag": f'"{outcome.case.version}"'},
+        headers=headers,
     )

@@ -15,6 +15,12 @@ from pydantic import BaseModel
 from api.http.commands import call_for, counted, json_reply, respond
 from api.http.deps import Caller, Commands, Reclaim, check_read, check_write
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import (
+    CONTENT_DISPOSITION,
+    answer_headers,
+    command_parameters,
+    file_content,
+)
 from api.http.problems import ProblemError, problem_responses
 from api.http.uploads import occurred_at_field, read_upload
 from domain.actions import DECLARED
@@ -37,6 +43,7 @@ class EvidenceCreated(BaseModel):
 
 
 UPLOAD_BODY: dict[str, Any] = {
+    **command_parameters(),
     "requestBody": {
         "required": True,
         "content": {
@@ -65,7 +72,7 @@ UPLOAD_BODY: dict[str, Any] = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -73,7 +80,11 @@ UPLOAD_BODY: dict[str, Any] = {
     "/cases/{case_id}/evidence",
     status_code=201,
     response_model=EvidenceCreated,
-    responses=problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
+    responses={
+        # Location: the case's, which the evidence is part of (see the route below for the file)
+        201: {"description": "The evidence attached", "headers": answer_headers(created=True)},
+        **problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
+    },
     openapi_extra=UPLOAD_BODY,
     summary=DECLARED["attach_evidence"].summary,
 )
@@ -128,14 +139,27 @@ async def upload_evidence(
     return respond(await request.app.state.node.run(attach, key=case_id))
 
 
+#: a file's entity tag: its SHA-256
+FILE_ETAG: dict[str, Any] = {
+    "description": "The file's SHA-256 as an entity tag",
+    "required": True,
+    "schema": {"type": "string", "pattern": '^"[0-9a-f]{64}"$'},
+}
+
+
 @router.get(
     "/cases/{case_id}/evidence/{evidence_id}",
     responses={
         200: {
             "description": "The file as uploaded",
-            "content": {t: {} for t in ALLOWED_MEDIA_TYPES},
+            "content": file_content(*ALLOWED_MEDIA_TYPES),
+            "headers": {"ETag": FILE_ETAG, "Content-Disposition": CONTENT_DISPOSITION},
         },
-        **problem_responses(401, 404, 503),
+        304: {
+            "description": "Not modified: If-None-Match named the file's ETag",
+            "headers": {"ETag": FILE_ETAG},
+        },
+        **problem_responses(401, 404, 422, 503),
     },
     response_class=Response,
     summary="Download an evidence file",

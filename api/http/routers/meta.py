@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.http import schemas as s
 from api.http.deps import Caller, Reclaim
 from api.http.metrics import CONTENT_TYPE
+from api.http.openapi import RETRY_AFTER, text_content
 from api.http.problems import problem_responses
 from domain import lifecycle
 
@@ -34,7 +33,7 @@ def workflow(caller: Caller) -> s.Workflow:
         states=lifecycle.STATES,
         actions=lifecycle.ACTIONS,
         transitions=[
-            {"action": action, "from": sources, "to": dest}
+            s.Transition(action=action, sources=sources, to=dest)
             for action, sources, dest in lifecycle.TRANSITIONS
         ],
         mermaid=lifecycle.mermaid_diagram(),
@@ -44,11 +43,17 @@ def workflow(caller: Caller) -> s.Workflow:
 @router.get(
     "/readyz",
     response_model=s.Readiness,
-    responses={503: {"model": s.Readiness, "description": "Not ready: see checks"}},
+    responses={
+        503: {
+            "model": s.Readiness,
+            "description": "Not ready: see checks",
+            "headers": {"Retry-After": RETRY_AFTER},
+        }
+    },
     summary="The store is reachable and projections are caught up within a bound",
 )
 def readyz(reclaim: Reclaim) -> Response:
-    checks: dict[str, Any] = {}
+    checks: s.ReadinessChecks = {}
     try:
         reclaim.database.fetchone("SELECT 1 AS ok")
         checks["store"] = "ok"
@@ -73,7 +78,7 @@ def readyz(reclaim: Reclaim) -> Response:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        200: {"content": text_content(CONTENT_TYPE), "description": "Prometheus text format"},
         **problem_responses(503),
     },
     summary="Prometheus metrics",

@@ -13,11 +13,13 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from api.http import schemas as s
 from api.http.deps import Caller, Forbidden, Reclaim
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import text_content
 from api.http.problems import ProblemError, problem_responses
 from api.http.read_errors import invalid_query, owner_scope
 from domain.lifecycle import STATES
@@ -27,35 +29,64 @@ from infrastructure.read import queries
 router = APIRouter(prefix="/v1", tags=["reads"], route_class=StrictJSONRoute)
 READ_ERRORS = problem_responses(401, 404, 422, 503)
 
-Sort = Literal[tuple(f"{sign}{name}" for name in queries.SORTS for sign in ("", "-"))]  # type: ignore[valid-type]
+#: the list's orders, each with a name for generated clients ("-opened_at": OPENED_AT_DESC)
+SORT_NAMES = {
+    f"{sign}{name}": f"{name}_{'desc' if sign else 'asc'}".upper()
+    for name in queries.SORTS
+    for sign in ("", "-")
+}
+Sort = Annotated[
+    Literal[tuple(SORT_NAMES)],  # type: ignore[valid-type]
+    Query(
+        title="CaseSort",
+        description="A field to sort by; a leading '-' sorts descending",
+        json_schema_extra={"x-enum-varnames": list(SORT_NAMES.values())},
+    ),
+]
 
 
 class CaseListItem(BaseModel):
-    """One row of the case list projection."""
-
-    model_config = ConfigDict(extra="allow")
+    """One row of the case list projection: what the list shows of a case, either kind."""
 
     id: str
-    kind: str
+    position: int = Field(description="Where the case's last event is in the log")
+    version: int
+    kind: Literal["credit", "dispute"]
     platform: str
     state: str
-    version: int
     owner: str
     workspace: str
     currency: str
     amount_claimed: str
     amount_recovered: str
-    reason: str
+    reason: str = Field(description="A credit's problem or a dispute's reason")
+    credit_type: str | None = Field(description="A credit's type; null for a dispute")
+    account_reference: str
+    charge_reference: str | None = Field(description="A dispute's charge; null for a credit")
+    submission_reference: str | None = Field(description="The reference the submission got")
+    expires_on: date | None = Field(description="When a credit expires")
     opened_at: datetime
     last_activity_at: datetime
-    resolved_at: datetime | None = None
-    outcome: str | None = None
-    escalation_level: str | None = None
+    last_outbound_at: datetime | None = Field(description="The last contact sent to the platform")
+    last_outbound_action: str | None = Field(description="What that contact was")
+    last_response_at: datetime | None = Field(description="The platform's last answer")
+    last_denied_at: datetime | None
+    resolved_at: datetime | None
+    outcome: str | None
+    recovered_form: str | None
+    escalation_level: str | None
+    escalated: bool
     appealed: bool
+    follow_ups: int
+    responses: int
+    denials: int
+    appeals: int
+    escalations: int = Field(description="How many escalations (the case body lists them)")
+    evidence_count: int
+    notes_count: int
     next_deadline: datetime | None = Field(
-        default=None, description="When the next deadline falls due (start of its day, UTC)"
+        description="When the next deadline falls due (start of its day, UTC)"
     )
-    expires_on: date | None = None
 
 
 class CaseList(BaseModel):
@@ -178,6 +209,22 @@ def present_timeline(case_id: str, rows: list[dict[str, Any]]) -> Timeline:
     )
 
 
+@with_config(ConfigDict(extra="allow"))
+class EventPayload(TypedDict, total=False):
+    """An event's attributes as recorded, but for its case, version and time (the
+    entry's own fields). Which attributes follows from `event_type`: the facts a case was
+    opened with (`opened`), or the fields of the command that recorded it (`submitted`:
+    `channel`, `reference`, `message`; `evidence_attached`: `evidence_id`, `kind`,
+    `sha256`, `size`, `media_type`, `filename`, `description`; and so on). Every event
+    records who and which request; a note or a file attached before Reclaim asked when
+    it happened has no `occurred_at`."""
+
+    actor: str
+    request_id: str
+    # as recorded, with its offset: not parsed, so that the text is the event's own
+    occurred_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
 class AuditEntry(BaseModel):
     position: int
     case_id: str
@@ -188,7 +235,7 @@ class AuditEntry(BaseModel):
     request_id: str
     recorded_at: datetime
     occurred_at: datetime | None = None
-    payload: dict[str, Any]
+    payload: EventPayload
     prev_hash: str
     hash: str
 
@@ -236,7 +283,7 @@ def _csv(entries: list[dict[str, Any]]) -> str:
 @router.get(
     "/cases/{case_id}/audit",
     response_model=CaseAudit,
-    responses={200: {"content": {"text/csv": {}}}, **READ_ERRORS},
+    responses={200: {"content": text_content("text/csv")}, **READ_ERRORS},
     summary="Every event of the case with both times, its payload and its chain hash",
 )
 def case_audit(
@@ -297,6 +344,12 @@ def audit_events(
     )
 
 
+class VerifyProblem(BaseModel):
+    check: str = Field(description='What found it: "chain", "head" or a projection\'s name')
+    position: int | None = Field(description="Where in the log; null: the log as a whole")
+    detail: str
+
+
 class VerifyResult(BaseModel):
     ok: bool
     scope: Literal["whole_log"] = Field(
@@ -305,7 +358,7 @@ class VerifyResult(BaseModel):
         "be checked alone; the counts below are the whole log's"
     )
     events_checked: int = Field(description="Events of every workspace whose links were checked")
-    first_problem: dict[str, Any] | None
+    first_problem: VerifyProblem | None
     problems: int
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.http.deps import Caller, Reclaim
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import text_content
 from api.http.problems import ProblemError, problem_responses
 from api.render.calendar import MEDIA_TYPE, calendar_feed
 from infrastructure.read.reminders import open_deadlines, reminders
@@ -73,8 +74,8 @@ def get_reminders(
     "/calendar.ics",
     response_class=Response,
     responses={
-        200: {"description": "An iCalendar feed (RFC 5545)", "content": {"text/calendar": {}}},
-        **problem_responses(401, 503),
+        200: {"description": "An iCalendar feed (RFC 5545)", "content": text_content(MEDIA_TYPE)},
+        **problem_responses(401, 422, 503),
     },
     summary="Every open deadline as an iCalendar feed, for calendar apps",
 )

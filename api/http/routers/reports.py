@@ -43,6 +43,23 @@ def _money(entry: dict[str, Any]) -> dict[str, Any]:
 SUMMARY_DEADLINE_CASES = 20
 
 
+class OverdueFollowUp(BaseModel):
+    case_id: str
+    platform: str
+    kind: Literal["credit", "dispute"]
+    due: date
+    days_overdue: int
+    title: str
+
+
+class ExpiringCredit(BaseModel):
+    case_id: str
+    platform: str
+    expires_on: date
+    amount: str
+    currency: str
+
+
 class Summary(BaseModel):
     cases: int
     by_state: dict[str, int]
@@ -50,8 +67,8 @@ class Summary(BaseModel):
     by_platform: dict[str, int]
     money: list[Money]
     median_days_to_resolution: float | None
-    overdue_follow_ups: list[dict[str, Any]]
-    credits_expiring_soon: list[dict[str, Any]] = Field(
+    overdue_follow_ups: list[OverdueFollowUp]
+    credits_expiring_soon: list[ExpiringCredit] = Field(
         description=f"Credits expiring within {EXPIRING_SOON_DAYS} days"
     )
     deadlines_complete: bool = Field(

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.http.deps import Reclaim
+from api.http.openapi import text_content
 from api.http.routers.casebook_session import (
     clear_session_cookie,
     csrf_ok,
@@ -30,7 +31,7 @@ from infrastructure.store.sessions import COOKIE_NAME
 router = APIRouter(tags=["reports page"])
 
 PAGE_PATH = "/reports"
-HTML = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
+HTML = {200: {"content": text_content("text/html"), "description": "An HTML page"}}
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     # the page's own policy (its meta tag), and a header can forbid framing as well
