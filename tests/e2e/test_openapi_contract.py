@@ -168,7 +168,7 @@ def test_the_document_describes_what_a_generator_needs() -> None:
 
 def test_a_generated_client_is_made_without_a_warning(tmp_path: Path) -> None:
     from api.http.app import create_app
-    from api.render.dossier import MEDIA_TYPE as DOSSIER
+    from api.render.archive import MEDIA_TYPE as DOSSIER
     from infrastructure.store.blobs import ALLOWED_MEDIA_TYPES
 
     document = tmp_path / "openapi.json"

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from api.http.deps import Caller, Reclaim
 from api.http.downloads import zip_download
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import file_content
 from api.http.presenters import present_case
 from api.http.problems import problem_responses
 from api.http.routers.reads import present_timeline
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/v1", tags=["me"], route_class=StrictJSONRoute)
             "owns in their workspace cases/<id>/case.json, cases/<id>/timeline.json and "
             "cases/<id>/evidence/<evidence id>-<name> files. An admin's or auditor's export "
             "holds only the cases they own themselves",
-            "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "content": file_content(MEDIA_TYPE),
         },
         **problem_responses(401, 503),
     },
