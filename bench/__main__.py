@@ -1,6 +1,6 @@
 """Reclaim's benchmark suite: this machine's limits and Reclaim, side by side, in one run.
 
-    python3 dev.py bench                      # the full run (about 25 min); writes BENCHMARKS.md
+    python3 dev.py bench                      # the full run (about 40 min); writes BENCHMARKS.md
     python3 dev.py bench --quick              # a smoke run of a few minutes (writes .bench-cache/)
     python3 dev.py bench --sections raw,bare  # only some sections (see --help for their names)
 

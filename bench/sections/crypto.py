@@ -9,9 +9,11 @@ for the store's runs. Issue 10's mix (section (c)'s script: follow-ups and notes
 half each, with ``occurred_at``) runs from wrk at 1 and 16 clients against one
 server, then the other, in rounds; which goes first alternates from round to round
 (on, off; off, on; ...), so that a change in the machine's load during the section
-weighs on both alike. Every run has its own warm-up; only 2xx answers count. A
-configuration's throughput is its 2xx answers over its measured seconds, all rounds
-together; the ratio is sealed over unsealed.
+weighs on both alike. ``--duration`` is each configuration's measured time at each
+client count, in rounds of at least 5 s (1 s with --quick) and at most 10 of them (2
+with --quick): a longer one makes more rounds, not longer runs. Every run has its own
+warm-up; only 2xx answers count. A configuration's throughput is its 2xx answers
+over its measured seconds, all rounds together; the ratio is sealed over unsealed.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ TITLE = "(i) Sealing personal data: commands/s with it on and off (issue 27)"
 COMMAND = "python3 dev.py bench --sections crypto"
 #: the two configurations, as the report names them
 SEALING = {"on": True, "off": False}
-#: a measured run lasts at least this long, unless the whole duration is shorter
+#: a measured run lasts at least this long, unless the whole duration is shorter; a
+#: longer --duration makes more rounds (more turns against the machine's noise), not
+#: longer ones, up to MAX_ROUNDS (the default 15 s: 3 rounds of 5 s)
 ROUND_SECONDS = 5.0
-MAX_ROUNDS = 3
+MAX_ROUNDS = 10
 
 
 def name(label: str, clients: int, sealing: str, which: str) -> str:
