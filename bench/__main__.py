@@ -1,6 +1,6 @@
 """Reclaim's benchmark suite: this machine's limits and Reclaim, side by side, in one run.
 
-    python3 dev.py bench                      # the full run (about 25 min); writes BENCHMARKS.md
+    python3 dev.py bench                      # the full run (about 40 min); writes BENCHMARKS.md
     python3 dev.py bench --quick              # a smoke run of a few minutes (writes .bench-cache/)
     python3 dev.py bench --sections raw,bare  # only some sections (see --help for their names)
 
@@ -15,7 +15,9 @@ timeline by log size; ``memory`` (g) peak RSS of the server under load and of
 ``reclaim replay`` by log size; ``workers`` (h) issue 26's table: commands/s and p99
 at 16 clients with ``reclaim serve --workers N`` for each N of ``--workers``, on a
 hot set of 300 cases and a spread set of 3,000, beside the bare endpoint at the same
-worker count. The report opens with issues 10's and 26's targets, each met or with
+worker count; ``crypto`` (i) issue 27's: issue 10's mix at 1 and 16 clients with
+personal data sealed and without, each on a fresh store of its own, in interleaved
+rounds. The report opens with issues 10's, 26's and 27's targets, each met or with
 its gap. PostgreSQL is a durable (fsync on) server the run starts on a
 cluster kept in ``.bench-cache/`` with the generated logs, so a second run skips
 generating them (their read tables are built again when code under
@@ -48,7 +50,18 @@ from bench.common import (
 #: the servers they start), unless one is set
 os.environ.setdefault("RECLAIM_MASTER_KEY", "b3" * 32)
 
-SECTIONS = ("raw", "library", "bare", "http", "depth", "rebuild", "queries", "memory", "workers")
+SECTIONS = (
+    "raw",
+    "library",
+    "bare",
+    "http",
+    "depth",
+    "rebuild",
+    "queries",
+    "memory",
+    "workers",
+    "crypto",
+)
 
 
 def parse(argv: list[str]) -> Options:
@@ -149,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return rewrite(options)
     from bench.wrk import ensure_wrk
 
-    if {"bare", "http", "workers"} & set(options.sections):
+    if {"bare", "http", "workers", "crypto"} & set(options.sections):
         ensure_wrk()
     started = datetime.now(UTC)
     about = machine()

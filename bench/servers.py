@@ -10,7 +10,8 @@ goes to a file. A server is ready when each of its workers has logged uvicorn's
 imported the app on a busy machine, and the connections a load run makes before then
 all go to the workers already up. Reclaim's server gets only the store's settings
 (every other ``RECLAIM_`` variable of the caller's environment is left out), so it
-runs as documented, with its defaults.
+runs as documented, with its defaults; the one exception is personal data sealing,
+which a store's settings may turn off (section ``crypto`` measures what it costs).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env["RECLAIM_MASTER_KEY"] = settings.master_key
     if settings.database_url:
         env["RECLAIM_DATABASE_URL"] = settings.database_url
+    if not settings.personal_data_encryption:  # only the crypto section turns it off
+        env["RECLAIM_PERSONAL_DATA_ENCRYPTION"] = "false"
     env["PYTHONPATH"] = str(ROOT)
     return env
 

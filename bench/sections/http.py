@@ -128,23 +128,34 @@ def prepare_pools(app: ReclaimApplication, directory: Path, clients: int) -> Non
         (directory / f"submitted-{tid}.txt").write_text("\n".join(submitted) + "\n")
 
 
-def fresh_store(options: Options, store: str, name: str, pg: BenchPostgres | None) -> Settings:
+def fresh_store(
+    options: Options, store: str, name: str, pg: BenchPostgres | None, *, sealing: bool = True
+) -> Settings:
+    """An empty store called ``name``; ``sealing=False`` writes personal data in clear
+    (``RECLAIM_PERSONAL_DATA_ENCRYPTION=false``, for the crypto section only)."""
     data_dir = options.cache / "tmp" / name
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     url = pg.fresh(name) if store == "postgres" and pg is not None else None
-    return Settings(data_dir=data_dir, database_url=url)
+    return Settings(data_dir=data_dir, database_url=url, personal_data_encryption=sealing)
 
 
 @contextlib.contextmanager
 def seeded_store(
-    options: Options, store: str, name: str, pg: BenchPostgres | None, cases: int = ISSUE_CASES
+    options: Options,
+    store: str,
+    name: str,
+    pg: BenchPostgres | None,
+    cases: int = ISSUE_CASES,
+    *,
+    sealing: bool = True,
 ) -> Iterator[tuple[Settings, ReclaimApplication, str, Path]]:
     """A fresh store with an API key and ``cases`` of issue 10's cases: its settings, the
     application (open for more setup in the block), the key and the cases' file. Written
     before any server starts, and projected when the block ends: the timed runs find
-    their cases in the read tables and wait on nobody's setup."""
-    settings = fresh_store(options, store, name, pg)
+    their cases in the read tables and wait on nobody's setup. The cases and the
+    server started on these settings seal personal data unless ``sealing`` is False."""
+    settings = fresh_store(options, store, name, pg, sealing=sealing)
     app = ReclaimApplication(settings)
     try:
         key, _ = app.keys.create(USER, WORKSPACE, "member")
