@@ -16,6 +16,7 @@ from api.http.commands import replayed
 from api.http.metrics import Metrics
 from api.http.middleware import RequestContext, StoreBreaker
 from api.http.routers import (
+    audit,
     casebook,
     casebook_case,
     casebook_session,
@@ -40,7 +41,7 @@ from infrastructure.store.node import Node
 
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
-ROUTERS += [drafts.router, emails.router, me.router, users.router]
+ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 

@@ -147,7 +147,8 @@ class ProjectionContext:
     """What projections need besides their view."""
 
     app_name: str
-    signing_key: bytes
+    #: the audit head's Ed25519 key (``audit.signing_key``)
+    signing_key: Any
     #: how many days each deadline allows (the case list's next_deadline); settings-made
     deadline_policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
 

@@ -17,7 +17,7 @@ Projections that are merely behind the log are not a problem; verify never write
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,9 +25,11 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteDatastore
 
+from infrastructure.projections import merkle
 from infrastructure.projections.audit import (
     GENESIS,
     AuditLog,
+    canonical_bytes,
     chain_hash,
     head_signature_ok,
     read_head,
@@ -125,12 +127,17 @@ def iter_events(store: ReclaimApplication) -> Iterator[Any]:
 
 
 def verify(
-    store: ReclaimApplication, *, progress: Callable[[int], None] | None = None
+    store: ReclaimApplication,
+    *,
+    progress: Callable[[int], None] | None = None,
+    witnessed: Sequence[dict[str, Any]] = (),
 ) -> VerifyReport:
-    """Check the chain and every projection; see the module's documentation."""
+    """Check the chain, the tree, the signed head, every head ``witnessed`` (kept outside
+    the store: ``witness.read_witness``) and every projection; see the module's
+    documentation."""
     report = VerifyReport()
     context = projection_context(store.settings, store.database)
-    check_chain(store, context.signing_key, report, progress)
+    check_chain(store, context.signing_key.public_key(), report, progress, witnessed)
     check_projections(store, report)
     return report
 
@@ -138,16 +145,30 @@ def verify(
 # --- the chain ------------------------------------------------------------------------------
 def check_chain(
     store: ReclaimApplication,
-    key: bytes,
+    key: Any,
     report: VerifyReport,
     progress: Callable[[int], None] | None = None,
+    witnessed: Sequence[dict[str, Any]] = (),
 ) -> None:
     with snapshot(store.database) as cursor:
         head = read_head(cursor)
         report.head_position = head["position"] if head else None
         entries = iter_rows(cursor, AuditLog.table, "position, case_id, version, prev_hash, hash")
-        recomputed = _walk_chain(iter_events(store), entries, head, report, progress)
-    _check_head(head, recomputed, key, report)
+        sizes = {int(h["events"]) for h in witnessed} | ({head["events"]} if head else set())
+        walk = _walk_chain(iter_events(store), entries, head, report, progress, sizes)
+    _check_head(head, walk, key, report)
+    for seen in witnessed:
+        _check_witnessed(seen, walk, key, report)
+
+
+@dataclass
+class Walk:
+    """What walking the stored events recomputed: the chain's hash at the head's
+    position, the tree's root at each size asked for, and how many events there are."""
+
+    at_head: str | None = None
+    roots: dict[int, bytes] = field(default_factory=dict)
+    events: int = 0
 
 
 def _walk_chain(
@@ -156,11 +177,13 @@ def _walk_chain(
     head: dict[str, Any] | None,
     report: VerifyReport,
     progress: Callable[[int], None] | None,
-) -> str | None:
-    """Walk events and audit entries together, in position order; returns the chain's
-    hash recomputed from the first event up to the head's position."""
+    sizes: set[int] = frozenset(),  # type: ignore[assignment]
+) -> Walk:
+    """Walk events and audit entries together, in position order, recomputing the
+    chain up to the head's position and the tree's root at each of ``sizes``."""
     chained, linked = GENESIS, GENESIS
-    at_head: str | None = None
+    walk = Walk()
+    frontier: list[bytes] = []
     audited_to = head["position"] if head else 0
     event, entry = next(events, None), next(entries, None)
     while event is not None or entry is not None:
@@ -170,6 +193,10 @@ def _walk_chain(
             continue
         assert event is not None
         chained = chain_hash(chained, event)
+        frontier, _ = merkle.append(frontier, walk.events, merkle.leaf_hash(canonical_bytes(event)))
+        walk.events += 1
+        if walk.events in sizes:
+            walk.roots[walk.events] = merkle.root(frontier)
         report.events_checked += 1
         if entry is not None and entry["position"] == event.id:
             _check_entry(event, entry, linked, report)
@@ -177,11 +204,11 @@ def _walk_chain(
         elif event.id <= audited_to:
             report.add(Problem("chain", event.id, "the event is not in the audit log"))
         if head and event.id == head["position"]:
-            at_head = chained
+            walk.at_head = chained
         if progress is not None:
             progress(1)
         event = next(events, None)
-    return at_head
+    return walk
 
 
 def _missing(entry: dict[str, Any]) -> str:
@@ -200,9 +227,7 @@ def _check_entry(event: Any, entry: dict[str, Any], linked: str, report: VerifyR
         )
 
 
-def _check_head(
-    head: dict[str, Any] | None, recomputed: str | None, key: bytes, report: VerifyReport
-) -> None:
+def _check_head(head: dict[str, Any] | None, walk: Walk, key: Any, report: VerifyReport) -> None:
     if head is None:
         if report.events_checked:
             report.add(Problem("head", None, "there is no signed head: the audit log is not built"))
@@ -210,11 +235,44 @@ def _check_head(
     position = head["position"]
     if not head_signature_ok(key, head):
         report.add(Problem("head", position, "the signed head's signature is not valid"))
-    if recomputed is None:
+    if walk.at_head is None:
         report.add(Problem("head", position, "the stored events end before the signed head"))
-    elif recomputed != head["hash"]:
+    elif walk.at_head != head["hash"]:
         report.add(
             Problem("head", position, "the chain recomputed from the stored events misses the head")
+        )
+    root = walk.roots.get(int(head["events"]))
+    if root is not None and root.hex() != head["root"]:
+        report.add(
+            Problem("head", position, "the tree recomputed from the stored events misses the head")
+        )
+
+
+def _check_witnessed(seen: dict[str, Any], walk: Walk, key: Any, report: VerifyReport) -> None:
+    """A head kept outside the store: the log must still extend it."""
+    size = int(seen["events"])
+    name = f"the witnessed head of {size} events signed at {seen['signed_at']}"
+    if not head_signature_ok(key, seen):
+        report.add(Problem("witness", None, f"{name} is not signed by this store's key"))
+        return
+    root = walk.roots.get(size)
+    if size > walk.events or root is None:
+        report.add(
+            Problem(
+                "witness",
+                None,
+                f"the log ({walk.events} events) no longer extends {name}: it was cut short "
+                "or rolled back",
+            )
+        )
+    elif root.hex() != seen["root"]:
+        report.add(
+            Problem(
+                "witness",
+                None,
+                f"the log no longer extends {name}: its first {size} events are not the ones "
+                "that head signed (rolled back and rewritten)",
+            )
         )
 
 

@@ -326,8 +326,11 @@ def audit_events(
 
 
 def audit_head(db: Database) -> dict[str, Any] | None:
-    """The signed head: last position chained, its hash, how many events, the HMAC."""
-    return db.fetchone(f"SELECT position, hash, events, signature FROM {HEAD_TABLE.name}")
+    """The signed head: how many events (the tree's size), the tree's root, when, the
+    chain's last position and hash, the key's id and the Ed25519 signature."""
+    return db.fetchone(
+        f"SELECT position, hash, events, root, signed_at, key_id, signature FROM {HEAD_TABLE.name}"
+    )
 
 
 # --- reports -------------------------------------------------------------------------------

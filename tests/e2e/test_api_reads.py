@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 
@@ -122,7 +123,7 @@ def test_case_audit_json_and_csv(api) -> None:
     assert entries[1]["request_id"] == "r-9" and entries[1]["actor"] == "alice"
     assert entries[1]["payload"]["text"] == "called"
     assert audit["head"]["position"] >= entries[-1]["position"]
-    assert len(audit["head"]["signature"]) == 64
+    assert len(base64.b64decode(audit["head"]["signature"])) == 64  # Ed25519
     as_csv = alice.get(f"/v1/cases/{cid}/audit", params={"format": "csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))

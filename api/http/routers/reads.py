@@ -238,13 +238,22 @@ class AuditEntry(BaseModel):
     payload: EventPayload
     prev_hash: str
     hash: str
+    leaf: int = Field(description="Its leaf index in the audit log's Merkle tree (RFC 9162)")
 
 
 class SignedHead(BaseModel):
-    position: int
-    hash: str
-    events: int
-    signature: str = Field(description="HMAC-SHA256 of the head, with the audit signing key")
+    """The audit log's signed tree head (see GET /v1/audit/key for the public key)."""
+
+    events: int = Field(description="The tree's size: how many events the log holds")
+    root: str = Field(description="The Merkle tree's root hash (RFC 9162), hex")
+    signed_at: datetime = Field(description="When the last event it covers was recorded")
+    key_id: str = Field(description="The signing key's id: SHA-256 of its public key, 16 hex")
+    position: int = Field(description="The log position of the last event it covers")
+    hash: str = Field(description="The hash chain's last link, hex")
+    signature: str = Field(
+        description="Ed25519 over the lines 'reclaim-tree-head-v1', events, root, signed_at, "
+        "key_id, position, hash (joined by newlines), base64"
+    )
 
 
 class CaseAudit(BaseModel):
