@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     expiry_warning_days: list[int] = Field(default_factory=lambda: list(EXPIRY_WARNING_DAYS))
     audit_signing_key: str | None = Field(
         default=None,
-        description="HMAC key for the audit chain's signed head; generated into the data "
-        "directory on first use when unset (set it explicitly with several API nodes).",
+        repr=False,
+        description="The audit head's Ed25519 private key: 64 hex digits (its seed; any other "
+        "text is hashed into one). Unset: one generated once and kept in the store.",
     )
     master_key: str | None = Field(
         default=None,
@@ -64,6 +65,15 @@ class Settings(BaseSettings):
         description="Seal personal fields and files under their owner's data key. Off only "
         "to measure what sealing costs (python3 dev.py bench): what is written with it off "
         "is kept in clear and cannot be erased by destroying a key.",
+    )
+    audit_witness: Path | None = Field(
+        default=None,
+        description="A file outside the database to which each new signed audit head is "
+        "appended (at most one a second), for `reclaim verify --witness`.",
+    )
+    audit_witness_url: str | None = Field(
+        default=None,
+        description="A URL each new signed audit head is also POSTed to (JSON).",
     )
     snapshot_interval: int = Field(
         default=50, ge=0, description="Snapshot a case every N events (0 turns snapshots off)."

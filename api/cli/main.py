@@ -26,6 +26,10 @@ keys_cli = typer.Typer(
 cli.add_typer(keys_cli, name="keys")
 blobs_cli = typer.Typer(help="Evidence files, kept in the store.", no_args_is_help=True)
 cli.add_typer(blobs_cli, name="blobs")
+audit_cli = typer.Typer(
+    help="The audit log's public key and signed tree head.", no_args_is_help=True
+)
+cli.add_typer(audit_cli, name="audit")
 master_cli = typer.Typer(
     help="The master key that wraps each person's data key.", no_args_is_help=True
 )
@@ -55,6 +59,32 @@ def erase(
         f"erased {user} in {workspace}: {done.cases} cases, {done.keys_revoked} keys revoked, "
         f"{done.files_removed} files removed"
     )
+
+
+@audit_cli.command("key")
+def audit_key() -> None:
+    """Print the public key the audit heads are signed with (PEM), after its key id."""
+    from infrastructure.projections.audit import key_id, public_pem
+
+    with open_app() as app:
+        key = app.projections.context.signing_key
+    typer.echo(f"# Ed25519 key id {key_id(key)}")
+    typer.echo(public_pem(key).rstrip())
+
+
+@audit_cli.command("head")
+def audit_head() -> None:
+    """Print the audit log's signed tree head as JSON (one line, as a witness file keeps it)."""
+    import json
+
+    from infrastructure.read.queries import audit_head as read_head
+    from infrastructure.store.witness import FIELDS
+
+    with open_app() as app:
+        head = read_head(app.database)
+    if head is None:
+        fail("the log holds no event yet: there is no head")
+    typer.echo(json.dumps({k: head[k] for k in FIELDS}, sort_keys=True))
 
 
 @cli.command("seal-log")

@@ -102,19 +102,38 @@ def replay(batch_size: BatchOption = 2000) -> None:
     )
 
 
-def verify() -> None:
-    """Check the audit chain and every projection; exit 1 naming the first bad position.
+def verify(
+    witness: Annotated[
+        Path | None,
+        typer.Option(
+            help="A witness file (RECLAIM_AUDIT_WITNESS): the log must still extend every "
+            "signed head in it"
+        ),
+    ] = None,
+) -> None:
+    """Check the audit chain, tree and signed head, and every projection; exit 1 naming
+    the first problem.
 
-    The chain is recomputed from the stored events, and each projection compared
-    row for row with a replay of the log."""
+    The chain and the tree are recomputed from the stored events, and each projection
+    compared row for row with a replay of the log. With --witness, a log cut short or
+    rolled back to an older head fails, naming the head it no longer extends."""
     from infrastructure.projections.verify import verify as verify_log
+    from infrastructure.store.witness import WitnessError, read_witness
 
+    witnessed: list = []
+    if witness is not None:
+        try:
+            witnessed = read_witness(witness)
+        except WitnessError as exc:
+            fail(str(exc))
     with open_app() as app:
-        report = verify_log(app)
+        report = verify_log(app, witnessed=witnessed)
     if report.ok:
+        seen = f"; it extends all {len(witnessed)} witnessed heads" if witness else ""
         typer.echo(
-            f"ok: {report.events_checked} events checked; the chain reaches its signed head "
-            f"(position {report.head_position}) and every projection matches a replay"
+            f"ok: {report.events_checked} events checked; the chain and the tree reach their "
+            f"signed head (position {report.head_position}) and every projection matches a "
+            f"replay{seen}"
         )
         return
     first = report.first_problem

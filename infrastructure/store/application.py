@@ -45,6 +45,7 @@ from infrastructure.store.personal import DataKeys, PersonalMapper, master_key_f
 from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
+from infrastructure.store.witness import Witness
 
 
 class DateAsISO(Transcoding):
@@ -121,6 +122,8 @@ class ReclaimApplication(Application[UUID]):
             shared_keys.create_tables(self.database)  # (the audit head's key is one)
             self.data_keys.create_tables()
         self.data_keys.check_master()
+        #: where each committed audit head is sent, out of the store (``witness.py``)
+        self.witness = Witness(self.settings.audit_witness, self.settings.audit_witness_url)
         #: every projection, written in the transaction of the events it reads
         context = projection_context(self.settings, self.database)
         self.projections = InlineProjections(self.database, context)
@@ -132,6 +135,10 @@ class ReclaimApplication(Application[UUID]):
         )
         if self.settings.create_tables:
             self.create_tables()
+
+    def close(self) -> None:
+        self.witness.close()
+        super().close()
 
     def create_tables(self) -> None:
         """Reclaim's own tables beside the library's (which the library creates itself)."""
@@ -179,6 +186,8 @@ class ReclaimApplication(Application[UUID]):
         if cache and not self.repository.fastforward:
             for aggregate_id, aggregate in aggregates.items():
                 cache.put(aggregate_id, aggregate)
+        if self.witness.on:  # (the head the save signed has committed with it)
+            self.witness.offer(getattr(self.projections.projections.get("audit"), "written", None))
         return recordings
 
     def _forget_erased(self, keys: Sequence[Any]) -> None:

@@ -246,7 +246,10 @@ class SignedHead(BaseModel):
 
     events: int = Field(description="The tree's size: how many events the log holds")
     root: str = Field(description="The Merkle tree's root hash (RFC 9162), hex")
-    signed_at: datetime = Field(description="When the last event it covers was recorded")
+    signed_at: str = Field(
+        description="When the last event it covers was recorded: the text signed, as signed",
+        json_schema_extra={"format": "date-time"},
+    )
     key_id: str = Field(description="The signing key's id: SHA-256 of its public key, 16 hex")
     position: int = Field(description="The log position of the last event it covers")
     hash: str = Field(description="The hash chain's last link, hex")
