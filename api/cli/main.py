@@ -87,6 +87,21 @@ def audit_head() -> None:
     typer.echo(json.dumps({k: head[k] for k in FIELDS}, sort_keys=True))
 
 
+@cli.command("verify-dossier")
+def verify_dossier(
+    file: Annotated[Path, typer.Argument(help="A case dossier (ZIP)")],
+) -> None:
+    """Check a dossier with no server and no database: every event in it is in the log its
+    signed head covers (RFC 9162 proofs, Ed25519), and its timeline and files match those
+    events. Exit 1 naming each problem; 2 for a file that is not a dossier. The dossier
+    carries the same checker as proof/verify_dossier.py."""
+    from infrastructure.projections.verify_dossier import main as check
+
+    code = check([str(file)])
+    if code:
+        raise typer.Exit(code)
+
+
 @cli.command("seal-log")
 def seal_log() -> None:
     """Encrypt the personal data of a log written before Reclaim encrypted it (once, after

@@ -1,9 +1,12 @@
 """The case dossier: a ZIP to hand to a supervisor, an agency or a card issuer.
 
 It holds ``case-report.pdf`` (the case's facts, timeline, evidence list with
-SHA-256, its audit entries and the signed head of the audit chain), every
-evidence file as ``evidence/<sha256>-<safe name>``, and ``manifest.json`` with
-every file's SHA-256 and size, so anyone can check the files with ``sha256sum``.
+SHA-256, its audit entries and the signed head of the audit log), every
+evidence file as ``evidence/<sha256>-<safe name>``, ``manifest.json`` with
+every file's SHA-256 and size, so anyone can check the files with ``sha256sum``, and
+what proves it with no server: ``timeline.json``, and under ``proof/`` the case's events
+as stored with their inclusion proofs, the signed head, its public key and
+``verify_dossier.py``, which checks all of it (``reclaim verify-dossier`` runs the same).
 
 The input is plain data (``DossierInput``, from ``infrastructure/read/dossier_input.py``),
 so the dossier does not depend on how the projections store it. An evidence file that
@@ -38,6 +41,7 @@ from fpdf.enums import XPos, YPos
 
 from api.render.archive import MANIFEST_NAME, ManifestedZip, safe_name, sha256_hex
 from domain.cases import SHA256_HEX
+from infrastructure.projections import verify_dossier as verify
 from infrastructure.read.dossier_input import DossierInput
 
 _log = logging.getLogger(__name__)
@@ -399,6 +403,10 @@ def _manifest(
     return json.dumps(manifest, indent=2, default=str).encode() + b"\n"
 
 
+#: the checker, shipped in the dossier: ``python3 proof/verify_dossier.py dossier.zip``
+PROOF_SCRIPT = "proof/verify_dossier.py"
+
+
 def write_dossier(data: DossierInput, target: BinaryIO) -> None:
     """Write the ZIP to ``target`` (a file opened for binary writing)."""
     if not data.case.get("id"):
@@ -410,7 +418,31 @@ def write_dossier(data: DossierInput, target: BinaryIO) -> None:
         for file in files:
             if file.path is not None and file.content is not None and file.path not in archive:
                 archive.add(file.path, file.content)
+        if data.proof is not None:
+            _add_proof(archive, data)
         archive.add(MANIFEST_NAME, _manifest(data, archive.files, files))
+
+
+def _add_proof(archive: ManifestedZip, data: DossierInput) -> None:
+    """What lets the dossier prove itself with no server (``verify_dossier.py``): the
+    timeline as data, the case's stored events with their inclusion proofs, the signed
+    head, its public key, and the checker itself."""
+    assert data.proof is not None
+    timeline = {"case_id": str(data.case["id"]), "items": list(data.timeline)}
+    archive.add(verify.TIMELINE, _json(timeline))
+    lines = b"".join(_json(e, indent=None) for e in data.proof.events)
+    archive.add(verify.EVENTS, lines)
+    archive.add(verify.HEAD, _json(dict(data.proof.head)))
+    archive.add(verify.PUBLIC_KEY, data.proof.public_key_pem.encode())
+    archive.add(PROOF_SCRIPT, Path(verify.__file__).read_bytes())
+
+
+def _json(value: Any, indent: int | None = 2) -> bytes:
+    return json.dumps(value, indent=indent, default=_text_of, ensure_ascii=False).encode() + b"\n"
+
+
+def _text_of(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def build_dossier(data: DossierInput) -> bytes:

@@ -46,6 +46,8 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.projections import merkle
 from infrastructure.projections.base import Column, ReclaimProjection, Table
 from infrastructure.projections.events import Batch, Recorded, as_text
+from infrastructure.projections.verify_dossier import canonical_bytes as event_bytes
+from infrastructure.projections.verify_dossier import head_message
 from infrastructure.settings import Settings
 from infrastructure.store.database import Cursor, Database, Read
 
@@ -56,8 +58,12 @@ _NOT_PAYLOAD = {"originator_id", "originator_version", "timestamp"}
 
 
 def canonical_bytes(stored: StoredEvent) -> bytes:
-    head = f"{_uuid_text(stored.originator_id)}\n{stored.originator_version}\n{stored.topic}\n"
-    return head.encode() + bytes(stored.state)
+    return event_bytes(
+        _uuid_text(stored.originator_id),
+        stored.originator_version,
+        stored.topic,
+        bytes(stored.state),
+    )
 
 
 def _uuid_text(originator_id: Any) -> str:
@@ -68,15 +74,6 @@ def _uuid_text(originator_id: Any) -> str:
 
 def chain_hash(previous: str, stored: StoredEvent) -> str:
     return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(stored)).hexdigest()
-
-
-def head_message(head: dict[str, Any]) -> bytes:
-    """What a head's signature covers, one field a line."""
-    return (
-        "reclaim-tree-head-v1\n"
-        f"{head['events']}\n{head['root']}\n{head['signed_at']}\n{head['key_id']}\n"
-        f"{head['position']}\n{head['hash']}"
-    ).encode()
 
 
 def sign_head(key: Ed25519PrivateKey, head: dict[str, Any]) -> str:

@@ -11,9 +11,9 @@ the roots of the perfect subtrees the tree of n leaves is made of, largest first
 per set bit of n). Any subtree hash the RFC's recursion asks for is one kept node, or a
 fold of at most log n of them.
 
-Verification is the RFC's own algorithms (sections 2.1.3.2 and 2.1.4.2), tested against
-transparency-dev/merkle's vectors (``tests/data/merkle-vectors.json``); the same code is
-shipped in each dossier for a reader to run (``dossier_verify.py``).
+Verification is the RFC's own algorithms (sections 2.1.3.2 and 2.1.4.2), kept in
+``verify_dossier.py`` (shipped in each dossier for its reader to run) and tested against
+transparency-dev/merkle's vectors (``tests/data/merkle-vectors.json``).
 """
 
 from __future__ import annotations
@@ -21,18 +21,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+# the hashing and the RFC's verification live in the one file a dossier ships, so that
+# its reader runs exactly what Reclaim does
+from infrastructure.projections.verify_dossier import (
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = ["leaf_hash", "node_hash", "verify_consistency", "verify_inclusion"]
+
 Get = Callable[[int, int], bytes]
 """A kept node's hash by (level, index)."""
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -134,64 +137,3 @@ def consistency_proof(get: Get, first: int, second: int) -> list[bytes]:
             complete = False
     proof.reverse()
     return proof
-
-
-# --- verification (RFC 9162, 2.1.3.2 and 2.1.4.2) ---------------------------------------
-def _hashes(*values: bytes) -> bool:
-    return all(len(v) == 32 for v in values)
-
-
-def verify_inclusion(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root_hash: bytes
-) -> bool:
-    if not 0 <= index < size or not _hashes(leaf, root_hash, *proof):
-        return False
-    fn, sn, value = index, size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            value = node_hash(p, value)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            value = node_hash(value, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and value == root_hash
-
-
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> bool:
-    if first <= 0 or first > second:
-        return False  # (RFC 9162 defines no proof from the empty tree)
-    if first == second:
-        return not proof and first_root == second_root
-    if not proof or not _hashes(first_root, second_root, *proof):
-        return False
-    path = list(proof)
-    if first & (first - 1) == 0:
-        path.insert(0, first_root)
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return fr == first_root and sr == second_root and sn == 0

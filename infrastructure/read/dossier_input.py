@@ -11,6 +11,19 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class DossierProof:
+    """What lets a dossier prove itself offline (``projections/verify_dossier.py``): a
+    signed head, its public key, and each of the case's events as stored, with its
+    inclusion proof against that head."""
+
+    head: Mapping[str, Any]
+    public_key_pem: str
+    #: one per event, by version: position, leaf_index, originator_id,
+    #: originator_version, topic, state (base64 of the stored bytes), proof (hex)
+    events: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
 class DossierInput:
     case: Mapping[str, Any]
     timeline: Sequence[Mapping[str, Any]]
@@ -20,3 +33,4 @@ class DossierInput:
     audit: Sequence[Mapping[str, Any]] = ()
     signed_head: Mapping[str, Any] | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    proof: DossierProof | None = None

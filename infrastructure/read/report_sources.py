@@ -9,25 +9,28 @@ functions run the queries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import base64
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain.cases import ESCALATION_LEVELS, OUTCOMES, Case
 from domain.deadlines import EXPIRY, FOLLOW_UP, DeadlinePolicy
 from domain.money import format_amount
-from infrastructure.read import queries
+from infrastructure.projections.audit import public_pem
+from infrastructure.read import proofs, queries
 from infrastructure.read.deadline_text import title
-from infrastructure.read.dossier_input import DossierInput
+from infrastructure.read.dossier_input import DossierInput, DossierProof
 from infrastructure.read.reminders import open_deadlines
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.database import Database
 from infrastructure.store.keys import Principal
+from infrastructure.store.witness import FIELDS as WITNESSED
 
 #: credits expiring within this many days are on the reports page
 EXPIRING_SOON_DAYS = 7
 #: the audit columns a dossier leaves out: the same for every entry of the case
-_AUDIT_OMIT = ("case_id", "workspace", "owner")
+_AUDIT_OMIT = ("case_id", "workspace", "owner", "leaf")
 
 
 def owner_scope(principal: Principal) -> str | None:
@@ -186,16 +189,57 @@ def load_dossier_input(
     entries from the projections, its evidence from the blob store, the signed head."""
     db = reclaim.database
     case_id = str(case.id)
-    audit = [
-        {k: v for k, v in entry.items() if k not in _AUDIT_OMIT}
-        for entry in queries.case_audit(db, case_id, case.workspace, owner)
+    head = queries.audit_head(db)  # first: what is read after is proved against it
+    size = head["events"] if head else 0
+    entries = [
+        e for e in queries.case_audit(db, case_id, case.workspace, owner) if e["leaf"] < size
     ]
+    versions = {e["version"] for e in entries}
+    audit = [{k: v for k, v in entry.items() if k not in _AUDIT_OMIT} for entry in entries]
     return DossierInput(
         case={k: v for k, v in facts.items() if not isinstance(v, list | dict)},
-        timeline=queries.timeline(db, case_id, case.workspace, owner),
+        timeline=[
+            t
+            for t in queries.timeline(db, case_id, case.workspace, owner)
+            if t["version"] in versions
+        ],
         evidence=list(case.evidence),
         read_evidence=reclaim.files_of(case).read,
         audit=audit,
-        signed_head=queries.audit_head(db),
+        signed_head=head,
         generated_at=now or datetime.now(UTC),
+        proof=None if head is None else dossier_proof(reclaim, case, entries, head),
+    )
+
+
+def dossier_proof(
+    reclaim: ReclaimApplication,
+    case: Case,
+    entries: Sequence[Mapping[str, Any]],
+    head: Mapping[str, Any],
+) -> DossierProof:
+    """The case's events as stored, each with its inclusion proof against ``head``."""
+    db = reclaim.database
+    stored = {s.originator_version: s for s in reclaim.recorder.select_events(case.id)}
+    events = []
+    for entry in entries:
+        leaf = proofs.Leaf(
+            entry["position"], entry["leaf"], case.workspace, case.owner, str(case.id)
+        )
+        proof = proofs.inclusion(db, leaf, head["events"])
+        record = stored[entry["version"]]
+        events.append(
+            {
+                "position": entry["position"],
+                "leaf_index": entry["leaf"],
+                "originator_id": str(case.id),
+                "originator_version": record.originator_version,
+                "topic": record.topic,
+                "state": base64.b64encode(bytes(record.state)).decode(),
+                "proof": proof["proof"],
+            }
+        )
+    key = reclaim.projections.context.signing_key
+    return DossierProof(
+        head={k: head[k] for k in WITNESSED}, public_key_pem=public_pem(key), events=events
     )
