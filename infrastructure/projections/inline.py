@@ -30,6 +30,7 @@ from infrastructure.projections.base import (
 )
 from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import Batch, Recorded
+from infrastructure.projections.feed import Feed
 from infrastructure.projections.reports import Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.settings import Settings
@@ -44,6 +45,7 @@ PROJECTION_CLASSES: tuple[type[ReclaimProjection], ...] = (
     Timeline,
     AuditLog,
     Reports,
+    Feed,
 )
 NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
 
