@@ -45,6 +45,7 @@ from infrastructure.store.personal import DataKeys, PersonalMapper, master_key_f
 from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
+from infrastructure.webhooks.store import WebhookStore
 
 
 class DateAsISO(Transcoding):
@@ -111,6 +112,8 @@ class ReclaimApplication(Application[UUID]):
             recheck_seconds=self.settings.key_cache_seconds,
         )
         self.data_keys.on_erased = self._forget_erased
+        #: webhook endpoints and deliveries (their secrets sealed by the master key)
+        self.webhooks = WebhookStore(self.database, self.data_keys.master)
         if self.settings.personal_data_encryption:
             self.mapper.keys = self.data_keys
         #: who the store's writer is (``forward.py``)
@@ -141,6 +144,7 @@ class ReclaimApplication(Application[UUID]):
         self.templates.create_tables()
         self.registry.create_tables()
         self.blobs.create_tables()
+        self.webhooks.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     mapper: PersonalMapper
