@@ -119,6 +119,35 @@ class Settings(BaseSettings):
         description="The host name other processes reach it by (default: node_host, or "
         "this host's name when that is 0.0.0.0).",
     )
+    # --- the log's followers: the event stream and webhooks (issue 29) ---
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhook endpoints be on loopback, private and link-local addresses "
+        "(a private deployment; otherwise they are refused, at registration and at connect).",
+    )
+    webhooks_dispatch: bool = Field(
+        default=True, description="Run the webhook dispatcher beside the store's writer."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest a delivery may take, connecting included."
+    )
+    webhook_retry_seconds: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="The wait before each retry after a failed attempt (each with jitter of "
+        "up to a fifth); after the last, the delivery is failed. The default spans 27 hours.",
+    )
+    webhook_failing_after: int = Field(
+        default=3, gt=0, description="Failed attempts in a row that mark an endpoint failing."
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.25, gt=0, description="How often the dispatcher and streams look for events."
+    )
+    events_stream_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long one event stream connection lasts; the client then resumes "
+        "with Last-Event-ID (so a server can shut down without waiting on it).",
+    )
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
     connect_timeout: int = Field(default=2, gt=0, description="Seconds to connect to PostgreSQL.")

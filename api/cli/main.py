@@ -428,9 +428,11 @@ def report(
     typer.echo(f"wrote {output}")
 
 
+from api.cli.followers import register as register_follower_commands  # noqa: E402
 from api.cli.projections import register as register_projection_commands  # noqa: E402
 
 register_projection_commands(cli)
+register_follower_commands(cli)
 
 
 def main() -> None:

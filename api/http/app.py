@@ -24,6 +24,7 @@ from api.http.routers import (
     dossier,
     drafts,
     emails,
+    events,
     evidence,
     me,
     meta,
@@ -32,6 +33,7 @@ from api.http.routers import (
     reports,
     reports_page,
     users,
+    webhooks,
 )
 from api.logs import configure_logging
 from infrastructure.bootstrap import bootstrap
@@ -42,6 +44,8 @@ from infrastructure.store.node import Node
 ROUTERS = [meta.router, cases.router, evidence.router, reads.router, reports.router]
 ROUTERS += [reminders.router, reports_page.router, dossier.router]
 ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
+# the log's followers: the event feed and its stream, webhooks (issue 29)
+ROUTERS += [events.router, webhooks.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 

@@ -82,6 +82,7 @@ class Recorded:
         "occurred_at",
         "actor",
         "request_id",
+        "facts_after",
     )
 
     def __init__(self, position: int, event: Any, stored: StoredEvent | None = None) -> None:
@@ -98,6 +99,9 @@ class Recorded:
         self.occurred_at = self.stated_occurred_at or self.recorded_at
         self.actor = str(getattr(event, "actor", "") or "")
         self.request_id = str(getattr(event, "request_id", "") or "")
+        #: the case's public fields just after this event, where a fold knew them
+        #: (``projector.Folder``); None: the batch's case is as the event left it
+        self.facts_after: dict[str, Any] | None = None
 
 
 class Batch:

@@ -30,6 +30,7 @@ from infrastructure.projections.base import (
 )
 from infrastructure.projections.cases import CaseList
 from infrastructure.projections.events import Batch, Recorded
+from infrastructure.projections.feed import Feed
 from infrastructure.projections.reports import Reports
 from infrastructure.projections.timeline import Timeline
 from infrastructure.settings import Settings
@@ -44,6 +45,7 @@ PROJECTION_CLASSES: tuple[type[ReclaimProjection], ...] = (
     Timeline,
     AuditLog,
     Reports,
+    Feed,
 )
 NAMES: tuple[str, ...] = tuple(c.name for c in PROJECTION_CLASSES)
 
@@ -106,6 +108,9 @@ class InlineSave:
 
     events: Sequence[Any]
     cases: Mapping[Any, Any]
+    #: each event's case's public fields just after it, where a save holds several
+    #: events of one case (None: the case is as the event left it; ``feed.py``)
+    facts_after: Sequence[dict[str, Any] | None] | None = None
 
 
 class InlineProjections:
@@ -126,6 +131,9 @@ class InlineProjections:
             ],
             {str(case_id): case for case_id, case in saved.cases.items()},
         )
+        if saved.facts_after is not None:
+            for recorded, facts in zip(batch.events, saved.facts_after, strict=True):
+                recorded.facts_after = facts
         for projection in self.projections.values():
             projection.prepared(batch)
         return batch

@@ -29,6 +29,7 @@ from uuid import UUID
 
 from infrastructure.projections.base import ReclaimProjection, table_exists, write_positions
 from infrastructure.projections.events import Batch, Recorded
+from infrastructure.projections.feed import public_facts
 from infrastructure.projections.inline import (
     NAMES,
     PROJECTION_CLASSES,
@@ -87,6 +88,7 @@ class Folder:
                 case = r.event.mutate(case)
             except Exception as error:
                 raise ReplayFailed("the log", r.position, r.position, error) from error
+            r.facts_after = public_facts(case)
             touched[r.case_id] = case
         for case_id, case in touched.items():
             self._cases[case_id] = case

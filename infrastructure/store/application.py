@@ -9,6 +9,7 @@ their access checks, versions and retries, are the service layer's
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +27,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.cases import Case, Credit, Dispute
+from infrastructure.projections.feed import public_facts
 from infrastructure.projections.inline import (
     InlineProjections,
     InlineSave,
@@ -46,6 +48,7 @@ from infrastructure.store.sessions import SessionStore
 from infrastructure.store.templates import TemplateStore
 from infrastructure.store.topics import register_legacy_topics
 from infrastructure.store.witness import Witness
+from infrastructure.webhooks.store import WebhookStore
 
 
 class DateAsISO(Transcoding):
@@ -112,6 +115,8 @@ class ReclaimApplication(Application[UUID]):
             recheck_seconds=self.settings.key_cache_seconds,
         )
         self.data_keys.on_erased = self._forget_erased
+        #: webhook endpoints and deliveries (their secrets sealed by the master key)
+        self.webhooks = WebhookStore(self.database, self.data_keys.master)
         if self.settings.personal_data_encryption:
             self.mapper.keys = self.data_keys
         #: who the store's writer is (``forward.py``)
@@ -148,6 +153,7 @@ class ReclaimApplication(Application[UUID]):
         self.templates.create_tables()
         self.registry.create_tables()
         self.blobs.create_tables()
+        self.webhooks.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     mapper: PersonalMapper
@@ -163,7 +169,9 @@ class ReclaimApplication(Application[UUID]):
         its personal fields)."""
         events = processing_event.events
         aggregates = processing_event.aggregates
-        processing_event.saved_kwargs["inline"] = InlineSave(events, aggregates)
+        processing_event.saved_kwargs["inline"] = InlineSave(
+            events, aggregates, self._facts_after(events)
+        )
         encode = self.mapper.encode
         stored = [encode(e, aggregates.get(e.originator_id)) for e in events]
         ids = self.recorder.insert_events(
@@ -189,6 +197,29 @@ class ReclaimApplication(Application[UUID]):
         if self.witness.on:  # (the head the save signed has committed with it)
             self.witness.offer(getattr(self.projections.projections.get("audit"), "written", None))
         return recordings
+
+    def _facts_after(self, events: Sequence[Any]) -> list[dict[str, Any] | None] | None:
+        """Where a save holds several events of one case (an import, a generated log), the
+        case's public fields just after each of them, folded from the case as it stood
+        before the save, as a rebuild's fold gives them (``projections/feed.py``)."""
+        counts = Counter(e.originator_id for e in events)
+        if all(n == 1 for n in counts.values()):
+            return None
+        folded: dict[Any, Any] = {}
+        facts: list[dict[str, Any] | None] = []
+        for event in events:
+            case_id = event.originator_id
+            if counts[case_id] == 1:
+                facts.append(None)
+                continue
+            if case_id not in folded:
+                first = event.originator_version
+                folded[case_id] = (
+                    None if first == 1 else self.repository.get(case_id, version=first - 1)
+                )
+            folded[case_id] = event.mutate(folded[case_id])
+            facts.append(public_facts(folded[case_id]))
+        return facts
 
     def _forget_erased(self, keys: Sequence[Any]) -> None:
         """Another node erased these people: drop this process's copies of their cases,

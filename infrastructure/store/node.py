@@ -32,6 +32,7 @@ from infrastructure.store.forward import (
     run_following,
 )
 from infrastructure.store.writer import CommandWriter
+from infrastructure.webhooks.dispatcher import Dispatcher
 
 T = TypeVar("T")
 log = logging.getLogger("reclaim.node")
@@ -61,6 +62,8 @@ class Node:
         #: the command writer while this process is the writer
         self.writer: CommandWriter | None = None
         self._listener: Listener | None = None
+        #: the webhook dispatcher, run beside the writer only (one per store)
+        self.dispatcher: Dispatcher | None = None
         self._campaign: asyncio.Task[None] | None = None
         self._changing = asyncio.Lock()
 
@@ -136,11 +139,16 @@ class Node:
         port = await self._listener.start(host, self.settings.node_port)
         address = f"{self.settings.node_advertise or _advertised(host)}:{port}"
         await to_thread.run_sync(store.registry.publish, self.name, address, token)
+        if self.settings.webhooks_dispatch:
+            self.dispatcher = Dispatcher(store.database, store.webhooks, self.settings)
+            self.dispatcher.start()
         log.info("this process (%s) is the store's writer, at %s", self.name, address)
 
     async def _step_down(self) -> None:
-        writer, listener = self.writer, self._listener
-        self.writer, self._listener = None, None
+        writer, listener, dispatcher = self.writer, self._listener, self.dispatcher
+        self.writer, self._listener, self.dispatcher = None, None, None
+        if dispatcher is not None:
+            await dispatcher.aclose()
         self.store.follow(self.forwarder)
         if listener is not None:
             await listener.stop()

@@ -1,0 +1,212 @@
+"""The webhook dispatcher: a follower of the log, run beside the store's writer (one per
+store: ``store/node.py`` starts it when its process wins the writer's lock and stops it
+when it loses it).
+
+Each round it does two things.
+
+- Fan-out: the feed's events after its position, each one made a delivery for every
+  endpoint of its workspace that wants its type (and was registered before it), and the
+  new position, in one transaction. Delivery ids are made from endpoint and position, so
+  a round repeated after a crash writes nothing twice.
+- Sending: the deliveries due, but only the earliest undelivered one of each case for
+  each endpoint (a case's events arrive in order), each signed per Standard Webhooks
+  and POSTed; the outcome recorded before the next of that case is sent. A failed
+  attempt is tried again after the next wait of ``webhook_retry_seconds`` (with jitter);
+  past the last, the delivery is failed (``redeliver`` sends it again).
+
+A dispatcher killed mid-delivery recorded nothing of it, so the next writer's sends it
+again: at least once, with the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from anyio import to_thread
+from standardwebhooks.webhooks import Webhook
+
+from infrastructure.read import feed
+from infrastructure.store.database import Database
+from infrastructure.webhooks import safety
+from infrastructure.webhooks.store import Attempt, WebhookStore, delivery_id
+
+log = logging.getLogger("reclaim.webhooks")
+
+FAN_OUT_BATCH = 500
+#: deliveries in flight at once (each to its own case and endpoint)
+CONCURRENCY = 32
+
+
+def body_of(row: dict[str, Any]) -> str:
+    """A delivery's JSON body, as Standard Webhooks shapes one: type, timestamp, data."""
+    event = feed.item(row)
+    return json.dumps(
+        {"type": f"case.{event['type']}", "timestamp": event["recorded_at"], "data": event},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def wanted(endpoint: dict[str, Any], row: dict[str, Any]) -> bool:
+    if endpoint["workspace"] != row["workspace"]:
+        return False
+    if int(row["position"]) <= int(endpoint["after_position"]):
+        return False
+    types = endpoint["event_types"]
+    return not types or row["event_type"] in types
+
+
+def retry_in_ms(attempts: int, schedule: list[float]) -> int | None:
+    """The wait before the next try after ``attempts`` failed ones (None: no more tries):
+    the schedule's next step, plus up to a fifth more at random, so that endpoints that
+    failed together do not all come back at once."""
+    if attempts > len(schedule):
+        return None
+    wait = schedule[attempts - 1]
+    return int(wait * 1000 * (1 + random.random() / 5))  # noqa: S311 - jitter, not a secret
+
+
+def signed_headers(secret: str, message_id: str, body: str) -> dict[str, str]:
+    at = datetime.now(UTC)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+    }
+
+
+class Dispatcher:
+    def __init__(self, database: Database, webhooks: WebhookStore, settings: Any) -> None:
+        self.database = database
+        self.webhooks = webhooks
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+
+    def wake(self) -> None:
+        """Look for work now (from any thread): a redelivery was asked for."""
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def aclose(self) -> None:
+        """Stop: deliveries in flight are abandoned (sent again by the next dispatcher)."""
+        tasks = [t for t in (self._task, *self._in_flight.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._task = None
+
+    async def _run(self) -> None:
+        client = safety.new_client(self.settings.webhook_timeout_seconds)
+        try:
+            while True:
+                try:
+                    await to_thread.run_sync(self.fan_out)
+                    self._send_due(client, await self._due())
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the store may be back next round
+                    log.exception("a dispatcher round failed")
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.webhook_poll_seconds):
+                        await self._wake.wait()
+        finally:
+            await client.aclose()
+
+    def fan_out(self) -> int:
+        """The events after the position made deliveries, and the position moved past them,
+        in one transaction. Returns how many events were read."""
+        with self.database.transaction() as cursor:
+            position = self.webhooks.position(cursor)
+            rows = cursor.fetchall(
+                f"SELECT * FROM {feed.FEED} WHERE position > %s ORDER BY position "
+                f"LIMIT {FAN_OUT_BATCH}",
+                (position,),
+            )
+            if not rows:
+                return 0
+            endpoints = self.webhooks.live_endpoints(cursor)
+            made = [
+                (
+                    delivery_id(e["id"], int(r["position"])),
+                    e["id"],
+                    r["workspace"],
+                    int(r["position"]),
+                    r["case_id"],
+                    r["event_type"],
+                    body_of(r),
+                )
+                for r in rows
+                for e in endpoints
+                if wanted(e, r)
+            ]
+            self.webhooks.add_deliveries(cursor, made)
+            self.webhooks.move_position(cursor, int(rows[-1]["position"]))
+        return len(rows)
+
+    async def _due(self) -> list[dict[str, Any]]:
+        room = CONCURRENCY - len(self._in_flight)
+        if room <= 0:
+            return []
+        skip = set(self._in_flight)
+        return await to_thread.run_sync(lambda: self.webhooks.due(room, skip))
+
+    def _send_due(self, client: Any, due: list[dict[str, Any]]) -> None:
+        for delivery in due:
+            task = asyncio.get_running_loop().create_task(self._deliver(client, delivery))
+            self._in_flight[delivery["id"]] = task
+            task.add_done_callback(lambda _, i=delivery["id"]: self._done(i))
+
+    def _done(self, delivery: str) -> None:
+        self._in_flight.pop(delivery, None)
+        self._wake.set()  # (the case's next event may go now)
+
+    async def _deliver(self, client: Any, delivery: dict[str, Any]) -> None:
+        endpoint = {"id": delivery["endpoint_id"], "secret_sealed": delivery["secret_sealed"]}
+        secret = self.webhooks.secret_of(endpoint)
+        answer = await safety.post(
+            client,
+            delivery["url"],
+            delivery["payload"].encode(),
+            signed_headers(secret, delivery["id"], delivery["payload"]),
+            allow_private=self.settings.webhooks_allow_private,
+            timeout=self.settings.webhook_timeout_seconds,
+        )
+        attempt = Attempt(answer.status_code, answer.latency_ms, answer.body, answer.error)
+        attempts = int(delivery["attempts"]) + 1
+        gone = answer.status_code == 410
+        # (after a 410 the endpoint is disabled and its backlog kept: still pending)
+        retry = None if attempt.ok else retry_in_ms(attempts, self.retry_schedule)
+        await to_thread.run_sync(
+            lambda: self.webhooks.record_attempt(
+                delivery,
+                attempt,
+                retry_in_ms=retry,
+                failing_after=self.settings.webhook_failing_after,
+                gone=gone,
+            )
+        )
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        return list(self.settings.webhook_retry_seconds)
+
+    def lag(self) -> int:
+        """How many positions the dispatcher is behind the feed's end."""
+        with self.database.transaction(commit=False) as cursor:
+            at = self.webhooks.position(cursor)
+        return max(feed.last_position(self.database) - at, 0)

@@ -1,0 +1,382 @@
+"""What the webhooks keep in the store: endpoints, one delivery per endpoint and event,
+each delivery's attempts, and how far the dispatcher has read the log.
+
+A delivery's id is made from its endpoint and the event's position, so writing it twice
+(a dispatcher that died after writing but before moving its position) writes it once,
+and it is the ``webhook-id`` every attempt of it sends: a receiver deduplicates by it.
+
+An endpoint's secret is kept sealed under the master key (AES-GCM, its id as associated
+data) and given back in the clear only once, when the endpoint is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from infrastructure.store.database import Cursor, Database
+
+ENDPOINTS = "reclaim_webhooks"
+DELIVERIES = "reclaim_webhook_deliveries"
+ATTEMPTS = "reclaim_webhook_attempts"
+POSITIONS = "reclaim_webhook_position"
+#: the most of a receiver's answer kept with an attempt (characters)
+SNIPPET_CHARS = 500
+
+CREATE_STATEMENTS = [
+    f"""CREATE TABLE IF NOT EXISTS {ENDPOINTS} (
+        id TEXT PRIMARY KEY,
+        workspace TEXT NOT NULL,
+        url TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        description TEXT NOT NULL,
+        secret_sealed TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        after_position BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT,
+        failing_since TEXT,
+        disabled_at TEXT
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {ENDPOINTS}_ix0 ON {ENDPOINTS} (workspace, created_at)",
+    f"""CREATE TABLE IF NOT EXISTS {DELIVERIES} (
+        id TEXT PRIMARY KEY,
+        endpoint_id TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        case_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        last_status INTEGER,
+        last_latency_ms INTEGER,
+        last_error TEXT,
+        last_response TEXT
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix0 ON {DELIVERIES} (status, next_attempt_ms)",
+    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix1 ON {DELIVERIES} "
+    "(endpoint_id, case_id, status, position)",
+    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix2 ON {DELIVERIES} (endpoint_id, position)",
+    f"""CREATE TABLE IF NOT EXISTS {ATTEMPTS} (
+        delivery_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        status_code INTEGER,
+        latency_ms INTEGER NOT NULL,
+        error TEXT,
+        response TEXT NOT NULL,
+        PRIMARY KEY (delivery_id, attempt)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {POSITIONS} (
+        name TEXT PRIMARY KEY,
+        position BIGINT NOT NULL
+    )""",
+]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def new_secret() -> str:
+    """A signing secret as Standard Webhooks writes it: ``whsec_`` and 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def delivery_id(endpoint_id: str, position: int) -> str:
+    """The ``webhook-id`` of the event at ``position`` sent to this endpoint: the same on
+    every attempt, on every dispatcher."""
+    return f"msg_{uuid.UUID(endpoint_id).hex[:16]}_{position}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try of a delivery came to."""
+
+    status_code: int | None
+    latency_ms: int
+    response: str
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookStore:
+    def __init__(self, database: Database, master: bytes) -> None:
+        self.database = database
+        self._aead = AESGCM(master)
+
+    def create_tables(self) -> None:
+        self.database.create_tables(CREATE_STATEMENTS)
+
+    # --- endpoints -----------------------------------------------------------------------
+    def add(
+        self,
+        workspace: str,
+        url: str,
+        event_types: list[str],
+        description: str,
+        *,
+        by: str,
+        after_position: int,
+    ) -> tuple[dict[str, Any], str]:
+        """A new endpoint, sent the events recorded after ``after_position``; with its
+        secret, which is never given again."""
+        endpoint_id = str(uuid.uuid4())
+        secret = new_secret()
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, secret.encode(), endpoint_id.encode())
+        self.database.execute(
+            f"INSERT INTO {ENDPOINTS} (id, workspace, url, event_types, description, "
+            "secret_sealed, created_at, created_by, after_position, status) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'active')",
+            (
+                endpoint_id,
+                workspace,
+                url,
+                json.dumps(sorted(set(event_types))),
+                description,
+                base64.b64encode(sealed).decode(),
+                now_iso(),
+                by,
+                after_position,
+            ),
+        )
+        endpoint = self.get(workspace, endpoint_id)
+        assert endpoint is not None
+        return endpoint, secret
+
+    def secret_of(self, endpoint: dict[str, Any]) -> str:
+        sealed = base64.b64decode(endpoint["secret_sealed"])
+        return self._aead.decrypt(sealed[:12], sealed[12:], endpoint["id"].encode()).decode()
+
+    def get(self, workspace: str, endpoint_id: str) -> dict[str, Any] | None:
+        """The endpoint, if it is this workspace's (another's is not there at all)."""
+        row = self.database.fetchone(
+            f"SELECT * FROM {ENDPOINTS} WHERE id = %s AND workspace = %s",
+            (endpoint_id, workspace),
+        )
+        return None if row is None else _endpoint(row)
+
+    def list(self, workspace: str) -> list[dict[str, Any]]:
+        rows = self.database.fetchall(
+            f"SELECT * FROM {ENDPOINTS} WHERE workspace = %s ORDER BY created_at, id",
+            (workspace,),
+        )
+        return [_endpoint(r) for r in rows]
+
+    def live_endpoints(self, cursor: Cursor) -> list[dict[str, Any]]:
+        rows = cursor.fetchall(f"SELECT * FROM {ENDPOINTS} WHERE status <> 'disabled'")
+        return [_endpoint(r) for r in rows]
+
+    def disable(self, workspace: str, endpoint_id: str, reason: str) -> bool:
+        """Sends nothing more; its deliveries and their attempts are kept."""
+        with self.database.transaction() as cursor:
+            row = cursor.fetchone(
+                f"SELECT status FROM {ENDPOINTS} WHERE id = %s AND workspace = %s",
+                (endpoint_id, workspace),
+            )
+            if row is None:
+                return False
+            if row["status"] != "disabled":
+                cursor.execute(
+                    f"UPDATE {ENDPOINTS} SET status = 'disabled', status_reason = %s, "
+                    "disabled_at = %s WHERE id = %s",
+                    (reason, now_iso(), endpoint_id),
+                )
+        return True
+
+    # --- the dispatcher's position and fan-out ------------------------------------------
+    def position(self, cursor: Cursor, name: str = "dispatcher") -> int:
+        row = cursor.fetchone(f"SELECT position FROM {POSITIONS} WHERE name = %s", (name,))
+        return int(row["position"]) if row else 0
+
+    def move_position(self, cursor: Cursor, position: int, name: str = "dispatcher") -> None:
+        cursor.execute(
+            f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, %s) ON CONFLICT (name) "
+            f"DO UPDATE SET position = excluded.position "
+            f"WHERE {POSITIONS}.position < excluded.position",
+            (name, position),
+        )
+
+    def add_deliveries(self, cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
+        """(id, endpoint, workspace, position, case, type, payload): each written once."""
+        if not rows:
+            return
+        at, due = now_iso(), now_ms()
+        cursor.executemany(
+            f"INSERT INTO {DELIVERIES} (id, endpoint_id, workspace, position, case_id, "
+            "event_type, payload, status, attempts, next_attempt_ms, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            [(*row, due, at) for row in rows],
+        )
+
+    # --- sending -------------------------------------------------------------------------
+    def due(self, limit: int, skip: set[str]) -> list[dict[str, Any]]:
+        """Deliveries to try now: for each endpoint that is not disabled and each case,
+        only its earliest undelivered event (so a case's events arrive in order)."""
+        rows = self.database.fetchall(
+            f"SELECT d.*, w.url, w.secret_sealed, w.status AS endpoint_status "
+            f"FROM {DELIVERIES} d JOIN {ENDPOINTS} w ON w.id = d.endpoint_id "
+            "WHERE d.status = 'pending' AND d.next_attempt_ms <= %s AND w.status <> 'disabled' "
+            f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e WHERE e.endpoint_id = d.endpoint_id "
+            "AND e.case_id = d.case_id AND e.status = 'pending' AND e.position < d.position) "
+            f"ORDER BY d.next_attempt_ms, d.position LIMIT {int(limit) + len(skip)}",
+            (now_ms(),),
+        )
+        return [r for r in rows if r["id"] not in skip][:limit]
+
+    def record_attempt(
+        self,
+        delivery: dict[str, Any],
+        attempt: Attempt,
+        *,
+        retry_in_ms: int | None,
+        failing_after: int,
+        gone: bool = False,
+    ) -> None:
+        """An attempt's outcome: delivered, tried again in ``retry_in_ms``, or (None) failed
+        for good. The endpoint is marked failing after ``failing_after`` failed attempts
+        in a row and active again on a success; a 410 (``gone``) disables it, its
+        backlog kept."""
+        at = now_iso()
+        with self.database.transaction() as cursor:
+            row = cursor.fetchone(
+                f"SELECT attempts, status FROM {DELIVERIES} WHERE id = %s", (delivery["id"],)
+            )
+            number = (int(row["attempts"]) if row else 0) + 1
+            cursor.execute(
+                f"INSERT INTO {ATTEMPTS} (delivery_id, attempt, at, status_code, latency_ms, "
+                "error, response) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                (
+                    delivery["id"],
+                    number,
+                    at,
+                    attempt.status_code,
+                    attempt.latency_ms,
+                    attempt.error,
+                    attempt.response[:SNIPPET_CHARS],
+                ),
+            )
+            if attempt.ok:
+                status, next_ms = "delivered", now_ms()
+            elif retry_in_ms is None:
+                status, next_ms = "failed", now_ms()
+            else:
+                status, next_ms = "pending", now_ms() + retry_in_ms
+            cursor.execute(
+                f"UPDATE {DELIVERIES} SET status = %s, attempts = %s, next_attempt_ms = %s, "
+                "delivered_at = %s, last_status = %s, last_latency_ms = %s, last_error = %s, "
+                "last_response = %s WHERE id = %s",
+                (
+                    status,
+                    number,
+                    next_ms,
+                    at if attempt.ok else None,
+                    attempt.status_code,
+                    attempt.latency_ms,
+                    attempt.error,
+                    attempt.response[:SNIPPET_CHARS],
+                    delivery["id"],
+                ),
+            )
+            endpoint_id = delivery["endpoint_id"]
+            if gone:
+                cursor.execute(
+                    f"UPDATE {ENDPOINTS} SET status = 'disabled', disabled_at = %s, "
+                    "status_reason = %s WHERE id = %s AND status <> 'disabled'",
+                    (at, "the receiver answered 410 Gone", endpoint_id),
+                )
+            elif attempt.ok:
+                cursor.execute(
+                    f"UPDATE {ENDPOINTS} SET status = 'active', failing_since = NULL, "
+                    "status_reason = NULL WHERE id = %s AND status = 'failing'",
+                    (endpoint_id,),
+                )
+            elif number >= failing_after:
+                cursor.execute(
+                    f"UPDATE {ENDPOINTS} SET status = 'failing', failing_since = %s, "
+                    "status_reason = %s WHERE id = %s AND status = 'active'",
+                    (at, f"{number} failed attempts in a row", endpoint_id),
+                )
+
+    def redeliver(self, workspace: str, endpoint_id: str, delivery: str) -> dict[str, Any] | None:
+        """Send a delivery again, now (after the earlier undelivered events of its case)."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                f"UPDATE {DELIVERIES} SET status = 'pending', next_attempt_ms = %s "
+                "WHERE id = %s AND endpoint_id = %s AND workspace = %s",
+                (now_ms(), delivery, endpoint_id, workspace),
+            )
+        return self.delivery(workspace, endpoint_id, delivery)
+
+    # --- the delivery log ----------------------------------------------------------------
+    def deliveries(
+        self, workspace: str, endpoint_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The endpoint's deliveries, newest first, each with its attempts."""
+        conditions = "endpoint_id = %s AND workspace = %s"
+        params: list[Any] = [endpoint_id, workspace]
+        if before is not None:
+            conditions += " AND position < %s"
+            params.append(before)
+        rows = self.database.fetchall(
+            f"SELECT * FROM {DELIVERIES} WHERE {conditions} ORDER BY position DESC "
+            f"LIMIT {int(limit)}",
+            params,
+        )
+        return self._with_attempts(rows)
+
+    def delivery(self, workspace: str, endpoint_id: str, delivery: str) -> dict[str, Any] | None:
+        rows = self.database.fetchall(
+            f"SELECT * FROM {DELIVERIES} WHERE id = %s AND endpoint_id = %s AND workspace = %s",
+            (delivery, endpoint_id, workspace),
+        )
+        found = self._with_attempts(rows)
+        return found[0] if found else None
+
+    def _with_attempts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ", ".join(["%s"] * len(ids))
+        attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        for a in self.database.fetchall(
+            f"SELECT * FROM {ATTEMPTS} WHERE delivery_id IN ({marks}) "
+            "ORDER BY delivery_id, attempt",
+            ids,
+        ):
+            attempts[a["delivery_id"]].append(a)
+        return [{**r, "attempt_log": attempts[r["id"]]} for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many deliveries are in each state (for metrics and the lag)."""
+        rows = self.database.fetchall(
+            f"SELECT status, COUNT(*) AS n FROM {DELIVERIES} GROUP BY status"
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
+
+def _endpoint(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "event_types": json.loads(row["event_types"])}
