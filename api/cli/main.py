@@ -161,7 +161,7 @@ def master_key_rotate(
     except MasterKeyError as exc:
         fail(f"{new_key_file}: {exc}")
     with open_app() as app:
-        count = app.data_keys.rotate(new)
+        count = app.data_keys.rotate(new, also=[app.webhooks.rewrap])
         key_file = app.settings.data_dir / MASTER_KEY_FILE
         if not app.settings.master_key and key_file.exists():
             key_file.write_text(new.hex() + "\n")

@@ -30,7 +30,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,9 +220,11 @@ class DataKeys:
         except (InvalidTag, ValueError, binascii.Error):
             return False
 
-    def rotate(self, new_master: bytes) -> int:
+    def rotate(self, new_master: bytes, also: Sequence[Callable[[Any, bytes], int]] = ()) -> int:
         """Re-wrap every data key under ``new_master``, and make it the store's master key,
-        in one transaction; the events are not touched. Returns the keys re-wrapped."""
+        in one transaction; the events are not touched. ``also``: whatever else is sealed
+        under the master key re-seals itself in that transaction (webhook secrets).
+        Returns the keys re-wrapped."""
         self.check_master()
         new_wrap = AESGCM(new_master)
         count = 0
@@ -242,6 +244,8 @@ class DataKeys:
                     ),
                 )
                 count += 1
+            for rewrap in also:
+                rewrap(cursor, new_master)
             cursor.execute(
                 "UPDATE reclaim_shared_keys SET secret = %s WHERE name = %s",
                 (self._check_value(new_wrap), MASTER_CHECK),

@@ -165,6 +165,21 @@ class WebhookStore:
         assert endpoint is not None
         return endpoint, secret
 
+    def rewrap(self, cursor: Any, new_master: bytes) -> int:
+        """Seal every endpoint's secret under ``new_master`` instead (a master key rotation,
+        in its transaction: ``DataKeys.rotate``); returns how many."""
+        new = AESGCM(new_master)
+        rows = cursor.fetchall(f"SELECT id, secret_sealed FROM {ENDPOINTS}")
+        for row in rows:
+            secret = self.secret_of(row).encode()
+            nonce = os.urandom(12)
+            sealed = nonce + new.encrypt(nonce, secret, row["id"].encode())
+            cursor.execute(
+                f"UPDATE {ENDPOINTS} SET secret_sealed = %s WHERE id = %s",
+                (base64.b64encode(sealed).decode(), row["id"]),
+            )
+        return len(rows)
+
     def secret_of(self, endpoint: dict[str, Any]) -> str:
         sealed = base64.b64decode(endpoint["secret_sealed"])
         return self._aead.decrypt(sealed[:12], sealed[12:], endpoint["id"].encode()).decode()

@@ -87,6 +87,9 @@ def test_rotating_the_master_key_rewraps_the_data_keys_and_touches_no_event(
     app = ReclaimApplication(settings)
     try:
         case = as_users(app).open_credit(**credit_facts(account_reference="acct-secret-2")).case
+        endpoint, secret = app.webhooks.add(
+            "ws-1", "https://example.org/hook", [], "", by="admin", after_position=0
+        )
         before = _states(app)
     finally:
         app.close()
@@ -102,6 +105,8 @@ def test_rotating_the_master_key_rewraps_the_data_keys_and_touches_no_event(
     try:
         assert _states(after) == before, "rotation leaves every event as it was"
         assert after.get_case(case.id).account_reference == "acct-secret-2"
+        kept = after.webhooks.get("ws-1", endpoint["id"])
+        assert after.webhooks.secret_of(kept) == secret, "webhook secrets are re-sealed too"
     finally:
         after.close()
 
