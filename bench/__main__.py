@@ -61,6 +61,7 @@ SECTIONS = (
     "memory",
     "workers",
     "crypto",
+    "heads",
 )
 
 

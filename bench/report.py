@@ -36,6 +36,19 @@ TARGETS: dict[str, tuple[str, str]] = {
     "p99": ("p99 at 16 clients ≤ 4× the bare endpoint's p99 (16 clients)", "http,bare"),
     "p50": ("p50 at 1 client ≤ 3 ms", "http"),
     "reports": ("p99 at {large} events within 2× of p99 at {small}", "queries"),
+    "proofs": (
+        "issue 28: an inclusion proof's p99 at {large} events within 2× of p99 at {small}",
+        "queries",
+    ),
+    "feed": (
+        "issue 29: a feed page's p99 at {large} events within 2× of p99 at {small}",
+        "queries",
+    ),
+    "heads": (
+        "issue 28: the audit tree and signed heads cost at most 10 %: saves/s with them "
+        "≥ 0.90× without",
+        "heads",
+    ),
     "rebuild": ("rebuild ≥ 0.5× the decoded log read", "rebuild"),
     "replay": (
         "replay memory flat: peak RSS at {large} events ≤ 1.2× at {small}",
@@ -471,6 +484,19 @@ def evaluate(results: dict[str, SectionResult]) -> None:
     crypto = results.get("crypto")
     if crypto is not None:
         _evaluate_crypto(crypto)
+    heads = results.get("heads")
+    if heads is not None:
+        for figure in heads.figures:
+            if figure.name.endswith("tree and heads on"):
+                off = next(f for f in heads.figures if f.name == figure.name[:-2] + "off")
+                _compare(
+                    figure,
+                    "without the tree and heads, the same rounds",
+                    off.value,
+                    target=TARGETS["heads"][0],
+                    at_least=0.9,
+                    key="heads",
+                )
     memory = results.get("memory")
     if memory is not None:
         for label in LABELS.values():
@@ -736,6 +762,10 @@ def _against_first_of_series(figures: list[Figure]) -> None:
         _compare(figure, first.name.rsplit(": ", 1)[1], first.value)
 
 
+#: the other queries with a target of their own: query name -> target key
+QUERY_TARGETS = {"inclusion": "proofs", "feed": "feed"}
+
+
 def _evaluate_queries(queries: SectionResult) -> None:
     """Each size against the smallest; issue 10's target on the reports at the largest."""
     series: dict[str, list[Figure]] = {}
@@ -744,7 +774,8 @@ def _evaluate_queries(queries: SectionResult) -> None:
             series.setdefault(figure.name.rsplit(" at ", 1)[0], []).append(figure)
     for prefix, figures in series.items():
         first, last = figures[0], figures[-1]
-        report = prefix.split(", ", 1)[1].split(" ", 1)[0] in REPORT_QUERIES
+        query = prefix.split(", ", 1)[1].split(" ", 1)[0]
+        key = "reports" if query in REPORT_QUERIES else QUERY_TARGETS.get(query)
         small = first.name.rsplit(" at ", 1)[1].split(" ")[0]
         large = last.name.rsplit(" at ", 1)[1].split(" ")[0]
         for figure in figures[1:]:
@@ -752,11 +783,11 @@ def _evaluate_queries(queries: SectionResult) -> None:
                 figure,
                 first.name.rsplit(": ", 1)[1],
                 first.value,
-                target=TARGETS["reports"][0].format(small=small, large=large)
-                if report and figure is last
+                target=TARGETS[key][0].format(small=small, large=large)
+                if key and figure is last
                 else None,
                 at_most=2.0,
-                key="reports",
+                key=key or "reports",
             )
 
 

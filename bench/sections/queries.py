@@ -36,6 +36,10 @@ ROUTES = {
     "timeliness": "/v1/reports/timeliness",
     "list": "/v1/cases",
     "timeline": "/v1/cases/{case_id}/timeline",
+    # issue 28: a proof that one of the user's events is in the log (O(log n) hashes)
+    "inclusion": "/v1/audit/proof/inclusion?position={position}",
+    # issue 29: a page of the user's events after one of them
+    "feed": "/v1/events?after={position}&limit=100",
 }
 #: the queries issue 10 sets a target for
 REPORTS = ("summary", "recovery", "outcomes", "timeliness")
@@ -60,11 +64,16 @@ def _getter(
     headers: dict[str, str],
     path: str,
     case_ids: Iterator[str],
+    positions: Iterator[int],
 ) -> Callable[[], None]:
-    """One GET of ``path`` (a timeline takes the next case), which must answer 200."""
+    """One GET of ``path`` (a timeline takes the next case, a proof or a feed page the
+    next of the user's events), which must answer 200."""
 
     def call() -> None:
-        where = path.format(case_id=next(case_ids))
+        where = path.format(
+            case_id=next(case_ids) if "{case_id}" in path else "",
+            position=next(positions) if "{position}" in path else "",
+        )
         conn.request("GET", where, headers=headers)
         response = conn.getresponse()
         response.read()
@@ -74,10 +83,12 @@ def _getter(
     return call
 
 
-def _case_ids(app: ReclaimApplication) -> list[str]:
-    """The query user's cases, from the event log itself (not a read table, whose
-    layout is the projections' business): every case the user opened."""
+def _case_ids(app: ReclaimApplication) -> tuple[list[str], list[int]]:
+    """The query user's cases, and the positions of their events, from the event log
+    itself (not a read table, whose layout is the projections' business)."""
     ids: list[str] = []
+    positions: list[int] = []
+    mine: set[Any] = set()
     start = 0
     while len(ids) < 500:
         notifications = app.recorder.select_notifications(
@@ -93,9 +104,13 @@ def _case_ids(app: ReclaimApplication) -> list[str]:
                     datasets.QUERY_WORKSPACE,
                 ):
                     ids.append(str(n.originator_id))
+                    mine.add(n.originator_id)
+            if n.originator_id in mine:
+                positions.append(n.id)
         start = notifications[-1].id
     random.Random(7).shuffle(ids)
-    return ids
+    random.Random(8).shuffle(positions)
+    return ids, positions
 
 
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
@@ -110,13 +125,14 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         for store, dataset in logs.items():
             app = ReclaimApplication(dataset.settings)
             try:
-                ids = _case_ids(app)
+                ids, positions = _case_ids(app)
                 key, _ = app.keys.create(datasets.QUERY_USER, datasets.QUERY_WORKSPACE, "member")
             finally:
                 app.close()
             if not ids:
                 raise RuntimeError(f"the {label} log on {store} has no case of the query user")
             cycle = itertools.cycle(ids)
+            events = itertools.cycle(positions)
             measured: dict[str, list[float]] = {}
             log = dataset.settings.data_dir / "server.log"
             with reclaim(dataset.settings, options.workers, log) as server:
@@ -125,7 +141,7 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                     # one connection per query: a failed one leaves the next a clean one
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
                     try:
-                        call = _getter(conn, auth, path, cycle)
+                        call = _getter(conn, auth, path, cycle, events)
                         measured[name] = _sample(call, options.samples, budget)
                     except (RuntimeError, OSError, http.client.HTTPException) as error:
                         # one broken query must not cost the others' figures
