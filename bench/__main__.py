@@ -62,6 +62,7 @@ SECTIONS = (
     "workers",
     "crypto",
     "heads",
+    "webhooks",
 )
 
 
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         return rewrite(options)
     from bench.wrk import ensure_wrk
 
-    if {"bare", "http", "workers", "crypto"} & set(options.sections):
+    if {"bare", "http", "workers", "crypto", "webhooks"} & set(options.sections):
         ensure_wrk()
     started = datetime.now(UTC)
     about = machine()

@@ -49,6 +49,14 @@ TARGETS: dict[str, tuple[str, str]] = {
         "≥ 0.90× without",
         "heads",
     ),
+    "webhooks": (
+        "issue 29: with 5 webhook endpoints, commands/s at 16 clients ≥ 0.95× with none",
+        "webhooks",
+    ),
+    "webhooks-lag": (
+        "issue 29: the dispatcher keeps up: its backlog drained within 30 s of the load's end",
+        "webhooks",
+    ),
     "rebuild": ("rebuild ≥ 0.5× the decoded log read", "rebuild"),
     "replay": (
         "replay memory flat: peak RSS at {large} events ≤ 1.2× at {small}",
@@ -484,6 +492,26 @@ def evaluate(results: dict[str, SectionResult]) -> None:
     crypto = results.get("crypto")
     if crypto is not None:
         _evaluate_crypto(crypto)
+    webhooks = results.get("webhooks")
+    if webhooks is not None:
+        for figure in webhooks.figures:
+            if figure.name.endswith("5 endpoints"):
+                none = next(
+                    f
+                    for f in webhooks.figures
+                    if f.name.endswith("no endpoint")
+                    and f.name.split(":")[0] == figure.name.split(":")[0]
+                )
+                _compare(
+                    figure,
+                    "no endpoint, the same rounds",
+                    none.value,
+                    target=TARGETS["webhooks"][0],
+                    at_least=0.95,
+                    key="webhooks",
+                )
+            elif "drained" in figure.name:
+                _bound(figure, 30.0, target=TARGETS["webhooks-lag"][0], key="webhooks-lag")
     heads = results.get("heads")
     if heads is not None:
         for figure in heads.figures:

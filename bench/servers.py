@@ -61,6 +61,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env["RECLAIM_DATABASE_URL"] = settings.database_url
     if not settings.personal_data_encryption:  # only the crypto section turns it off
         env["RECLAIM_PERSONAL_DATA_ENCRYPTION"] = "false"
+    if settings.webhooks_allow_private:  # the webhooks section's receiver is on this host
+        env["RECLAIM_WEBHOOKS_ALLOW_PRIVATE"] = "true"
     env["PYTHONPATH"] = str(ROOT)
     return env
 

@@ -41,6 +41,8 @@ log = logging.getLogger("reclaim.webhooks")
 FAN_OUT_BATCH = 500
 #: deliveries in flight at once (each to its own case and endpoint)
 CONCURRENCY = 32
+#: how long the dispatcher lets finished deliveries gather before it looks for more
+COALESCE_SECONDS = 0.02
 
 
 def body_of(row: dict[str, Any]) -> str:
@@ -90,6 +92,9 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        #: outcomes waiting to be written, each with what its delivery awaits
+        self._outcomes: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writing = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -124,6 +129,9 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.webhook_poll_seconds):
                         await self._wake.wait()
+                # deliveries finishing together are followed by one look for more, not one
+                # each (a look reads the oldest pending window)
+                await asyncio.sleep(COALESCE_SECONDS)
         finally:
             await client.aclose()
 
@@ -191,15 +199,40 @@ class Dispatcher:
         gone = answer.status_code == 410
         # (after a 410 the endpoint is disabled and its backlog kept: still pending)
         retry = None if attempt.ok else retry_in_ms(attempts, self.retry_schedule)
-        await to_thread.run_sync(
-            lambda: self.webhooks.record_attempt(
-                delivery,
-                attempt,
-                retry_in_ms=retry,
-                failing_after=self.settings.webhook_failing_after,
-                gone=gone,
-            )
-        )
+        await self._record((delivery, attempt, retry, gone))
+
+    async def _record(self, outcome: tuple[Any, ...]) -> None:
+        """Write an outcome with every other that came in meanwhile, in one transaction
+        (one commit, not one per delivery: a backlog of 1,500 drained at about 70 a
+        second on SQLite with a commit each); a delivery counts as done once written."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((outcome, done))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._write_outcomes())
+        await done
+
+    async def _write_outcomes(self) -> None:
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                outcomes = [o for o, _ in batch]
+                try:
+                    await to_thread.run_sync(
+                        self.webhooks.record_attempts,
+                        outcomes,
+                        self.settings.webhook_failing_after,
+                    )
+                except Exception as error:  # noqa: BLE001 - each delivery hears of it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._writing = False
 
     @property
     def retry_schedule(self) -> list[float]:

@@ -1,0 +1,153 @@
+"""(k) Issue 29's targets: commands/s with 5 webhook endpoints registered against none,
+and whether the dispatcher keeps up, from one run.
+
+For each store, one store seeded with section (c)'s setup, served by ``reclaim serve``
+with webhooks to private addresses allowed; a receiver on this host (a threaded
+``http.server`` that answers 200 at once) takes the deliveries. Issue 10's mix runs
+from wrk at 16 clients in rounds: with no endpoint, then with 5 (registered through the
+API before the run, disabled after it), alternating which goes first. After each run
+with endpoints, the dispatcher's backlog is timed until every delivery is delivered:
+its lag when the load stops, and how long it takes to catch up. Delivery is off the
+write path, so the commands/s should not move.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from typing import Any
+
+from bench.common import BenchPostgres, Options, SectionResult, say
+from bench.sections.http import counted, issue_script, seeded_store
+from bench.servers import reclaim
+from bench.wrk import run_wrk
+from infrastructure.store.application import ReclaimApplication
+
+TITLE = "(k) Webhooks: commands/s with 5 endpoints and with none, and the dispatcher's lag"
+COMMAND = "python3 dev.py bench --sections webhooks"
+ENDPOINTS = 5
+#: the longest the backlog may take to drain once the load stops, for "keeps up"
+DRAIN_BOUND_SECONDS = 30.0
+
+
+class _Receiver(http.server.ThreadingHTTPServer):
+    received = 0
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received += 1  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _call(url: str, key: str, method: str, body: dict[str, Any] | None = None) -> Any:
+    import httpx
+
+    answer = httpx.request(
+        method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    answer.raise_for_status()
+    return answer.json() if answer.content else None
+
+
+def _pending(settings: Any) -> int:
+    app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+    try:
+        row = app.database.fetchone(
+            "SELECT COUNT(*) AS n FROM reclaim_webhook_deliveries WHERE status = 'pending'"
+        )
+        return int(row["n"]) if row else 0
+    finally:
+        app.close()
+
+
+def run(options: Options, context: dict[str, Any]) -> SectionResult:
+    result = SectionResult("webhooks", TITLE, COMMAND)
+    pg: BenchPostgres | None = context.get("pg")  # type: ignore[assignment]
+    clients = max(options.clients)
+    rounds = 2 if options.quick else 3
+    seconds = max(2.0, options.duration / rounds)
+    receiver = _Receiver(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    target = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    table = [
+        "| store | round | none, 2xx/s | 5 endpoints, 2xx/s | backlog at the end | drained in s |",
+        "|---|---|---|---|---|---|",
+    ]
+    try:
+        for store in options.stores:
+            label = options.store_label(store)
+            name = f"bench_webhooks_{store}"
+            with seeded_store(options, store, name, pg) as (settings, app, key, cases):
+                admin, _ = app.keys.create("bench-admin", "bench", "admin")
+            settings = settings.model_copy(update={"webhooks_allow_private": True})
+            totals = {"none": [0, 0.0], "five": [0, 0.0]}
+            drains: list[float] = []
+            log = settings.data_dir / "server.log"
+            with reclaim(settings, options.workers, log) as server:
+                warm = issue_script(cases, key, clients, "webhooks-warm")
+                script = issue_script(cases, key, clients, "webhooks")
+                run_wrk(server.url, warm, clients=clients, duration=options.warmup)
+                for round_ in range(rounds):
+                    order = ("none", "five") if round_ % 2 == 0 else ("five", "none")
+                    rates: dict[str, float] = {}
+                    backlog, drained = 0, 0.0
+                    for which in order:
+                        ids = []
+                        if which == "five":
+                            for _ in range(ENDPOINTS):
+                                made = _call(
+                                    f"{server.url}/v1/webhooks",
+                                    admin,
+                                    "POST",
+                                    {"url": target, "event_types": []},
+                                )
+                                ids.append(made["id"])
+                        r = run_wrk(server.url, script, clients=clients, duration=seconds)
+                        rates[which] = r.rate
+                        totals[which][0] += r.ok
+                        totals[which][1] += r.seconds
+                        if which == "five":
+                            backlog = _pending(settings)
+                            started = time.monotonic()
+                            while _pending(settings) and time.monotonic() - started < 120:
+                                time.sleep(0.2)
+                            drained = time.monotonic() - started
+                            drains.append(drained)
+                            for endpoint in ids:
+                                _call(f"{server.url}/v1/webhooks/{endpoint}", admin, "DELETE")
+                    table.append(
+                        f"| {label} | {round_ + 1} | {rates['none']:,.0f} | {rates['five']:,.0f} "
+                        f"| {backlog} | {drained:.1f} |"
+                    )
+                    say(
+                        f"  {label} round {round_ + 1}: none {rates['none']:,.0f}/s, "
+                        f"5 endpoints {rates['five']:,.0f}/s ({counted(r)}); backlog {backlog}, "
+                        f"drained in {drained:.1f}s"
+                    )
+            if settings.database_url and pg is not None:
+                pg.drop(name)
+            none = totals["none"][0] / max(totals["none"][1], 1e-9)
+            five = totals["five"][0] / max(totals["five"][1], 1e-9)
+            result.add(f"{label}: commands/s, no endpoint", none, "/s", note=f"{clients} clients")
+            result.add(
+                f"{label}: commands/s, 5 endpoints", five, "/s", note=f"{rounds} rounds alternating"
+            )
+            result.add(
+                f"{label}: the dispatcher's backlog drained after the load, slowest round",
+                max(drains),
+                "s",
+                note=f"receiver delivered {receiver.received:,} so far",
+            )
+    finally:
+        receiver.shutdown()
+    result.detail.append("\n".join(table))
+    return result
