@@ -215,3 +215,39 @@ def test_delete_forgets_the_address(settings) -> None:
         assert alice.delete("/v1/me/mail").status_code == 204
         assert alice.get("/v1/me/mail").json()["address"] is None
         api.close()
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_writer_sends_no_digest_twice(store, settings_for, tmp_path) -> None:
+    """Two ``reclaim serve`` processes on one store: the outbox runs beside the writer;
+    killed outright after the digest went, the next writer's outbox sends nothing new."""
+    from tests.support.processes import ServerProcess
+
+    with smtp_server(tmp_path / "smtp") as server:
+        settings = settings_for(store)
+        keys = _keys(settings)
+        env = {**server.env(), "RECLAIM_MAIL_POLL_SECONDS": "0.1"}
+        first = ServerProcess(settings, **env).start()
+        second = ServerProcess(settings, **env).start()
+        try:
+            with httpx.Client(headers={"Authorization": f"Bearer {keys['owner']}"}) as alice:
+                alice.base_url = httpx.URL(second.url)
+                _case_with_overdue_follow_up(alice)
+                prefs = {"address": ADDRESS, "digest_time": "00:00"}
+                assert alice.put("/v1/me/mail", json=prefs).status_code == 200
+                server.wait_for(1)
+                first.kill()
+                _wait(
+                    lambda: (
+                        httpx.get(f"{second.url}/readyz").json()["checks"]["writer"]
+                        == "this process"
+                    ),
+                    30,
+                    "the second process to take over",
+                )
+                time.sleep(1.0)  # many rounds of the new writer's outbox
+                assert len(server.handler.got) == 1
+                assert alice.get("/v1/me/mail").json()["last_digest"]["status"] == "sent"
+        finally:
+            first.stop()
+            second.stop()
