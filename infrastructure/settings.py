@@ -148,6 +148,42 @@ class Settings(BaseSettings):
         description="How long one event stream connection lasts; the client then resumes "
         "with Last-Event-ID (so a server can shut down without waiting on it).",
     )
+    # --- mail: reminders by e-mail, drafts sent from the case, replies read (issue 30) ---
+    smtp_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Where mail is sent: smtp://user:password@host:587 (STARTTLS, required) "
+        "or smtps://user:password@host:465 (TLS from the start). Unset: nothing is sent, and "
+        "the case book says so. Its credentials are never logged or shown.",
+    )
+    mail_from: str | None = Field(
+        default=None,
+        description="The sender of every mail Reclaim sends (reclaim@example.org); its domain "
+        "is the domain of each Message-ID. Required for sending.",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="A PEM file of the certificate authorities the SMTP server's certificate "
+        "is checked against (default: the system's). For a private mail server.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Longest one SMTP conversation may stall."
+    )
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="Where people reach this Reclaim: the links in mail (cases, unsubscribe).",
+    )
+    mail_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often the mail follower looks for digests due."
+    )
+    mail_retry_seconds: list[float] = Field(
+        default_factory=lambda: [30, 120, 600, 1800, 3600, 7200],
+        description="The wait before each retry of a mail the server did not take (the "
+        "server down, slow, or refusing the login); after the last, that mail is failed.",
+    )
+    digest_within_days: int = Field(
+        default=7, ge=0, le=366, description="How far ahead a daily digest looks."
+    )
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
     connect_timeout: int = Field(default=2, gt=0, description="Seconds to connect to PostgreSQL.")
@@ -167,6 +203,21 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise ValueError("RECLAIM_DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme not in ("smtp", "smtps") or not urlsplit(value).hostname:
+            # (the value itself is not repeated: it may hold a password)
+            raise ValueError("RECLAIM_SMTP_URL must be smtp://host[:port] or smtps://host[:port]")
+        return value
+
+    @property
+    def mail_configured(self) -> bool:
+        """Whether mail can be sent: a server and a sender."""
+        return bool(self.smtp_url and self.mail_from)
 
     @property
     def uses_postgres(self) -> bool:

@@ -19,6 +19,7 @@ from api.http.routers import (
     audit,
     casebook,
     casebook_case,
+    casebook_mail,
     casebook_session,
     cases,
     dossier,
@@ -26,6 +27,7 @@ from api.http.routers import (
     emails,
     events,
     evidence,
+    mail,
     me,
     meta,
     reads,
@@ -46,6 +48,8 @@ ROUTERS += [reminders.router, reports_page.router, dossier.router]
 ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
 # the log's followers: the event feed and its stream, webhooks (issue 29)
 ROUTERS += [events.router, webhooks.router]
+# mail both ways (issue 30); its page before the case book's catch-all
+ROUTERS += [mail.router, mail.unsubscribe_router, casebook_mail.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
 

@@ -360,6 +360,7 @@ class ReadinessChecks(TypedDict, total=False):
     ]
     projections_ok: bool
     writer: Literal["this process", "another process"]
+    mail: Annotated[str, Field(description="Whether mail goes out, in a sentence")]
 
 
 class Readiness(BaseModel):

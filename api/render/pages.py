@@ -43,6 +43,7 @@ NAV = [
     ("/app/cases", "My cases"),
     ("/app/cases/new", "Open a case"),
     ("/app/workflow", "Workflow"),
+    ("/app/mail", "Mail"),
     ("/reports", "Reports"),
 ]
 

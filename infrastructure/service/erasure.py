@@ -113,6 +113,7 @@ def begin(store: ReclaimApplication, workspace: str, user_id: str, *, by: str) -
     _write_ledger(store, workspace, user_id, by)
     with store.database.transaction() as cursor:
         key_id = store.data_keys.erase(cursor, workspace, user_id, by)
+        store.mail.forget(cursor, workspace, user_id)  # (their address, sealed: issue 30)
         keys = cursor.fetchall(
             "SELECT key_id FROM reclaim_api_keys WHERE workspace = %s AND user_id = %s",
             (workspace, user_id),

@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.cases import Case, Credit, Dispute
+from infrastructure.mail.store import MailStore
 from infrastructure.projections.feed import public_facts
 from infrastructure.projections.inline import (
     InlineProjections,
@@ -117,6 +118,8 @@ class ReclaimApplication(Application[UUID]):
         self.data_keys.on_erased = self._forget_erased
         #: webhook endpoints and deliveries (their secrets sealed by the master key)
         self.webhooks = WebhookStore(self.database, self.data_keys.master)
+        #: each person's mail settings (their address sealed) and each mail sent
+        self.mail = MailStore(self.database, self.data_keys)
         if self.settings.personal_data_encryption:
             self.mapper.keys = self.data_keys
         #: who the store's writer is (``forward.py``)
@@ -154,6 +157,7 @@ class ReclaimApplication(Application[UUID]):
         self.registry.create_tables()
         self.blobs.create_tables()
         self.webhooks.create_tables()
+        self.mail.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     mapper: PersonalMapper

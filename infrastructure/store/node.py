@@ -22,6 +22,7 @@ from uuid import UUID
 
 from anyio import to_thread
 
+from infrastructure.mail.outbox import MailOutbox
 from infrastructure.projections.locks import AdvisoryLocks, Locks, locks_for
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.forward import (
@@ -64,6 +65,8 @@ class Node:
         self._listener: Listener | None = None
         #: the webhook dispatcher, run beside the writer only (one per store)
         self.dispatcher: Dispatcher | None = None
+        #: the mail outbox, run beside the writer only (one per store)
+        self.outbox: MailOutbox | None = None
         self._campaign: asyncio.Task[None] | None = None
         self._changing = asyncio.Lock()
 
@@ -142,11 +145,16 @@ class Node:
         if self.settings.webhooks_dispatch:
             self.dispatcher = Dispatcher(store.database, store.webhooks, self.settings)
             self.dispatcher.start()
+        self.outbox = MailOutbox(store)
+        self.outbox.start()
         log.info("this process (%s) is the store's writer, at %s", self.name, address)
 
     async def _step_down(self) -> None:
         writer, listener, dispatcher = self.writer, self._listener, self.dispatcher
         self.writer, self._listener, self.dispatcher = None, None, None
+        outbox, self.outbox = self.outbox, None
+        if outbox is not None:
+            await outbox.aclose()
         if dispatcher is not None:
             await dispatcher.aclose()
         self.store.follow(self.forwarder)

@@ -27,6 +27,8 @@ EXPECTED = {
     "cases.html": "My cases · Reclaim",
     "new_case.html": "Open a case · Reclaim",
     "workflow.html": "Workflow · Reclaim",
+    "mail.html": "Mail · Reclaim",
+    "unsubscribe.html": "Stop reminder e-mails · Reclaim",
     "reports page": "Reports · Reclaim",
     "reports refused": "Not done · Reclaim",
 }
@@ -84,6 +86,9 @@ def test_every_page_names_itself(api, browsers) -> None:
         ("reports sign-in", signed_out.post("/reports/sign-in", {"api_key": "rk_wrong"})),
         ("reports page", alice.get("/reports")),
         ("reports refused", alice.post("/reports/sign-out", {"csrf_token": "wrong"})),
+        ("mail.html", alice.get("/app/mail")),
+        ("unsubscribe.html", signed_out.get("/mail/unsubscribe/some-token")),
+        ("message.html", signed_out.post("/mail/unsubscribe/some-token", {})),  # not known
     ]
     unnamed = []
     for drawn_by, response in pages:

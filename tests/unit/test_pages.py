@@ -33,6 +33,7 @@ def test_the_served_page_has_the_sites_navigation_and_a_sign_out_form() -> None:
         "/app/cases",
         "/app/cases/new",
         "/app/workflow",
+        "/app/mail",
         "/reports",
         "/reports/sign-out",
     ]

@@ -1,0 +1,55 @@
+"""A follower run beside the store's writer: one task that does a round of work, then
+waits for the next poll or a wake-up, until it is stopped (``store/node.py`` starts one
+when its process wins the writer's lock and stops it when it loses it). A round that
+fails is logged and tried again at the next poll: the store or a server may be back.
+
+The webhook dispatcher keeps its own copy of this loop (it also runs deliveries in
+flight between rounds); the mail outbox is built on this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+
+class Follower:
+    #: the logger a failed round is reported to
+    log = logging.getLogger("reclaim.follower")
+
+    def __init__(self, poll_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+
+    def wake(self) -> None:
+        """Look for work now (from any thread)."""
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def round(self) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the store may be back next round
+                self.log.exception("a round of %s failed", type(self).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
