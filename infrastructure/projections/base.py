@@ -385,3 +385,22 @@ def last_rows(
 def load_rows(cursor: Cursor, table: Table, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The rows of a per-case table (one a case) for these cases, by case id."""
     return {row["case_id"]: row for row in rows_of_cases(cursor, table, case_ids)}
+
+
+class EventRows(ReclaimProjection):
+    """A projection of one row per event (``row``), inserted with the event's position."""
+
+    table: ClassVar[Table]
+
+    def prepare(self, batch: Batch) -> list[dict[str, Any]]:
+        return [self.row(r, batch.cases[r.case_id]) for r in batch.events]
+
+    def apply(self, cursor: Cursor, batch: Batch) -> None:
+        rows: list[dict[str, Any]] = self.prepared(batch)
+        for row, recorded in zip(rows, batch.events, strict=True):
+            row["position"] = recorded.position
+        self.table.write(cursor, rows)
+
+    @abstractmethod
+    def row(self, recorded: Any, case: Any) -> dict[str, Any]:
+        """The event's row (its position filled in by ``apply``)."""

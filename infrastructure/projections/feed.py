@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.projections.base import Column, ReclaimProjection, Table
-from infrastructure.projections.events import Batch, Recorded
-from infrastructure.store.database import Cursor
+from infrastructure.projections.base import Column, EventRows, Table
+from infrastructure.projections.events import Recorded
 
 #: the case's fields every feed item and webhook carries (none of them personal)
 PUBLIC_FIELDS = (
@@ -44,7 +43,7 @@ def public_facts(case: Any) -> dict[str, Any]:
     }
 
 
-class Feed(ReclaimProjection):
+class Feed(EventRows):
     name = "feed"
     table = Table(
         "reclaim_feed",
@@ -73,15 +72,6 @@ class Feed(ReclaimProjection):
         indexes=("workspace, position", "workspace, owner, position", "case_id, position"),
     )
     tables = (table,)
-
-    def prepare(self, batch: Batch) -> list[dict[str, Any]]:
-        return [self.row(r, batch.cases[r.case_id]) for r in batch.events]
-
-    def apply(self, cursor: Cursor, batch: Batch) -> None:
-        rows: list[dict[str, Any]] = self.prepared(batch)
-        for row, recorded in zip(rows, batch.events, strict=True):
-            row["position"] = recorded.position
-        self.table.write(cursor, rows)
 
     def row(self, recorded: Recorded, case: Any) -> dict[str, Any]:
         facts = recorded.facts_after or public_facts(case)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.actions import DECLARED
-from infrastructure.projections.base import Column, ReclaimProjection, Table
+from infrastructure.projections.base import Column, EventRows, Table
 from infrastructure.projections.events import Batch, Recorded
 from infrastructure.store.database import Cursor
 
@@ -18,7 +18,7 @@ def title_and_details(recorded: Recorded, currency: str) -> tuple[str, str]:
     return title, details or ""
 
 
-class Timeline(ReclaimProjection):
+class Timeline(EventRows):
     name = "timeline"
     #: 2: amounts in titles are written with the currency's decimals ("25.00 USD")
     version = 2
@@ -45,15 +45,6 @@ class Timeline(ReclaimProjection):
     )
 
     tables = (table,)
-
-    def prepare(self, batch: Batch) -> list[dict[str, Any]]:
-        return [self.row(r, batch.cases[r.case_id]) for r in batch.events]
-
-    def apply(self, cursor: Cursor, batch: Batch) -> None:
-        rows: list[dict[str, Any]] = self.prepared(batch)
-        for row, recorded in zip(rows, batch.events, strict=True):
-            row["position"] = recorded.position
-        self.table.write(cursor, rows)
 
     def rewrite(self, cursor: Cursor, batch: Batch) -> None:
         cases = sorted(batch.cases)

@@ -3,8 +3,8 @@ waits for the next poll or a wake-up, until it is stopped (``store/node.py`` sta
 when its process wins the writer's lock and stops it when it loses it). A round that
 fails is logged and tried again at the next poll: the store or a server may be back.
 
-The webhook dispatcher keeps its own copy of this loop (it also runs deliveries in
-flight between rounds); the mail outbox is built on this one.
+The webhook dispatcher (which also runs deliveries in flight between rounds) and the
+mail outbox are built on it.
 """
 
 from __future__ import annotations

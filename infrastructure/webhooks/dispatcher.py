@@ -33,6 +33,7 @@ from standardwebhooks.webhooks import Webhook
 
 from infrastructure.read import feed
 from infrastructure.store.database import Database
+from infrastructure.store.follower import Follower
 from infrastructure.webhooks import safety
 from infrastructure.webhooks.store import Attempt, WebhookStore, delivery_id
 
@@ -84,56 +85,41 @@ def signed_headers(secret: str, message_id: str, body: str) -> dict[str, str]:
     }
 
 
-class Dispatcher:
+class Dispatcher(Follower):
+    log = log
+
     def __init__(self, database: Database, webhooks: WebhookStore, settings: Any) -> None:
+        super().__init__(settings.webhook_poll_seconds)
         self.database = database
         self.webhooks = webhooks
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
         #: outcomes waiting to be written, each with what its delivery awaits
         self._outcomes: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._writing = False
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run())
-
-    def wake(self) -> None:
-        """Look for work now (from any thread): a redelivery was asked for."""
-        self._loop.call_soon_threadsafe(self._wake.set)
+        self._client: Any = None
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight are abandoned (sent again by the next dispatcher)."""
-        tasks = [t for t in (self._task, *self._in_flight.values()) if t is not None]
+        tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._task = None
+        await super().aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
-    async def _run(self) -> None:
-        client = safety.new_client(self.settings.webhook_timeout_seconds)
-        try:
-            while True:
-                try:
-                    await to_thread.run_sync(self.fan_out)
-                    self._send_due(client, await self._due())
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - the store may be back next round
-                    log.exception("a dispatcher round failed")
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.webhook_poll_seconds):
-                        await self._wake.wait()
-                # deliveries finishing together are followed by one look for more, not one
-                # each (a look reads the oldest pending window)
-                await asyncio.sleep(COALESCE_SECONDS)
-        finally:
-            await client.aclose()
+    async def round(self) -> None:
+        # deliveries finishing together are followed by one look for more, not one each
+        # (a look reads the oldest pending window)
+        await asyncio.sleep(COALESCE_SECONDS)
+        if self._client is None:
+            self._client = safety.new_client(self.settings.webhook_timeout_seconds)
+        await to_thread.run_sync(self.fan_out)
+        self._send_due(self._client, await self._due())
 
     def fan_out(self) -> int:
         """The events after the position made deliveries, and the position moved past them,
