@@ -147,3 +147,35 @@ def test_the_public_key_and_head_on_the_command_line(settings) -> None:
     public = load_pem_public_key(key.stdout.split("\n", 1)[1].encode())
     assert head_signature_ok(public, signed)
     assert len(base64.b64decode(signed["signature"])) == 64
+
+
+def test_heads_are_posted_to_a_witness_url(settings) -> None:
+    """A real HTTP receiver keeps what it is sent: the heads the store signed."""
+    import http.server
+    import threading
+
+    kept: list[dict] = []
+
+    class Keep(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            kept.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keep)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/heads"
+    try:
+        with bootstrap(settings.model_copy(update={"audit_witness_url": url})) as services:
+            app = services.store
+            generate(app, cases_=3, seed=4)
+            app.witness.flush()
+            head = queries.audit_head(app.database)
+            public = app.projections.context.signing_key.public_key()
+    finally:
+        receiver.shutdown()
+    assert kept and kept[-1]["events"] == head["events"] and kept[-1]["root"] == head["root"]
+    assert all(head_signature_ok(public, h) for h in kept)
