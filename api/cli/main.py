@@ -10,7 +10,7 @@ from uuid import UUID
 
 import typer
 
-from api.cli.support import fail, open_app, open_services
+from api.cli.support import fail, load_settings, open_app, open_services
 from api.logs import configure_logging
 
 cli = typer.Typer(
@@ -196,7 +196,17 @@ def serve(
     """Serve the HTTP API (uvicorn). On a first start with no keys, print a new admin key once."""
     import uvicorn
 
+    from infrastructure.store.personal import MASTER_KEY_FILE
+
+    settings = load_settings()
+    key_file = settings.data_dir / MASTER_KEY_FILE
+    made_key = not settings.master_key and not settings.uses_postgres and not key_file.exists()
     with open_app() as app:
+        if made_key and key_file.exists():
+            typer.echo(
+                f"Made a master key in {key_file}: it opens every person's personal data. "
+                "Back it up apart from the database (or set RECLAIM_MASTER_KEY)."
+            )
         if app.keys.count_active() == 0:
             key, info = app.keys.create("admin", "default", "admin")
             typer.echo(
