@@ -20,6 +20,7 @@ from api.http.routers import (
     casebook,
     casebook_case,
     casebook_session,
+    casebook_webhooks,
     cases,
     dossier,
     drafts,
@@ -47,7 +48,8 @@ ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
 # the log's followers: the event feed and its stream, webhooks (issue 29)
 ROUTERS += [events.router, webhooks.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
-ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
+ROUTERS += [casebook_session.router, casebook.router, casebook_webhooks.router]
+ROUTERS += [casebook_case.router]  # (last: its catch-all answers any other /app address)
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
 refunds back. Every error is `application/problem+json` (RFC 9457)."""

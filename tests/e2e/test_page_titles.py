@@ -29,6 +29,7 @@ EXPECTED = {
     "workflow.html": "Workflow · Reclaim",
     "reports page": "Reports · Reclaim",
     "reports refused": "Not done · Reclaim",
+    "webhooks.html": "Webhooks · Reclaim",
 }
 
 
@@ -84,7 +85,14 @@ def test_every_page_names_itself(api, browsers) -> None:
         ("reports sign-in", signed_out.post("/reports/sign-in", {"api_key": "rk_wrong"})),
         ("reports page", alice.get("/reports")),
         ("reports refused", alice.post("/reports/sign-out", {"csrf_token": "wrong"})),
+        ("message.html", alice.get("/app/webhooks")),  # an admin's only
     ]
+    admin = Browser(api.base_url, api.keys["admin"])
+    try:
+        pages.append(("webhooks.html", admin.get("/app/webhooks")))
+        pages.append(("message.html", admin.get(f"/app/webhooks/{uuid.uuid4()}")))  # not found
+    finally:
+        admin.close()
     unnamed = []
     for drawn_by, response in pages:
         assert response.status_code < 500, (drawn_by, response.status_code)
