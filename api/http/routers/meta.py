@@ -11,6 +11,7 @@ from api.http.metrics import CONTENT_TYPE
 from api.http.openapi import RETRY_AFTER, text_content
 from api.http.problems import problem_responses
 from domain import lifecycle
+from infrastructure.webhooks.dispatcher import lag as dispatcher_lag
 
 router = APIRouter(tags=["operations"])
 
@@ -66,6 +67,7 @@ def readyz(reclaim: Reclaim) -> Response:
         lag = reclaim.projection_lag()
         checks["projections"] = lag
         checks["projections_ok"] = all(behind <= bound for behind in lag.values())
+        checks["webhook_dispatcher_lag"] = dispatcher_lag(reclaim.database, reclaim.webhooks)
     # who writes: this process, or the writer it forwards its saves to
     checks["writer"] = "this process" if reclaim.forwarder is None else "another process"
     ready = checks["store"] == "ok" and checks.get("projections_ok", True)
