@@ -7,6 +7,9 @@ The stream is another session's or workspace's case: the same 404 page. Both sto
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 
 import httpx
 
@@ -166,5 +169,40 @@ def test_another_users_or_workspaces_case_stream_is_a_404(api) -> None:
     owner = _session(api.base_url, api.keys["owner"])
     try:
         assert owner.get("/app/cases/not-a-case/changes").status_code == 404
+    finally:
+        owner.close()
+
+
+def test_the_stream_ends_when_the_session_does(api, monkeypatch) -> None:
+    from api.http.routers import events
+
+    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.5)  # (how often it asks; 15 s)
+    case_id = _opened(api)
+    owner = _session(api.base_url, api.keys["owner"])
+    try:
+        page = owner.get(f"/app/cases/{case_id}")
+        token = re.search(r'name="csrf_token" value="([^"]*)"', page.text)
+        assert token
+        ended = threading.Event()
+
+        def follow() -> None:
+            with owner.stream("GET", f"/app/cases/{case_id}/changes") as answer:
+                assert answer.status_code == 200
+                for _ in answer.iter_lines():
+                    pass
+            ended.set()
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        time.sleep(1.0)
+        assert not ended.is_set()  # open while the session is
+        signed_out = httpx.post(
+            f"{api.base_url}/app/sign-out",
+            data={"csrf_token": token.group(1)},
+            cookies=dict(owner.cookies),
+            headers={"Origin": api.base_url},
+        )
+        assert signed_out.status_code == 303
+        assert ended.wait(10), "the stream went on after sign-out"
     finally:
         owner.close()
