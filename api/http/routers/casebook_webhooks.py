@@ -50,8 +50,14 @@ def _delivery(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _endpoint(
-    reclaim: ReclaimApplication, workspace: str, row: dict[str, Any], *, limit: int, before=None
+    reclaim: ReclaimApplication,
+    workspace: str,
+    row: dict[str, Any],
+    *,
+    limit: int,
+    before: int | None = None,
 ) -> dict[str, Any]:
+    """The endpoint with its deliveries (newest first) and where older ones start."""
     deliveries = reclaim.webhooks.deliveries(workspace, row["id"], before=before, limit=limit)
     return {
         **row,
