@@ -21,6 +21,7 @@ from api.http.routers import (
     casebook_case,
     casebook_mail,
     casebook_session,
+    casebook_webhooks,
     cases,
     dossier,
     drafts,
@@ -51,7 +52,8 @@ ROUTERS += [events.router, webhooks.router]
 # mail both ways (issue 30); its page before the case book's catch-all
 ROUTERS += [mail.router, mail.unsubscribe_router, casebook_mail.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
-ROUTERS += [casebook_session.router, casebook.router, casebook_case.router]
+ROUTERS += [casebook_session.router, casebook.router, casebook_webhooks.router]
+ROUTERS += [casebook_case.router]  # (last: its catch-all answers any other /app address)
 
 DESCRIPTION = """Reclaim: an event-sourced case workflow for getting platform credits and
 refunds back. Every error is `application/problem+json` (RFC 9457)."""

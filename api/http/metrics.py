@@ -1,5 +1,6 @@
 """Prometheus metrics: requests and latencies by route and status, commands by type,
-projection lag, store errors, group-commit batches.
+projection lag, the webhook dispatcher's lag and backlog, store errors, group-commit
+batches.
 
 One registry per app (tests run several apps in one process). With several
 uvicorn workers each worker answers for itself; scrape each, or run one worker
@@ -16,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from infrastructure.store.application import ReclaimApplication
+from infrastructure.webhooks.dispatcher import lag as dispatcher_lag
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -39,6 +41,16 @@ class _Live(Collector):
         for name, behind in reclaim.projection_lag().items():
             lag.add_metric([name], behind)
         yield lag
+        yield GaugeMetricFamily(
+            "reclaim_webhook_dispatcher_lag_events",
+            "Events in the feed the webhook dispatcher has not yet made deliveries of",
+            value=dispatcher_lag(reclaim.database, reclaim.webhooks),
+        )
+        yield GaugeMetricFamily(
+            "reclaim_webhook_deliveries_pending",
+            "Webhook deliveries waiting to be sent or tried again",
+            value=reclaim.webhooks.pending(),
+        )
         forwarder = reclaim.forwarder
         yield GaugeMetricFamily(
             "reclaim_node_is_writer",

@@ -359,6 +359,13 @@ class ReadinessChecks(TypedDict, total=False):
         dict[str, int], Field(description="How many events each projection is behind")
     ]
     projections_ok: bool
+    webhook_dispatcher_lag: Annotated[
+        int,
+        Field(
+            description="Events the webhook dispatcher has not yet made deliveries of: "
+            "reported, not a condition of readiness (delivery is off the write path)"
+        ),
+    ]
     writer: Literal["this process", "another process"]
     mail: Annotated[str, Field(description="Whether mail goes out, in a sentence")]
 

@@ -78,3 +78,12 @@ def rows_after(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
 def last_position(db: Database) -> int:
     row = db.fetchone(f"SELECT MAX(position) AS p FROM {FEED}")
     return int(row["p"]) if row and row["p"] is not None else 0
+
+
+def position_of(db: Database, case_id: str, version: int) -> int | None:
+    """Where the event that made ``version`` of the case is in the log (the case book's
+    notice follows the case from there); None when the feed does not hold it (yet)."""
+    row = db.fetchone(
+        f"SELECT position FROM {FEED} WHERE case_id = %s AND version = %s", (case_id, version)
+    )
+    return int(row["position"]) if row else None

@@ -226,6 +226,13 @@ class Dispatcher(Follower):
 
     def lag(self) -> int:
         """How many positions the dispatcher is behind the feed's end."""
-        with self.database.transaction(commit=False) as cursor:
-            at = self.webhooks.position(cursor)
-        return max(feed.last_position(self.database) - at, 0)
+        return lag(self.database, self.webhooks)
+
+
+def lag(database: Database, webhooks: WebhookStore) -> int:
+    """How many positions the store's dispatcher is behind the feed's end: events not yet
+    made deliveries. Read from the store, so any process can say it (``/metrics``,
+    ``/readyz``), not only the writer's that runs the dispatcher."""
+    with database.transaction(commit=False) as cursor:
+        at = webhooks.position(cursor)
+    return max(feed.last_position(database) - at, 0)

@@ -429,6 +429,13 @@ class WebhookStore:
             attempts[a["delivery_id"]].append(a)
         return [{**r, "attempt_log": attempts[r["id"]]} for r in rows]
 
+    def pending(self) -> int:
+        """How many deliveries wait to be sent or tried again (one index range)."""
+        row = self.database.fetchone(
+            f"SELECT COUNT(*) AS n FROM {DELIVERIES} WHERE status = 'pending'"
+        )
+        return int(row["n"]) if row else 0
+
     def counts(self) -> dict[str, int]:
         """How many deliveries are in each state (for metrics and the lag)."""
         rows = self.database.fetchall(

@@ -1,8 +1,13 @@
-"""/healthz, /readyz and /metrics."""
+"""/healthz, /readyz and /metrics (the webhook dispatcher's lag among them)."""
 
 from __future__ import annotations
 
+import httpx
+
+from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
+from tests.support.live import live_server
+from tests.support.receiver import wait_for
 
 
 def test_readyz_reports_the_store_and_projections(api) -> None:
@@ -29,3 +34,43 @@ def test_metrics_count_requests_and_commands(api) -> None:
     assert "reclaim_group_commit_commands_total" in text
     assert "reclaim_projection_lag_events" in text
     assert "rk_" not in text  # no key material in metrics
+
+
+def _lag_in_metrics(text: str) -> float:
+    name = "reclaim_webhook_dispatcher_lag_events "
+    line = next(line for line in text.splitlines() if line.startswith(name))
+    return float(line.split()[1])
+
+
+def test_the_webhook_dispatchers_lag_reaches_zero(api) -> None:
+    owner = api["owner"]
+    cid = owner.post("/v1/credits", json=credit_body()).json()["id"]
+    owner.post(f"/v1/cases/{cid}/notes", json={"text": "x"})
+    wait_for(
+        lambda: api["anonymous"].get("/readyz").json()["checks"]["webhook_dispatcher_lag"] == 0,
+        20,
+        "the dispatcher to catch up",
+    )
+    text = api["anonymous"].get("/metrics").text
+    assert _lag_in_metrics(text) == 0
+    assert "reclaim_webhook_deliveries_pending 0.0" in text
+
+
+def test_a_dispatcher_that_is_not_running_shows_its_lag_and_the_node_stays_ready(
+    store: str, settings_for
+) -> None:
+    """Delivery is off the write path: its lag is reported, never a reason to be unready."""
+    settings = settings_for(store, webhooks_dispatch=False)
+    setup = ReclaimApplication(settings)
+    key, _ = setup.keys.create("alice", "home", "member")
+    setup.close()
+    with (
+        live_server(settings) as base_url,
+        httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}) as alice,
+    ):
+        cid = alice.post("/v1/credits", json=credit_body()).json()["id"]
+        assert alice.post(f"/v1/cases/{cid}/notes", json={"text": "x"}).status_code == 200
+        ready = alice.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert ready.json()["checks"]["webhook_dispatcher_lag"] == 2
+        assert _lag_in_metrics(alice.get("/metrics").text) == 2

@@ -31,6 +31,7 @@ EXPECTED = {
     "unsubscribe.html": "Stop reminder e-mails · Reclaim",
     "reports page": "Reports · Reclaim",
     "reports refused": "Not done · Reclaim",
+    "webhooks.html": "Webhooks · Reclaim",
 }
 
 
@@ -89,7 +90,14 @@ def test_every_page_names_itself(api, browsers) -> None:
         ("mail.html", alice.get("/app/mail")),
         ("unsubscribe.html", signed_out.get("/mail/unsubscribe/some-token")),
         ("message.html", signed_out.post("/mail/unsubscribe/some-token", {})),  # not known
+        ("message.html", alice.get("/app/webhooks")),  # an admin's only
     ]
+    admin = Browser(api.base_url, api.keys["admin"])
+    try:
+        pages.append(("webhooks.html", admin.get("/app/webhooks")))
+        pages.append(("message.html", admin.get(f"/app/webhooks/{uuid.uuid4()}")))  # not found
+    finally:
+        admin.close()
     unnamed = []
     for drawn_by, response in pages:
         assert response.status_code < 500, (drawn_by, response.status_code)

@@ -35,10 +35,11 @@ from api.http.routers.casebook_pages import (
 )
 from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
 from api.http.routers.dossier import dossier_response
+from api.http.routers.events import event_stream, resume_from, sse_response
 from domain import cases as c
 from domain.errors import DomainError
 from infrastructure.drafts import platform_name
-from infrastructure.read import queries
+from infrastructure.read import feed, queries
 from infrastructure.read.report_sources import owner_scope
 from infrastructure.service.access import Forbidden
 from infrastructure.service.commands import Call, CaseCommands, Done
@@ -134,9 +135,18 @@ def _case_page(
             "read_only_reason": None if writable else _why_read_only(principal, case),
             "max_upload_mb": reclaim.settings.max_upload_bytes / (1024 * 1024),
             "drafts": _drafts(reclaim, case) if writable else None,
+            "changes_url": _changes_url(reclaim, case),
         },
         status,
     )
+
+
+def _changes_url(reclaim: ReclaimApplication, case: c.Case) -> str:
+    """Where the page's script hears of the case's next events: the case's stream from the
+    event that made the version shown (from its first, when the feed does not hold it
+    yet: the script only speaks of versions after the one shown)."""
+    after = feed.position_of(reclaim.database, str(case.id), case.version) or 0
+    return f"/app/cases/{case.id}/changes?after={after}"
 
 
 def _drafts(reclaim: ReclaimApplication, case: c.Case) -> list[Any] | None:
@@ -231,6 +241,44 @@ def case_page(case_id: str, request: Request, reclaim: Reclaim) -> Response:
         return not_found_page(request, session)
     notice = DONE.get(request.query_params.get("done") or "")
     return _case_page(request, reclaim, session, case, notice=notice)
+
+
+#: how often an open case page's stream looks for the case's new events (seconds)
+CHANGES_POLL_SECONDS = 1.0
+
+
+@router.get("/cases/{case_id}/changes")
+async def case_changes(case_id: str, request: Request, reclaim: Reclaim) -> Response:
+    """The case's new events as Server-Sent Events, for the page's "this case changed"
+    notice (``/static/casebook.js``): the feed's stream (``routers/events.py``) narrowed to
+    one case and authorised by the session, as the page is. A case the session may not
+    read is the same 404 page; the stream ends when the session does."""
+    session = await run_in_threadpool(current_session, request, reclaim)
+    if session is None:
+        return redirect(SIGN_IN)
+    case = await run_in_threadpool(case_for, reclaim, session, case_id)
+    if case is None:
+        return not_found_page(request, session)
+    given = request.query_params.get("after") or ""
+    after = int(given) if given.isdigit() and len(given) < 19 else None
+    last_seen = request.headers.get("last-event-id")
+    start = await run_in_threadpool(resume_from, (last_seen or "")[:20] or None, after, reclaim)
+
+    def still_allowed() -> bool:
+        now = current_session(request, reclaim)
+        return now is not None and case_for(reclaim, now, case_id) is not None
+
+    frames = event_stream(
+        request,
+        reclaim,
+        case.workspace,
+        owner_scope(session.principal),
+        start,
+        case_id=str(case.id),
+        poll_seconds=max(CHANGES_POLL_SECONDS, reclaim.settings.webhook_poll_seconds),
+        still_allowed=still_allowed,
+    )
+    return sse_response(frames)
 
 
 #: the service method each action's form runs

@@ -22,10 +22,11 @@ from infrastructure.store.application import CaseNotFound, ReclaimApplication
 from infrastructure.store.keys import Principal
 from infrastructure.store.sessions import Session
 
-#: the pages load only their own stylesheet and small script, from nothing but Reclaim
+#: the pages load only their own stylesheet and small script, from nothing but Reclaim; the
+#: script connects to nothing but Reclaim (a case's stream of changes)
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-    "form-action 'self'; "
+    "connect-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
@@ -121,17 +121,26 @@ async def event_stream(
     after: int,
     *,
     case_id: str | None = None,
+    poll_seconds: float | None = None,
+    still_allowed: Callable[[], bool] | None = None,
 ) -> AsyncIterator[str]:
     """The events after ``after`` as SSE frames, then new ones as they are recorded, until
     the client leaves or ``events_stream_seconds`` pass (the client then reconnects with
-    ``Last-Event-ID``)."""
+    ``Last-Event-ID``). It looks for new events every ``poll_seconds`` (default:
+    ``webhook_poll_seconds``); ``still_allowed``, asked every ``KEEPALIVE_SECONDS``, ends
+    the stream once the caller may no longer read it (a session signed out)."""
     settings = reclaim.settings
+    every = poll_seconds or settings.webhook_poll_seconds
     yield f"retry: {RECONNECT_MS}\n\n"
     ends = time.monotonic() + settings.events_stream_seconds
-    quiet_since = time.monotonic()
+    quiet_since = checked_at = time.monotonic()
     while time.monotonic() < ends:
         if await request.is_disconnected():
             return
+        if still_allowed is not None and time.monotonic() - checked_at > KEEPALIVE_SECONDS:
+            if not await run_in_threadpool(still_allowed):
+                return
+            checked_at = time.monotonic()
         items = await run_in_threadpool(
             partial(
                 feed.events_after,
@@ -152,7 +161,7 @@ async def event_stream(
         if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
             yield ": still here\n\n"
             quiet_since = time.monotonic()
-        await asyncio.sleep(settings.webhook_poll_seconds)
+        await asyncio.sleep(every)
 
 
 def resume_from(last_event_id: str | None, after: int | None, reclaim: ReclaimApplication) -> int:
@@ -208,6 +217,10 @@ async def stream_events(
         start,
         case_id=None if case_id is None else str(case_id),
     )
+    return sse_response(frames)
+
+
+def sse_response(frames: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         frames,
         media_type="text/event-stream",

@@ -12,6 +12,7 @@ from api.http.openapi import RETRY_AFTER, text_content
 from api.http.problems import problem_responses
 from domain import lifecycle
 from infrastructure.mail.prefs import sending_state
+from infrastructure.webhooks.dispatcher import lag as dispatcher_lag
 
 router = APIRouter(tags=["operations"])
 
@@ -67,6 +68,7 @@ def readyz(reclaim: Reclaim) -> Response:
         lag = reclaim.projection_lag()
         checks["projections"] = lag
         checks["projections_ok"] = all(behind <= bound for behind in lag.values())
+        checks["webhook_dispatcher_lag"] = dispatcher_lag(reclaim.database, reclaim.webhooks)
     # who writes: this process, or the writer it forwards its saves to
     checks["writer"] = "this process" if reclaim.forwarder is None else "another process"
     if checks["store"] == "ok":  # (mail down does not make the API unready: it is retried)
