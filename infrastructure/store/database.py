@@ -70,8 +70,37 @@ class Database:
 
     @contextmanager
     def transaction(self, *, commit: bool = True, bulk: bool = False) -> Iterator[Cursor]:
+        if commit and not self.is_postgres:
+            with self._sqlite_writing() as cursor:
+                yield Cursor(self, cursor, bulk=bulk)
+            return
         with self.datastore.transaction(commit=commit) as cursor:
             yield Cursor(self, cursor, bulk=bulk)
+
+    @contextmanager
+    def _sqlite_writing(self) -> Iterator[Any]:
+        """A SQLite transaction that will write: ``BEGIN IMMEDIATE``, which waits (the
+        busy timeout) for the write lock before it reads anything. The library's plain
+        ``BEGIN`` reads first, and a transaction that then writes after another process
+        has committed fails at once with "database is locked" (SQLite cannot move its
+        snapshot; the busy timeout does not apply): seen with a second process opening
+        the store while a server's followers wrote every quarter of a second."""
+        import sqlite3
+
+        from eventsourcing.persistence import OperationalError
+
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            try:
+                connection.commit()
+            except sqlite3.OperationalError as error:
+                raise OperationalError(error) from error
 
     @contextmanager
     def _alone(self, *, commit: bool) -> Iterator[Cursor]:
