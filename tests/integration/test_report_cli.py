@@ -70,7 +70,11 @@ def test_dossier_writes_a_zip_whose_files_match_their_hashes(app, settings, tmp_
     assert written.returncode == 0, written.stderr
     archive = zipfile.ZipFile(target)
     manifest = json.loads(archive.read(MANIFEST_NAME))
-    assert len(manifest["files"]) == 2  # the report and the receipt
+    paths = [entry["path"] for entry in manifest["files"]]
+    # the report, the receipt, and what proves them offline (issue 28)
+    assert [p for p in paths if not p.startswith("proof/")][:1] == ["case-report.pdf"]
+    assert sum(p.startswith("evidence/") for p in paths) == 1 and "timeline.json" in paths
+    assert {"proof/events.jsonl", "proof/head.json", "proof/public-key.pem"} <= set(paths)
     for entry in manifest["files"]:
         assert hashlib.sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"]
     assert manifest["signed_head"]["position"] >= 3  # the projections were brought up to date
