@@ -18,10 +18,14 @@ class Follower:
     #: the logger a failed round is reported to
     log = logging.getLogger("reclaim.follower")
 
+    #: the longest ``aclose`` waits for a round in progress before it cancels it
+    STOP_SECONDS = 15.0
+
     def __init__(self, poll_seconds: float) -> None:
         self.poll_seconds = poll_seconds
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -32,8 +36,18 @@ class Follower:
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def aclose(self) -> None:
+        """Stop after the round in progress. A round is not cancelled mid-way: its store
+        calls run on worker threads, which a cancelled task would leave running against
+        a store about to be closed (seen: a segmentation fault in SQLite when the server
+        shut down under a dispatcher's read)."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.STOP_SECONDS)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -42,7 +56,7 @@ class Follower:
         raise NotImplementedError
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.round()
             except asyncio.CancelledError:

@@ -97,16 +97,21 @@ class Dispatcher(Follower):
         #: outcomes waiting to be written, each with what its delivery awaits
         self._outcomes: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._writing = False
+        self._writer: asyncio.Task[None] | None = None
         self._client: Any = None
 
     async def aclose(self) -> None:
-        """Stop: deliveries in flight are abandoned (sent again by the next dispatcher)."""
+        """Stop: deliveries in flight are abandoned (sent again by the next dispatcher),
+        outcomes already in hand are written, and the round in progress is finished."""
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writer)
         await super().aclose()
         if self._client is not None:
             await self._client.aclose()
@@ -195,7 +200,7 @@ class Dispatcher(Follower):
         self._outcomes.append((outcome, done))
         if not self._writing:
             self._writing = True
-            asyncio.get_running_loop().create_task(self._write_outcomes())
+            self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
         await done
 
     async def _write_outcomes(self) -> None:
