@@ -23,7 +23,9 @@ from infrastructure.store.database import Database
 TABLE = "reclaim_shared_keys"
 #: the paging cursors' HMAC key
 CURSOR_KEY = "page-cursor-hmac"
-NAMES = (CURSOR_KEY,)
+#: the HMAC key in sent mail's Message-IDs and subject tags (``infrastructure/mail/refs.py``)
+MAIL_REF_KEY = "mail-ref-hmac"
+NAMES = (CURSOR_KEY, MAIL_REF_KEY)
 
 CREATE_STATEMENTS = [
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
