@@ -207,6 +207,17 @@ def tree_memory(pid: int) -> dict[str, Any]:
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used so far by a process and its living descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 # --- machine ---------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     cpu = "unknown"

@@ -2,10 +2,11 @@
 and whether the dispatcher keeps up, from one run.
 
 For each store, one store seeded with section (c)'s setup, served by ``reclaim serve``
-with webhooks to private addresses allowed; a receiver on this host (a threaded
-``http.server`` that answers 200 at once) takes the deliveries. Issue 10's mix runs
-from wrk at 16 clients in rounds: with no endpoint, then with 5 (registered through the
-API before the run, disabled after it), alternating which goes first. After each run
+with webhooks to private addresses allowed; a receiver on this host, in its own process
+(``bench/receiver.py``: uvicorn, HTTP/1.1, answers 200 at once), takes the deliveries.
+Issue 10's mix runs from wrk at 16 clients in rounds: with no endpoint, then with 5
+(registered through the API before the run, disabled after it), alternating which goes
+first. After each run
 with endpoints, the dispatcher's backlog is timed until every delivery is delivered:
 its lag when the load stops, and how long it takes to catch up. Delivery is off the
 write path, so the commands/s should not move.
@@ -13,12 +14,23 @@ write path, so the commands/s should not move.
 
 from __future__ import annotations
 
-import http.server
-import threading
+import contextlib
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from bench.common import BenchPostgres, Options, SectionResult, say
+import httpx
+
+from bench.common import (
+    BenchPostgres,
+    Options,
+    SectionResult,
+    free_port,
+    say,
+    tree_cpu_seconds,
+)
 from bench.sections.http import counted, issue_script, seeded_store
 from bench.servers import reclaim
 from bench.wrk import run_wrk
@@ -31,26 +43,30 @@ ENDPOINTS = 5
 DRAIN_BOUND_SECONDS = 30.0
 
 
-class _Receiver(http.server.ThreadingHTTPServer):
-    received = 0
+@contextlib.contextmanager
+def _receiver() -> Iterator[str]:
+    """``bench/receiver.py`` in its own process; yields its URL (a GET there: the count)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)])
+    url = f"http://127.0.0.1:{port}/hook"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the standard library's name
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.received += 1  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _received(url: str) -> int:
+    return int(httpx.get(url, timeout=5).text)
 
 
 def _call(url: str, key: str, method: str, body: dict[str, Any] | None = None) -> Any:
-    import httpx
-
     answer = httpx.request(
         method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
@@ -75,12 +91,13 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
     clients = max(options.clients)
     rounds = 2 if options.quick else 3
     seconds = max(2.0, options.duration / rounds)
-    receiver = _Receiver(("127.0.0.1", 0), _Answer)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    target = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    receiving = _receiver()
+    target = receiving.__enter__()
     table = [
-        "| store | round | none, 2xx/s | 5 endpoints, 2xx/s | backlog at the end | drained in s |",
-        "|---|---|---|---|---|---|",
+        "| store | round | none, 2xx/s | 5 endpoints, 2xx/s | server CPU ms per command, none "
+        "| 5 endpoints | backlog at the end | drained in s | drained, deliveries/s "
+        "| server CPU ms per delivery, draining |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     try:
         for store in options.stores:
@@ -91,6 +108,7 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             settings = settings.model_copy(update={"webhooks_allow_private": True})
             totals = {"none": [0, 0.0], "five": [0, 0.0]}
             drains: list[float] = []
+            drain_rates: list[float] = []
             log = settings.data_dir / "server.log"
             with reclaim(settings, options.workers, log) as server:
                 warm = issue_script(cases, key, clients, "webhooks-warm")
@@ -99,7 +117,8 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 for round_ in range(rounds):
                     order = ("none", "five") if round_ % 2 == 0 else ("five", "none")
                     rates: dict[str, float] = {}
-                    backlog, drained = 0, 0.0
+                    cpu_ms: dict[str, float] = {}
+                    backlog, drained, drain_cpu_ms = 0, 0.0, 0.0
                     for which in order:
                         ids = []
                         if which == "five":
@@ -111,22 +130,31 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                                     {"url": target, "event_types": []},
                                 )
                                 ids.append(made["id"])
+                        cpu = tree_cpu_seconds(server.process.pid)
                         r = run_wrk(server.url, script, clients=clients, duration=seconds)
+                        cpu = tree_cpu_seconds(server.process.pid) - cpu
+                        cpu_ms[which] = cpu * 1000 / max(r.ok, 1)
                         rates[which] = r.rate
                         totals[which][0] += r.ok
                         totals[which][1] += r.seconds
                         if which == "five":
                             backlog = _pending(settings)
                             started = time.monotonic()
+                            cpu = tree_cpu_seconds(server.process.pid)
                             while _pending(settings) and time.monotonic() - started < 120:
                                 time.sleep(0.2)
                             drained = time.monotonic() - started
+                            cpu = tree_cpu_seconds(server.process.pid) - cpu
+                            drain_cpu_ms = cpu * 1000 / max(backlog, 1)
                             drains.append(drained)
+                            drain_rates.append(backlog / max(drained, 1e-9))
                             for endpoint in ids:
                                 _call(f"{server.url}/v1/webhooks/{endpoint}", admin, "DELETE")
                     table.append(
                         f"| {label} | {round_ + 1} | {rates['none']:,.0f} | {rates['five']:,.0f} "
-                        f"| {backlog} | {drained:.1f} |"
+                        f"| {cpu_ms['none']:.2f} | {cpu_ms['five']:.2f} "
+                        f"| {backlog} | {drained:.1f} | {drain_rates[-1]:,.0f} "
+                        f"| {drain_cpu_ms:.2f} |"
                     )
                     say(
                         f"  {label} round {round_ + 1}: none {rates['none']:,.0f}/s, "
@@ -145,9 +173,15 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 f"{label}: the dispatcher's backlog drained after the load, slowest round",
                 max(drains),
                 "s",
-                note=f"receiver delivered {receiver.received:,} so far",
+                note=f"receiver delivered {_received(target):,} so far",
+            )
+            result.add(
+                f"{label}: the dispatcher draining its backlog, deliveries/s",
+                min(drain_rates),
+                "/s",
+                note="slowest round; the load stopped, so nothing else runs",
             )
     finally:
-        receiver.shutdown()
+        receiving.__exit__(None, None, None)
     result.detail.append("\n".join(table))
     return result

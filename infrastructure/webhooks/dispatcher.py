@@ -8,9 +8,10 @@ Each round it does two things.
   endpoint of its workspace that wants its type (and was registered before it), and the
   new position, in one transaction. Delivery ids are made from endpoint and position, so
   a round repeated after a crash writes nothing twice.
-- Sending: the deliveries due, but only the earliest undelivered one of each case for
-  each endpoint (a case's events arrive in order), each signed per Standard Webhooks
-  and POSTed; the outcome recorded before the next of that case is sent. A failed
+- Sending: the deliveries due, in lanes: a case's undelivered events for one endpoint,
+  from its earliest (a case's events arrive in order), each signed per Standard
+  Webhooks and POSTed, its outcome recorded before the next of that lane is sent; a
+  lane stops at its first delivery that was not taken. A failed
   attempt is tried again after the next wait of ``webhook_retry_seconds`` (with jitter);
   past the last, the delivery is failed (``redeliver`` sends it again).
 
@@ -40,8 +41,8 @@ from infrastructure.webhooks.store import Attempt, WebhookStore, delivery_id
 log = logging.getLogger("reclaim.webhooks")
 
 FAN_OUT_BATCH = 500
-#: deliveries in flight at once (each to its own case and endpoint)
-CONCURRENCY = 32
+#: lanes in flight at once (a lane: one case's deliveries to one endpoint, in order)
+CONCURRENCY = 64
 #: how long the dispatcher lets finished deliveries gather before it looks for more
 COALESCE_SECONDS = 0.02
 
@@ -93,7 +94,7 @@ class Dispatcher(Follower):
         self.database = database
         self.webhooks = webhooks
         self.settings = settings
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: outcomes waiting to be written, each with what its delivery awaits
         self._outcomes: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._writing = False
@@ -114,7 +115,7 @@ class Dispatcher(Follower):
                 await asyncio.shield(self._writer)
         await super().aclose()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     async def round(self) -> None:
@@ -122,7 +123,10 @@ class Dispatcher(Follower):
         # (a look reads the oldest pending window)
         await asyncio.sleep(COALESCE_SECONDS)
         if self._client is None:
-            self._client = safety.new_client(self.settings.webhook_timeout_seconds)
+            self._client = safety.new_client(
+                self.settings.webhook_timeout_seconds,
+                allow_private=self.settings.webhooks_allow_private,
+            )
         await to_thread.run_sync(self.fan_out)
         self._send_due(self._client, await self._due())
 
@@ -157,24 +161,33 @@ class Dispatcher(Follower):
             self.webhooks.move_position(cursor, int(rows[-1]["position"]))
         return len(rows)
 
-    async def _due(self) -> list[dict[str, Any]]:
+    async def _due(self) -> list[list[dict[str, Any]]]:
         room = CONCURRENCY - len(self._in_flight)
         if room <= 0:
             return []
-        skip = set(self._in_flight)
-        return await to_thread.run_sync(lambda: self.webhooks.due(room, skip))
+        busy = set(self._in_flight)
+        return await to_thread.run_sync(lambda: self.webhooks.due(room, busy))
 
-    def _send_due(self, client: Any, due: list[dict[str, Any]]) -> None:
-        for delivery in due:
-            task = asyncio.get_running_loop().create_task(self._deliver(client, delivery))
-            self._in_flight[delivery["id"]] = task
-            task.add_done_callback(lambda _, i=delivery["id"]: self._done(i))
+    def _send_due(self, client: Any, lanes: list[list[dict[str, Any]]]) -> None:
+        for deliveries in lanes:
+            lane = (deliveries[0]["endpoint_id"], deliveries[0]["case_id"])
+            task = asyncio.get_running_loop().create_task(self._send_lane(client, deliveries))
+            self._in_flight[lane] = task
+            task.add_done_callback(lambda _, lane=lane: self._done(lane))
 
-    def _done(self, delivery: str) -> None:
-        self._in_flight.pop(delivery, None)
-        self._wake.set()  # (the case's next event may go now)
+    def _done(self, lane: tuple[str, str]) -> None:
+        self._in_flight.pop(lane, None)
+        self._wake.set()  # (the lane's later events may go now)
 
-    async def _deliver(self, client: Any, delivery: dict[str, Any]) -> None:
+    async def _send_lane(self, client: Any, deliveries: list[dict[str, Any]]) -> None:
+        """One case's deliveries to one endpoint, in order, each once the one before it
+        was taken and its outcome written; the lane stops at the first that was not."""
+        for delivery in deliveries:
+            if not await self._deliver(client, delivery):
+                return
+
+    async def _deliver(self, client: Any, delivery: dict[str, Any]) -> bool:
+        """Send one delivery and write its outcome; True when the receiver took it."""
         endpoint = {"id": delivery["endpoint_id"], "secret_sealed": delivery["secret_sealed"]}
         secret = self.webhooks.secret_of(endpoint)
         answer = await safety.post(
@@ -191,6 +204,7 @@ class Dispatcher(Follower):
         # (after a 410 the endpoint is disabled and its backlog kept: still pending)
         retry = None if attempt.ok else retry_in_ms(attempts, self.retry_schedule)
         await self._record((delivery, attempt, retry, gone))
+        return attempt.ok
 
     async def _record(self, outcome: tuple[Any, ...]) -> None:
         """Write an outcome with every other that came in meanwhile, in one transaction

@@ -5,10 +5,11 @@ its host resolves to must be a public one: loopback, private, link-local, shared
 multicast, reserved and unspecified addresses are refused unless the deployment allows
 private ones (``webhooks_allow_private``; multicast and unspecified never). The check is
 made when an endpoint is registered and again at every connection: the host is resolved,
-each address checked, and the connection made to that checked address (with the host
-name kept for ``Host`` and TLS), so a name that resolves elsewhere the second time (DNS
-rebinding) gains nothing. Timeouts bound every attempt, redirects are not followed (a
-3xx is a failed attempt) and at most ``MAX_READ`` bytes of an answer are read.
+each address checked, and the connection made to that checked address (aiohttp's
+resolver, ``CheckedResolver``: the host name is kept for ``Host`` and TLS), so a name
+that resolves elsewhere the second time (DNS rebinding) gains nothing. Timeouts bound
+every attempt, redirects are not followed (a 3xx is a failed attempt) and at most
+``MAX_READ`` bytes of an answer are read.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+import aiohttp.abc
 
 #: the most of a receiver's answer ever read (bytes)
 MAX_READ = 4096
@@ -107,8 +110,37 @@ class Answer:
     error: str | None
 
 
+class CheckedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver for every new connection (the DNS cache is off): a host's
+    addresses, each one checked (``resolve``), so a connection is only ever made to an
+    address that passed, however the name resolves this time."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[dict[str, Any]]:
+        scheme = "https" if port == 443 else "http"
+        address = await resolve(Target(scheme, host, port), allow_private=self.allow_private)
+        kind = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": kind,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
 async def post(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     url: str,
     body: bytes,
     headers: dict[str, str],
@@ -116,7 +148,10 @@ async def post(
     allow_private: bool,
     timeout: float,
 ) -> Answer:
-    """POST ``body`` to ``url`` over a connection to a checked address; never raises."""
+    """POST ``body`` to ``url`` over a connection to a checked address; never raises.
+
+    A host name is checked by the session's ``CheckedResolver`` as each connection is
+    made; an address written in the URL (which aiohttp does not resolve) here."""
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -124,44 +159,46 @@ async def post(
 
     try:
         target = parse(url)
-        async with asyncio.timeout(timeout):
-            address = await resolve(target, allow_private=allow_private)
-            pinned = httpx.URL(url).copy_with(host=address)
-            default = 443 if target.scheme == "https" else 80
-            host = target.host if target.port == default else f"{target.host}:{target.port}"
-            request = client.build_request(
-                "POST",
-                pinned,
-                content=body,
-                headers={**headers, "Host": host, "User-Agent": USER_AGENT},
-                extensions={"sni_hostname": target.host},
-            )
-            response = await client.send(request, stream=True, follow_redirects=False)
-            try:
-                kept = bytearray()
-                async for chunk in response.aiter_raw():
-                    kept += chunk[: MAX_READ - len(kept)]
-                    if len(kept) >= MAX_READ:
-                        break
-            finally:
-                await response.aclose()
+        try:
+            ipaddress.ip_address(target.host)
+        except ValueError:
+            pass
+        else:
+            check_address(target.host, allow_private=allow_private)
+        async with (
+            asyncio.timeout(timeout),
+            client.post(
+                url,
+                data=body,
+                headers={**headers, "User-Agent": USER_AGENT},
+                allow_redirects=False,
+            ) as response,
+        ):
+            kept = await response.content.read(MAX_READ)
         text = kept.decode("utf-8", "replace")
-        return Answer(response.status_code, text, elapsed(), None)
+        return Answer(response.status, text, elapsed(), None)
     except UnsafeURL as exc:
         return Answer(None, "", elapsed(), f"refused: the URL {exc}")
     except TimeoutError:
         return Answer(None, "", elapsed(), f"timed out after {timeout:g} s")
-    except httpx.HTTPError as exc:
-        return Answer(None, "", elapsed(), f"{type(exc).__name__}: {exc}"[:300])
-    except OSError as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         return Answer(None, "", elapsed(), f"{type(exc).__name__}: {exc}"[:300])
 
 
-def new_client(timeout: float) -> httpx.AsyncClient:
-    """The dispatcher's client: no proxies from the environment, no redirects, timeouts."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        follow_redirects=False,
+def new_client(timeout: float, *, allow_private: bool) -> aiohttp.ClientSession:
+    """The dispatcher's session: every new connection's host checked (no DNS cache), no
+    proxies from the environment, no redirects, no decompression, timeouts, and
+    connections kept alive between deliveries to the same receiver."""
+    connector = aiohttp.TCPConnector(
+        resolver=CheckedResolver(allow_private=allow_private),
+        use_dns_cache=False,
+        limit=100,
+        limit_per_host=50,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0)),
+        auto_decompress=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        skip_auto_headers=("Accept-Encoding",),
     )
