@@ -1,0 +1,265 @@
+"""Replies file themselves (issue 30, part 3), against a real IMAP server (``pymap``,
+STARTTLS and a login required, ``tests/support/imap.py``) and a live Reclaim on both
+stores: a reply to a sent draft, tagged mail and mail naming a ticket reference are
+recorded on their cases; an auto-reply, a bounce, malformed mail and every message of
+CPython's e-mail test corpus end recorded, unmatched or refused with a reason, and the
+poller goes on; a restart records nothing twice; an admin assigns or dismisses what
+waits in the inbox; a server down or refusing the login is shown and retried."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+
+from infrastructure.mail import refs
+from infrastructure.store.application import ReclaimApplication
+from tests.support.api_data import COMMANDS, credit_body
+from tests.support.imap import PASSWORD, USER, imap_server
+from tests.support.live import PRINCIPALS, Principals, live_server
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "mail"
+CORPUS = sorted((DATA / "corpus-cpython").glob("msg_*.txt"))
+DOMAIN = "mail.reclaim.test"
+WHO = {**PRINCIPALS, "foreign_admin": ("hank", "agency", "admin")}
+
+
+def _setup(settings) -> tuple[dict[str, str], bytes]:
+    setup = ReclaimApplication(settings)
+    keys = {name: setup.keys.create(*who)[0] for name, who in WHO.items()}
+    key = refs.key_of(setup.database)
+    setup.close()
+    return keys, key
+
+
+def _wait(condition, timeout: float = 60, what: str = "it") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(0.1)
+
+
+def _mail(subject: str, body: str, sender: str = "support@temu.com", **headers: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "alice@example.org"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime(2026, 3, 20, 9, 30, tzinfo=UTC))
+    message["Message-ID"] = f"<{abs(hash((subject, body, tuple(headers.items()))))}@temu.test>"
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return bytes(message)
+
+
+def _bounce() -> bytes:
+    return (
+        b"From: MAILER-DAEMON@mx.temu.test\r\nTo: alice@example.org\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Fri, 20 Mar 2026 09:31:00 +0000\r\nMessage-ID: <bounce-1@mx.temu.test>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.temu.test\r\n\r\nFinal-Recipient: rfc822; x@temu.test\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n--b--\r\n"
+    )
+
+
+def _open_submitted(client, reference: str) -> str:
+    case_id = client.post("/v1/credits", json=credit_body()).json()["id"]
+    path, body = COMMANDS["submit"]
+    answer = client.post(f"/v1/cases/{case_id}/{path}", json={**body, "reference": reference})
+    assert answer.status_code == 200, answer.text
+    return case_id
+
+
+def _responses(client, case_id: str) -> list[str]:
+    timeline = client.get(f"/v1/cases/{case_id}/timeline").json()["items"]
+    return [e["details"] for e in timeline if "response" in e["event_type"].lower()]
+
+
+def _all(client) -> dict[str, list[dict]]:
+    found = {}
+    for state in ("recorded", "unmatched", "refused", "dismissed"):
+        page = client.get("/v1/inbox", params={"state": state, "limit": 500})
+        assert page.status_code == 200, page.text
+        found[state] = page.json()["items"]
+    return found
+
+
+def test_replies_file_themselves_and_the_rest_waits_or_is_refused_with_its_reason(
+    store, settings_for, tmp_path
+) -> None:
+    with imap_server(tmp_path / "imap") as server:
+        settings = settings_for(
+            store, **server.settings(), imap_poll_seconds=0.2, mail_retry_seconds=[0.5]
+        )
+        keys, key = _setup(settings)
+        with live_server(settings) as base:
+            api = Principals(base, keys)
+            alice, admin = api["owner"], api["admin"]
+            replied = _open_submitted(alice, "T-1001")
+            tagged = _open_submitted(alice, "T-1002")
+            referenced = _open_submitted(alice, "T-2002")
+            twin_a = _open_submitted(alice, "DUP-7777")
+            twin_b = _open_submitted(alice, "DUP-7777")
+            sent_id = refs.message_id(key, UUID(replied), DOMAIN)
+            forged = sent_id.replace(sent_id[-20:-14], "000000")
+            tag = refs.subject_tag(key, UUID(tagged))
+            ours = {
+                "reply": _mail(
+                    "Re: Expired store credit",
+                    "We have reinstated your credit.",
+                    In_Reply_To=sent_id,
+                    References=sent_id,
+                ),
+                "tagged": _mail(f"Re: Your appeal {tag}", "Your appeal is being reviewed."),
+                "reference": _mail("Update on ticket T-2002", "We need your order number."),
+                "ambiguous": _mail("About DUP-7777", "Which one?"),
+                "unmatched": _mail("Hello", "A message about nothing Reclaim knows."),
+                "forged": _mail("Re: credit", "Forged.", In_Reply_To=forged),
+                "auto-reply": _mail(
+                    f"Out of office {tag}", "I am away.", Auto_Submitted="auto-replied"
+                ),
+                "bounce": _bounce(),
+                "malformed": (DATA / "malformed.eml").read_bytes(),
+                "missing-date": (DATA / "missing_date.eml").read_bytes(),
+            }
+            server.deliver(*ours.values())
+            server.deliver(*(f.read_bytes() for f in CORPUS))
+            total = len(ours) + len(CORPUS)
+
+            def counted() -> int:
+                counts = admin.get("/v1/inbox").json()["counts"]
+                return sum(counts.values())
+
+            _wait(lambda: counted() == total, what=f"{total} messages to be dealt with")
+            found = _all(admin)
+            every = [i for items in found.values() for i in items]
+            assert len(every) == total
+            assert all(i["reason"].strip() for i in every)
+
+            # the three matched ones are the platform's answers on their cases
+            by_case = {i["case_id"]: i for i in found["recorded"]}
+            assert by_case[replied]["matched_by"] == "reply"
+            assert by_case[tagged]["matched_by"] == "tag"
+            assert by_case[referenced]["matched_by"] == "reference"
+            (answer,) = _responses(alice, replied)
+            assert "We have reinstated your credit." in answer
+            assert len(_responses(alice, tagged)) == 1  # (not the out-of-office too)
+            assert len(_responses(alice, referenced)) == 1
+            assert _responses(alice, twin_a) == _responses(alice, twin_b) == []
+
+            # machine-sent and malformed mail refused, with reasons that say why
+            reasons = [i["reason"] for i in found["refused"]]
+            assert any(r.startswith("auto-reply: Auto-Submitted") for r in reasons)
+            assert any(r.startswith("bounce: a delivery status report") for r in reasons)
+            assert any("no Date header" in r for r in reasons)
+            unmatched = {i["subject"]: i for i in found["unmatched"]}
+            assert unmatched["About DUP-7777"]["reason"].startswith("ambiguous")
+            assert "Re: credit" in unmatched  # a forged reference names nothing
+            assert unmatched["Hello"]["sender"] == "support@temu.com"
+            assert unmatched["Hello"]["snippet"] == "A message about nothing Reclaim knows."
+            # the corpus: every message dealt with; at least some of each outcome
+            assert len(found["unmatched"]) > 5 and len(found["refused"]) > 10
+
+            # the poller goes on after all that; reading left the mailbox as it was
+            later = _mail("Re: T-1001 again", "A second answer.", In_Reply_To=sent_id)
+            server.deliver(later)
+            _wait(lambda: len(_responses(alice, replied)) == 2, what="the later reply")
+            assert not any(b"\\Seen" in f for f in server.flags())
+            versions = {c: alice.get(f"/v1/cases/{c}").json()["version"] for c in by_case}
+
+            # who may see and settle the inbox
+            hello = unmatched["Hello"]["id"]
+            assert api["auditor"].get("/v1/inbox").status_code == 200
+            assert api["auditor"].post(f"/v1/inbox/{hello}/dismiss").status_code == 403
+            assert alice.get("/v1/inbox").status_code == 403
+            assert api["anonymous"].get("/v1/inbox").status_code == 401
+            assert api["foreign_admin"].get("/v1/inbox").json()["items"] == []
+            foreign = api["foreign_admin"].post(
+                f"/v1/inbox/{hello}/assign", json={"case_id": twin_a}
+            )
+            assert foreign.status_code == 404
+            assert foreign.headers["content-type"] == "application/problem+json"
+            other_ws = api["foreign_member"].post("/v1/credits", json=credit_body()).json()["id"]
+            wrong = admin.post(f"/v1/inbox/{hello}/assign", json={"case_id": other_ws})
+            assert wrong.status_code == 422, wrong.text
+
+            # an admin assigns one, dismisses another
+            ambiguous = unmatched["About DUP-7777"]["id"]
+            done = admin.post(f"/v1/inbox/{ambiguous}/assign", json={"case_id": twin_b})
+            assert done.status_code == 200, done.text
+            assert done.json()["state"] == "recorded" and done.json()["sender"] is None
+            (assigned,) = _responses(alice, twin_b)
+            assert "Which one?" in assigned
+            again = admin.post(f"/v1/inbox/{ambiguous}/assign", json={"case_id": twin_b})
+            assert again.status_code == 200 and len(_responses(alice, twin_b)) == 1
+            assert (
+                admin.post(f"/v1/inbox/{ambiguous}/assign", json={"case_id": twin_a}).status_code
+                == 409
+            )
+            gone = admin.post(f"/v1/inbox/{hello}/dismiss")
+            assert gone.status_code == 200 and gone.json()["state"] == "dismissed"
+            assert admin.get(f"/v1/inbox/{hello}").json()["subject"] is None
+
+            ready = httpx.get(f"{base}/readyz").json()["checks"]["imap"]
+            assert ready.startswith("The mailbox was read at"), ready
+
+        # a restart (a new writer) reads the mailbox again and records nothing twice
+        with live_server(settings) as base:
+            api = Principals(base, keys)
+            time.sleep(1.5)
+            after = {c: api["owner"].get(f"/v1/cases/{c}").json()["version"] for c in versions}
+            assert after == versions
+            assert sum(api["admin"].get("/v1/inbox").json()["counts"].values()) == total + 1
+
+
+def test_a_mailbox_down_or_refusing_the_login_is_shown_retried_and_loses_nothing(
+    store, settings_for, tmp_path, caplog
+) -> None:
+    with imap_server(tmp_path / "imap") as server:
+        settings = settings_for(
+            store, **server.settings(), imap_poll_seconds=0.2, mail_retry_seconds=[0.3, 0.6]
+        )
+        keys, key = _setup(settings)
+        server.stop()
+        with live_server(settings) as base:
+            api = Principals(base, keys)
+            alice = api["owner"]
+            case_id = _open_submitted(alice, "T-3003")
+
+            def imap_check() -> str:
+                return httpx.get(f"{base}/readyz").json()["checks"]["imap"]
+
+            _wait(lambda: "refused the connection" in imap_check(), what="the failure shown")
+            page = api["admin"].get("/v1/inbox").json()
+            assert not page["items"] and "refused the connection" in page["reading_detail"]
+            assert httpx.get(f"{base}/readyz").status_code == 200  # mail is not readiness
+            # back up (its mailbox filled while Reclaim was failing): nothing lost
+            server.start()
+            sent_id = refs.message_id(key, UUID(case_id), DOMAIN)
+            server.deliver(_mail("Re: your claim", "Credit restored.", In_Reply_To=sent_id))
+            _wait(lambda: len(_responses(alice, case_id)) == 1, what="the reply after restart")
+            _wait(lambda: imap_check().startswith("The mailbox was read"), what="health ok")
+
+        # a password the server refuses: said, retried, never shown
+        wrong = settings.model_copy(update={"imap_url": server.url(password="not-it-9z")})
+        with live_server(wrong) as base:
+            api = Principals(base, keys)
+            _wait(
+                lambda: "refused the login" in httpx.get(f"{base}/readyz").json()["checks"]["imap"],
+                what="the refused login shown",
+            )
+            shown = httpx.get(f"{base}/readyz").text + api["admin"].get("/v1/inbox").text
+            for secret in ("not-it-9z", PASSWORD, USER, "127.0.0.1"):
+                assert secret not in shown
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "not-it-9z" not in logged and PASSWORD not in logged
