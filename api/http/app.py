@@ -19,6 +19,7 @@ from api.http.routers import (
     audit,
     casebook,
     casebook_case,
+    casebook_inbox,
     casebook_mail,
     casebook_session,
     casebook_webhooks,
@@ -52,6 +53,7 @@ ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
 ROUTERS += [events.router, webhooks.router]
 # mail both ways (issue 30); its page before the case book's catch-all
 ROUTERS += [mail.router, mail.unsubscribe_router, casebook_mail.router, inbox.router]
+ROUTERS += [casebook_inbox.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_webhooks.router]
 ROUTERS += [casebook_case.router]  # (last: its catch-all answers any other /app address)

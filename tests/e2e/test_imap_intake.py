@@ -263,3 +263,44 @@ def test_a_mailbox_down_or_refusing_the_login_is_shown_retried_and_loses_nothing
                 assert secret not in shown
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "not-it-9z" not in logged and PASSWORD not in logged
+
+
+def test_a_writer_stopped_between_recording_and_its_row_records_nothing_twice(
+    store, settings_for, tmp_path
+) -> None:
+    """The row of a message is written after its recording: a writer killed in between
+    leaves the message recorded and unrowed. The next round reads it again and the
+    e-mail intake finds its Message-ID on the case: one answer, one row."""
+    from infrastructure.mail.intake import MailIntake, owner_call
+    from infrastructure.mail.matching import Candidate
+    from infrastructure.service.commands import CaseCommands
+    from infrastructure.service.mail import FROM_PLATFORM, record_mail
+
+    with imap_server(tmp_path / "imap") as server:
+        settings = settings_for(store, **server.settings())
+        keys, key = _setup(settings)
+        with live_server(settings.model_copy(update={"imap_url": None})) as base:
+            alice = Principals(base, keys)["owner"]
+            case_id = _open_submitted(alice, "T-4004")
+        reply = _mail(
+            "Re: claim", "Granted.", In_Reply_To=refs.message_id(key, UUID(case_id), DOMAIN)
+        )
+        server.deliver(reply)
+        app = ReclaimApplication(settings)
+        try:
+            # what the killed writer did: the recording, and no row
+            record_mail(
+                CaseCommands(app),
+                UUID(case_id),
+                reply,
+                owner_call(Candidate(UUID(case_id), "alice"), "home", "imap-before-kill"),
+                direction=FROM_PLATFORM,
+            )
+            version = app.get_case(UUID(case_id)).version
+            assert MailIntake(app).run_once() == 1
+            (row,) = app.inbox.list("home", "recorded", 10)
+            assert row["case_id"] == case_id and row["reason"].endswith("already on the case")
+            assert app.get_case(UUID(case_id)).version == version
+            assert MailIntake(app).run_once() == 0
+        finally:
+            app.close()

@@ -111,7 +111,7 @@ def list_inbox(
 @router.get(
     "/inbox/{item_id}",
     response_model=InboxItem,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
     summary="One message read from the mailbox (admin, auditor)",
 )
 def get_inbox_item(item_id: str, reclaim: Reclaim, caller: Caller) -> InboxItem:
@@ -155,7 +155,7 @@ async def assign_inbox_item(
 @router.post(
     "/inbox/{item_id}/dismiss",
     response_model=InboxItem,
-    responses=problem_responses(401, 403, 404, 409, 503),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
     openapi_extra=command_parameters(on_a_case=False),
     summary="Set an unmatched message aside; its copy is deleted (admin); again: the same",
 )
