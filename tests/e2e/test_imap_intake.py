@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -55,7 +56,8 @@ def _mail(subject: str, body: str, sender: str = "support@temu.com", **headers: 
     for name, value in headers.items():
         message[name.replace("_", "-")] = value
     message.set_content(body)
-    return bytes(message)
+    # (as a mail client writes it: a long Message-ID on one line, not RFC 2047 encoded)
+    return message.as_bytes(policy=policy.SMTP.clone(max_line_length=998))
 
 
 def _bounce() -> bytes:
