@@ -132,6 +132,7 @@ class MailIntake:
         self.failures = 0
         self.next_try = 0.0
         self._tries: dict[tuple[str, int, int], int] = {}
+        self._key: bytes | None = None
 
     def run_once(self, *, force: bool = False) -> int:
         """Read the mailbox once (unless a failure's wait is not over); returns how many
@@ -198,7 +199,9 @@ class MailIntake:
             )
             return "refused"
         assert message is not None  # read_mail read it
-        key = refs.key_of(self.store.database)
+        if self._key is None:
+            self._key = refs.key_of(self.store.database)
+        key = self._key
         match = find_case(
             key, message, mail.subject, mail.text, WorkspaceCases(self.store.database, workspace)
         )
