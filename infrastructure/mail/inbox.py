@@ -98,13 +98,13 @@ class Inbox:
         return {int(r["uid"]) for r in rows}
 
     def waiting_with(self, workspace: str, key: str | None) -> bool:
-        """Whether a message with this Message-ID already waits in the inbox (or was
-        dealt with from it), so a copy of it is not listed twice."""
+        """Whether a message with this Message-ID already waits in the inbox, or was
+        dismissed or recorded (assigned) from it, so a copy is not listed again."""
         if key is None:
             return False
         row = self.database.fetchone(
             f"SELECT id FROM {INTAKE} WHERE workspace = %s AND message_key = %s "
-            "AND state IN ('unmatched', 'dismissed') LIMIT 1",
+            "AND state IN ('unmatched', 'dismissed', 'recorded') LIMIT 1",
             (workspace, key),
         )
         return row is not None

@@ -306,3 +306,45 @@ def test_a_writer_stopped_between_recording_and_its_row_records_nothing_twice(
             assert MailIntake(app).run_once() == 0
         finally:
             app.close()
+
+
+def test_a_recreated_folder_is_read_again_and_nothing_is_recorded_or_listed_twice(
+    store, settings_for, tmp_path
+) -> None:
+    """A new UIDVALIDITY (the folder recreated on the server) makes every message new to
+    the intake: the matched ones are found on their case, the ones that waited, were
+    assigned or dismissed are copies, the refused are refused again."""
+    from infrastructure.mail.intake import MailIntake
+    from infrastructure.service import inbox as service
+    from infrastructure.store.keys import Principal
+
+    with imap_server(tmp_path / "imap") as server:
+        settings = settings_for(store, **server.settings())
+        keys, key = _setup(settings)
+        with live_server(settings.model_copy(update={"imap_url": None})) as base:
+            alice = Principals(base, keys)["owner"]
+            case_id = _open_submitted(alice, "T-6006")
+        sent = refs.message_id(key, UUID(case_id), DOMAIN)
+        mails = [
+            _mail("Re: claim", "Granted.", In_Reply_To=sent),
+            _mail("Waits", "No case."),
+            _mail("Assigned", "No case either."),
+            _mail("Dismissed", "Nor this."),
+            _mail("Away", "Out of office.", Auto_Submitted="auto-replied"),
+        ]
+        app = ReclaimApplication(settings)
+        try:
+            intake = MailIntake(app)
+            states = [intake.take("src", 1, uid, raw) for uid, raw in enumerate(mails, 1)]
+            assert states == ["recorded", "unmatched", "unmatched", "unmatched", "refused"]
+            dana = Principal("k", "dana", "home", "admin")
+            waiting = {i["subject"]: i["id"] for i in app.inbox.list("home", "unmatched", 10)}
+            service.assign(app, dana, waiting["Assigned"], UUID(case_id), "req-1")
+            service.dismiss(app, dana, waiting["Dismissed"])
+            version = app.get_case(UUID(case_id)).version
+            again = [intake.take("src", 2, uid, raw) for uid, raw in enumerate(mails, 1)]
+            assert again == ["recorded", "refused", "refused", "refused", "refused"]
+            assert app.get_case(UUID(case_id)).version == version
+            assert [i["subject"] for i in app.inbox.list("home", "unmatched", 10)] == ["Waits"]
+        finally:
+            app.close()
