@@ -348,3 +348,19 @@ def test_a_recreated_folder_is_read_again_and_nothing_is_recorded_or_listed_twic
             assert [i["subject"] for i in app.inbox.list("home", "unmatched", 10)] == ["Waits"]
         finally:
             app.close()
+
+
+def test_a_server_without_starttls_is_not_logged_in_to(settings_for, tmp_path) -> None:
+    """``imap://`` means STARTTLS: a server that does not offer it is never sent the
+    password in clear; the health row says why nothing is read."""
+    from infrastructure.mail.intake import MailIntake, reading_state
+
+    with imap_server(tmp_path / "imap", tls=False) as server:
+        settings = settings_for("sqlite", **server.settings())
+        app = ReclaimApplication(settings)
+        try:
+            assert MailIntake(app).run_once() == 0
+            reading, detail = reading_state(app)
+            assert reading and "does not offer STARTTLS: not logging in" in detail
+        finally:
+            app.close()

@@ -34,8 +34,10 @@ def _pymap() -> list[str]:
 
 
 class IMAPServer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, tls: bool = True) -> None:
         self.folder = folder
+        #: False: the server offers no STARTTLS (Reclaim must not log in)
+        self.tls = tls
         self.cert, self.key = make_certificate(folder)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,10 +64,7 @@ class IMAPServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--cert",
-                str(self.cert),
-                "--key",
-                str(self.key),
+                *(["--cert", str(self.cert), "--key", str(self.key)] if self.tls else ["--no-tls"]),
                 "dict",
                 "--demo-user",
                 USER,
@@ -122,8 +121,8 @@ class IMAPServer:
 
 
 @contextmanager
-def imap_server(folder: Path) -> Iterator[IMAPServer]:
-    server = IMAPServer(folder).start()
+def imap_server(folder: Path, *, tls: bool = True) -> Iterator[IMAPServer]:
+    server = IMAPServer(folder, tls=tls).start()
     try:
         yield server
     finally:
