@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     Dict-valued settings are JSON, e.g. ``RECLAIM_FOLLOW_UP_DAYS='{"temu": 3}'``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="RECLAIM_", extra="ignore")
+    # (a refused value is not repeated in the error: a URL may hold a password)
+    model_config = SettingsConfigDict(
+        env_prefix="RECLAIM_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         default=Path("./reclaim-data"),
@@ -248,6 +251,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "RECLAIM_IMAP_URL must be imap://user:password@host[:port][/folder] or imaps://…"
             )
+        try:
+            _ = urlsplit(value).port
+        except ValueError:
+            raise ValueError(
+                "RECLAIM_IMAP_URL's port is not a number: percent-encode ':', '/' and '@' in "
+                "its user and password"
+            ) from None
         return value
 
     @property

@@ -364,3 +364,39 @@ def test_a_server_without_starttls_is_not_logged_in_to(settings_for, tmp_path) -
             assert reading and "does not offer STARTTLS: not logging in" in detail
         finally:
             app.close()
+
+
+def test_a_server_that_never_answers_is_given_up_on_in_time_and_retried(
+    settings_for, tmp_path
+) -> None:
+    """A slow server (here one that takes the connection and says nothing) costs one
+    round ``RECLAIM_IMAP_TIMEOUT_SECONDS``, then waits its back-off like a server down."""
+    import socket
+    from urllib.parse import quote
+
+    from infrastructure.mail.intake import MailIntake, reading_state
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        settings = settings_for(
+            "sqlite",
+            imap_url=f"imap://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/INBOX",
+            imap_workspace="home",
+            imap_timeout_seconds=0.5,
+            mail_retry_seconds=[30],
+        )
+        app = ReclaimApplication(settings)
+        try:
+            intake = MailIntake(app)
+            started = time.monotonic()
+            assert intake.run_once() == 0
+            assert time.monotonic() - started < 5
+            assert "did not answer in time" in reading_state(app)[1]
+            assert "tried again in 30 s" in reading_state(app)[1]
+            started = time.monotonic()
+            assert intake.run_once() == 0  # (within the back-off: not tried)
+            assert time.monotonic() - started < 0.2 and intake.failures == 1
+        finally:
+            app.close()

@@ -122,3 +122,14 @@ def test_a_person_s_mail_is_not_automatic() -> None:
     assert automatic(message(From="support@temu.com", Auto_Submitted="no")) is None
     assert automatic(message(From="support@temu.com", Precedence="first-class")) is None
     assert automatic(message(From="support@temu.com")) is None
+
+
+def test_a_refused_imap_url_is_not_repeated_in_the_error() -> None:
+    from pydantic import ValidationError
+
+    from infrastructure.settings import Settings
+
+    for url in ("imap://user:pa/ss-9z@host/INBOX", "http://user:pass-9z@host/INBOX"):
+        with pytest.raises(ValidationError) as refused:
+            Settings(imap_url=url)
+        assert "-9z" not in str(refused.value)
