@@ -400,3 +400,49 @@ def test_a_server_that_never_answers_is_given_up_on_in_time_and_retried(
             assert time.monotonic() - started < 0.2 and intake.failures == 1
         finally:
             app.close()
+
+
+def test_kill_9_of_the_writer_mid_round_records_nothing_twice(
+    store, settings_for, tmp_path
+) -> None:
+    """Two ``reclaim serve`` processes on one store: the intake runs beside the writer;
+    killed outright while it works through a full mailbox, the next writer's intake
+    takes the rest, and every message ends with one row, each reply recorded once."""
+    from tests.support.processes import ServerProcess
+
+    with imap_server(tmp_path / "imap") as server:
+        settings = settings_for(store)
+        keys, key = _setup(settings)
+        env = {**server.env(), "RECLAIM_IMAP_POLL_SECONDS": "0.1"}
+        first = ServerProcess(settings, **env).start()
+        second = ServerProcess(settings, **env).start()
+        try:
+            owner = httpx.Client(base_url=second.url, headers=_bearer(keys["owner"]))
+            admin = httpx.Client(base_url=second.url, headers=_bearer(keys["admin"]))
+            cases = [_open_submitted(owner, f"T-70{n:02d}") for n in range(5)]
+            replies = [
+                _mail(f"Re: claim {n}", "Noted.", In_Reply_To=refs.message_id(key, UUID(c), DOMAIN))
+                for n, c in enumerate(cases)
+            ]
+            corpus = [f.read_bytes() for f in CORPUS]
+            server.deliver(*corpus[:20], *replies, *corpus[20:])
+            total = len(corpus) + len(replies)
+
+            def counted() -> int:
+                return sum(admin.get("/v1/inbox").json()["counts"].values())
+
+            _wait(lambda: counted() > 10, what="the first writer's intake at work")
+            first.kill()
+            assert counted() < total, "the first writer finished before it was killed"
+            _wait(lambda: counted() == total, what="the next writer's intake to finish")
+            for case_id in cases:
+                assert len(_responses(owner, case_id)) == 1
+            time.sleep(1.0)  # more rounds: nothing new
+            assert counted() == total
+        finally:
+            first.stop()
+            second.stop()
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -55,6 +55,14 @@ class IMAPServer:
             **overrides,
         }
 
+    def env(self, workspace: str = "home") -> dict[str, str]:
+        """Reclaim's settings for this server (as the environment names them)."""
+        return {
+            "RECLAIM_IMAP_URL": self.url(),
+            "RECLAIM_IMAP_WORKSPACE": workspace,
+            "RECLAIM_IMAP_CA_FILE": str(self.cert),
+        }
+
     def start(self) -> IMAPServer:
         log = (self.folder / "pymap.log").open("ab")
         self.process = subprocess.Popen(
