@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from infrastructure.mail.intake import owner_call
-from infrastructure.mail.matching import Candidate
+from infrastructure.mail.intake import WorkspaceCases, owner_call
 from infrastructure.service.access import Forbidden
 from infrastructure.service.commands import CaseCommands
 from infrastructure.service.mail import FROM_PLATFORM, MailOutcome, record_mail
@@ -69,17 +68,14 @@ def assign(
         if item["state"] == "recorded" and item["case_id"] == str(case_id):
             return _public(item), None
         raise AlreadySettled(_public(item))
-    row = store.database.fetchone(
-        "SELECT owner FROM reclaim_case_list WHERE case_id = %s AND workspace = %s",
-        (str(case_id), principal.workspace),
-    )
-    if row is None:
+    case = WorkspaceCases(store.database, principal.workspace).get(case_id)
+    if case is None:
         raise CaseNotInWorkspace(str(case_id))
     outcome = record_mail(
         CaseCommands(store),
         case_id,
         item["raw"],
-        owner_call(Candidate(case_id, row["owner"]), principal.workspace, request_id),
+        owner_call(case, principal.workspace, request_id),
         direction=FROM_PLATFORM,
     )
     detail = outcome.detail if outcome.recorded else "already on the case"
