@@ -5,6 +5,7 @@
     python3 dev.py test  [pytest options]          run every test, PostgreSQL included
     python3 dev.py bench [bench options]           run the benchmarks, write BENCHMARKS.md
     python3 dev.py lock                            update uv.lock to the newest allowed versions
+    python3 dev.py mailserver [workspace]          local SMTP and IMAP servers for trying mail
 
 Each creates ``.venv`` (once; again when uv.lock or pyproject.toml changes) with
 exactly the versions in ``uv.lock``, then runs the command. The installer is uv,
@@ -133,6 +134,9 @@ def main() -> None:
         sys.exit(result.returncode)
     elif command == "lock":
         update_lock()
+    elif command == "mailserver":
+        ensure_venv("test")
+        os.execv(str(PYTHON), [str(PYTHON), "-m", "tests.support.mailserver", *rest])
     elif command == "bench":
         ensure_venv("test")
         ensure_system_packages(SYSTEM_BENCH_PACKAGES)

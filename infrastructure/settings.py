@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     Dict-valued settings are JSON, e.g. ``RECLAIM_FOLLOW_UP_DAYS='{"temu": 3}'``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="RECLAIM_", extra="ignore")
+    # (a refused value is not repeated in the error: a URL may hold a password)
+    model_config = SettingsConfigDict(
+        env_prefix="RECLAIM_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         default=Path("./reclaim-data"),
@@ -184,6 +187,30 @@ class Settings(BaseSettings):
     digest_within_days: int = Field(
         default=7, ge=0, le=366, description="How far ahead a daily digest looks."
     )
+    imap_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="The mailbox replies are read from: imap://user:password@host:143/Folder "
+        "(STARTTLS, required) or imaps://user:password@host:993/Folder (TLS from the start); "
+        "the folder defaults to INBOX. Unset: no mail is read. Its credentials are never "
+        "logged or shown.",
+    )
+    imap_workspace: str | None = Field(
+        default=None,
+        description="The workspace whose cases the mailbox's mail is filed into, and whose "
+        "admins see its unmatched mail. Required for reading.",
+    )
+    imap_ca_file: Path | None = Field(
+        default=None,
+        description="A PEM file of the certificate authorities the IMAP server's certificate "
+        "is checked against (default: the system's). For a private mail server.",
+    )
+    imap_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often the mailbox is looked at for new mail."
+    )
+    imap_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Longest one IMAP conversation may stall."
+    )
     pool_size: int = Field(default=10, gt=0)
     pool_max_overflow: int = Field(default=10, ge=0)
     connect_timeout: int = Field(default=2, gt=0, description="Seconds to connect to PostgreSQL.")
@@ -213,6 +240,30 @@ class Settings(BaseSettings):
             # (the value itself is not repeated: it may hold a password)
             raise ValueError("RECLAIM_SMTP_URL must be smtp://host[:port] or smtps://host[:port]")
         return value
+
+    @field_validator("imap_url")
+    @classmethod
+    def _check_imap_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if urlsplit(value).scheme not in ("imap", "imaps") or not urlsplit(value).hostname:
+            # (the value itself is not repeated: it may hold a password)
+            raise ValueError(
+                "RECLAIM_IMAP_URL must be imap://user:password@host[:port][/folder] or imaps://…"
+            )
+        try:
+            _ = urlsplit(value).port
+        except ValueError:
+            raise ValueError(
+                "RECLAIM_IMAP_URL's port is not a number: percent-encode ':', '/' and '@' in "
+                "its user and password"
+            ) from None
+        return value
+
+    @property
+    def imap_configured(self) -> bool:
+        """Whether a mailbox is read: a server and the workspace it files into."""
+        return bool(self.imap_url and self.imap_workspace)
 
     @property
     def mail_configured(self) -> bool:

@@ -19,6 +19,7 @@ from api.http.routers import (
     audit,
     casebook,
     casebook_case,
+    casebook_inbox,
     casebook_mail,
     casebook_session,
     casebook_webhooks,
@@ -28,6 +29,7 @@ from api.http.routers import (
     emails,
     events,
     evidence,
+    inbox,
     mail,
     me,
     meta,
@@ -50,7 +52,8 @@ ROUTERS += [drafts.router, emails.router, me.router, users.router, audit.router]
 # the log's followers: the event feed and its stream, webhooks (issue 29)
 ROUTERS += [events.router, webhooks.router]
 # mail both ways (issue 30); its page before the case book's catch-all
-ROUTERS += [mail.router, mail.unsubscribe_router, casebook_mail.router]
+ROUTERS += [mail.router, mail.unsubscribe_router, casebook_mail.router, inbox.router]
+ROUTERS += [casebook_inbox.router]
 # the case book: server-rendered pages under /app, and their own stylesheet under /static
 ROUTERS += [casebook_session.router, casebook.router, casebook_webhooks.router]
 ROUTERS += [casebook_case.router]  # (last: its catch-all answers any other /app address)

@@ -368,6 +368,9 @@ class ReadinessChecks(TypedDict, total=False):
     ]
     writer: Literal["this process", "another process"]
     mail: Annotated[str, Field(description="Whether mail goes out, in a sentence")]
+    imap: Annotated[
+        str, Field(description="Whether a mailbox is read, and how it went last, in a sentence")
+    ]
 
 
 class Readiness(BaseModel):

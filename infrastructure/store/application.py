@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.cases import Case, Credit, Dispute
+from infrastructure.mail.inbox import Inbox
 from infrastructure.mail.store import MailStore
 from infrastructure.projections.feed import public_facts
 from infrastructure.projections.inline import (
@@ -120,6 +121,8 @@ class ReclaimApplication(Application[UUID]):
         self.webhooks = WebhookStore(self.database, self.data_keys.master)
         #: each person's mail settings (their address sealed) and each mail sent
         self.mail = MailStore(self.database, self.data_keys)
+        #: what became of each message read from the mailbox (unmatched mail sealed)
+        self.inbox = Inbox(self.database, self.data_keys)
         if self.settings.personal_data_encryption:
             self.mapper.keys = self.data_keys
         #: who the store's writer is (``forward.py``)
@@ -158,6 +161,7 @@ class ReclaimApplication(Application[UUID]):
         self.blobs.create_tables()
         self.webhooks.create_tables()
         self.mail.create_tables()
+        self.inbox.create_tables()
         create_projection_tables(self.database, self.projections.projections.values())
 
     mapper: PersonalMapper

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from anyio import to_thread
 
+from infrastructure.mail.intake import IntakeFollower
 from infrastructure.mail.outbox import MailOutbox
 from infrastructure.projections.locks import AdvisoryLocks, Locks, locks_for
 from infrastructure.store.application import ReclaimApplication
@@ -67,6 +68,8 @@ class Node:
         self.dispatcher: Dispatcher | None = None
         #: the mail outbox, run beside the writer only (one per store)
         self.outbox: MailOutbox | None = None
+        #: the IMAP intake, run beside the writer only, when a mailbox is configured
+        self.intake: IntakeFollower | None = None
         self._campaign: asyncio.Task[None] | None = None
         self._changing = asyncio.Lock()
 
@@ -147,12 +150,18 @@ class Node:
             self.dispatcher.start()
         self.outbox = MailOutbox(store)
         self.outbox.start()
+        if self.settings.imap_url:
+            self.intake = IntakeFollower(store)
+            self.intake.start()
         log.info("this process (%s) is the store's writer, at %s", self.name, address)
 
     async def _step_down(self) -> None:
         writer, listener, dispatcher = self.writer, self._listener, self.dispatcher
         self.writer, self._listener, self.dispatcher = None, None, None
         outbox, self.outbox = self.outbox, None
+        intake, self.intake = self.intake, None
+        if intake is not None:
+            await intake.aclose()
         if outbox is not None:
             await outbox.aclose()
         if dispatcher is not None:

@@ -76,7 +76,8 @@ def test_an_auditor_reads_every_case_of_the_workspace_and_sees_no_action_form(
     assert action_forms(page) == []
     assert [b.inner_text() for b in page.get_by_role("button").all()] == ["Sign out"]
     nav = page.get_by_role("navigation", name="Reclaim").get_by_role("link").all_inner_texts()
-    assert nav == ["My cases", "Workflow", "Mail", "Reports"]  # nothing to open for an auditor
+    # nothing to open for an auditor; the inbox to read (mail that matched no case)
+    assert nav == ["My cases", "Workflow", "Mail", "Reports", "Inbox"]
     assert page.get_by_role("link", name="Download wallet.png").is_visible()
     assert page.get_by_role("link", name="Download the dossier (ZIP)").is_visible()
     check_accessible(page, "the auditor's case page")

@@ -91,11 +91,15 @@ def test_every_page_names_itself(api, browsers) -> None:
         ("unsubscribe.html", signed_out.get("/mail/unsubscribe/some-token")),
         ("message.html", signed_out.post("/mail/unsubscribe/some-token", {})),  # not known
         ("message.html", alice.get("/app/webhooks")),  # an admin's only
+        ("message.html", alice.get("/app/inbox")),  # an admin's and auditor's only
     ]
     admin = Browser(api.base_url, api.keys["admin"])
     try:
         pages.append(("webhooks.html", admin.get("/app/webhooks")))
         pages.append(("message.html", admin.get(f"/app/webhooks/{uuid.uuid4()}")))  # not found
+        pages.append(("inbox.html", admin.get("/app/inbox")))
+        token = {"csrf_token": admin.token()}
+        pages.append(("message.html", admin.post("/app/inbox/in_nothing/dismiss", token)))
     finally:
         admin.close()
     unnamed = []

@@ -11,6 +11,7 @@ from api.http.metrics import CONTENT_TYPE
 from api.http.openapi import RETRY_AFTER, text_content
 from api.http.problems import problem_responses
 from domain import lifecycle
+from infrastructure.mail.intake import reading_state
 from infrastructure.mail.prefs import sending_state
 from infrastructure.webhooks.dispatcher import lag as dispatcher_lag
 
@@ -73,6 +74,7 @@ def readyz(reclaim: Reclaim) -> Response:
     checks["writer"] = "this process" if reclaim.forwarder is None else "another process"
     if checks["store"] == "ok":  # (mail down does not make the API unready: it is retried)
         checks["mail"] = sending_state(reclaim)[1]
+        checks["imap"] = reading_state(reclaim)[1]
     ready = checks["store"] == "ok" and checks.get("projections_ok", True)
     body = s.Readiness(status="ready" if ready else "not ready", max_lag=bound, checks=checks)
     headers = {} if ready else {"Retry-After": "2"}
