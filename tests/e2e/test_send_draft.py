@@ -30,6 +30,7 @@ from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.keys import Principal
 from tests.support.api_data import credit_body
 from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.openapi_contract import Contract
 from tests.support.smtp import PASSWORD, USER, smtp_server
 
 PLATFORM = "support@temu.com"
@@ -94,6 +95,10 @@ def test_the_submission_and_the_appeal_go_out_by_mail_and_are_recorded(
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
+            # every answer as the OpenAPI document says
+            contract = Contract(api["anonymous"].get("/openapi.json").json())
+            for client in api.clients.values():
+                client.event_hooks["response"] = [contract.check]
             case_id = alice.post("/v1/credits", json=credit_body()).json()["id"]
             draft = _draft(alice, case_id, "submit")
 
@@ -191,6 +196,10 @@ def test_the_submission_and_the_appeal_go_out_by_mail_and_are_recorded(
             assert len(server.handler.got) == 3
             ready = httpx.get(f"{base}/readyz").json()
             assert ready["checks"]["mail"].startswith("The mail server took the last mail")
+            assert contract.failures == [], "\n".join(contract.failures)
+            assert {"202", "403", "404", "409", "422"} <= {
+                k.rsplit(" ", 1)[1] for k in contract.checked if "/drafts/" in k
+            }
             api.close()
 
 
