@@ -5,12 +5,14 @@ with the token of their one-click unsubscribe link, so erasing them (destroying 
 key, and ``forget`` here) leaves nothing to read. Only a hash of the token is in clear,
 to find whose link was followed.
 
-Each mail has one row, its id made from what it is (``digest:<workspace>:<user>:<day>``),
-written before anything is sent: a second writer after a failover finds it and sends
-nothing twice. Its status moves ``pending`` → ``sending`` (just before the message's
-data goes out) → ``sent``; a row found ``sending`` by a new follower was cut off
-mid-send and becomes ``uncertain``, never sent again. A failure before the data went
-out keeps it ``pending``, tried again after a back-off (``attempts``, ``next_attempt_ms``).
+Each mail has one row, its id made from what it is (``digest:<workspace>:<user>:<day>``;
+``draft:<case>:<Message-ID>`` for a draft sent from the case, which waits ``held`` until
+its step is recorded), written before anything is sent: a second writer after a failover
+finds it and sends nothing twice. Its status moves ``pending`` → ``sending`` (just
+before the message's data goes out) → ``sent``; a row found ``sending`` by a new
+follower was cut off mid-send and becomes ``uncertain``, never sent again. A failure
+before the data went out keeps it ``pending``, tried again after a back-off
+(``attempts``, ``next_attempt_ms``).
 """
 
 from __future__ import annotations
