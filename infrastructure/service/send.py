@@ -151,13 +151,17 @@ def check(
             )
     elif len(to) > MAX_ADDRESS or not ADDRESS.fullmatch(to):
         errors["to"] = "must be one e-mail address, such as support@example.com"
-    subject = request.subject if request.subject is not None else (draft and draft.subject)
+    subject = request.subject
+    if subject is None and draft is not None:
+        subject = draft.subject
     if subject is None:
         if step_known:
             errors["subject"] = "there is no draft for this step: write a subject"
     elif problem := _single_line(subject, MAX_SUBJECT, "a subject"):
         errors["subject"] = problem
-    body = request.body if request.body is not None else (draft and draft.body)
+    body = request.body
+    if body is None and draft is not None:
+        body = draft.body
     if body is None:
         if step_known:
             errors["body"] = "there is no draft for this step: write the message"

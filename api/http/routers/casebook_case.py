@@ -538,7 +538,7 @@ def _send_draft(
         return again(exc.errors, 422)
     except VersionMismatch:
         now = reclaim.get_case(case.id)
-        stale = {"seen": version, "now": now.version, "action": key}
+        stale: dict[str, Any] = {"seen": version, "now": now.version, "action": key}
         return _case_page(
             request, reclaim, session, now, stale=stale, send_values=values, status=409
         )
