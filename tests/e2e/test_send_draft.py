@@ -110,6 +110,8 @@ def test_the_submission_and_the_appeal_go_out_by_mail_and_are_recorded(
             again = _send(alice, case_id, "submit", {"reference": "T-1001"}, headers=once)
             assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
             assert again.json() == first.json()
+            other = _send(alice, case_id, "submit", {"reference": "T-1002"}, headers=once)
+            assert other.status_code == 422  # the same key with another request
             sent = first.json()
             assert sent["to"] == PLATFORM and sent["mail_status"] == "queued"
             assert sent["subject"] == refs.tagged(key, draft["subject"], UUID(case_id))
@@ -334,7 +336,8 @@ def test_without_a_mail_server_nothing_is_sent_or_recorded(settings) -> None:
 
 def test_a_request_that_died_midway_is_settled_by_the_outbox(store, settings_for, tmp_path) -> None:
     """The queue's row is held while the step is recorded: a request that died after
-    recording it has its mail sent; one that died before has its row dropped."""
+    recording it has its mail sent; one that died before has its row dropped. A mail cut
+    off while its data went out is never sent again."""
     with smtp_server(tmp_path / "smtp") as server:
         settings = settings_for(store, **server.settings(SENDER), platform_mail={"temu": PLATFORM})
         app = ReclaimApplication(settings)
@@ -377,5 +380,14 @@ def test_a_request_that_died_midway_is_settled_by_the_outbox(store, settings_for
             (mail,) = server.handler.messages()
             assert mail["Message-ID"] == row["message_id"]
             assert app.get_case(case.id).state == "submitted"
+
+            # cut off while the data went out: it may have arrived, so it never goes again
+            server.handler.mode = "drop-at-data"
+            send.send_draft(commands, case.id, call, send.SendRequest("follow_up"))
+            assert outbox.run_once() == 0
+            assert send.sent_mail(app, case.id)[0]["status"] == "uncertain"
+            server.handler.mode = "ok"
+            assert MailOutbox(app).run_once() == 0
+            assert len(server.handler.messages()) == 1
         finally:
             app.close()
