@@ -324,7 +324,7 @@ def test_without_a_mail_server_nothing_is_sent_or_recorded(settings) -> None:
         alice = api["owner"]
         case_id = alice.post("/v1/credits", json=credit_body()).json()["id"]
         answer = _send(alice, case_id, "submit", {"to": PLATFORM})
-        assert answer.status_code == 503
+        assert answer.status_code == 409
         problem = answer.json()
         assert problem["type"].endswith("mail-not-configured")
         assert "RECLAIM_SMTP_URL" in problem["detail"]

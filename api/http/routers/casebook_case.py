@@ -532,7 +532,7 @@ def _send_draft(
                 forms.FORM: "Not sent: no mail server is configured here (RECLAIM_SMTP_URL, "
                 "RECLAIM_MAIL_FROM). Nothing was recorded."
             },
-            503,
+            409,
         )
     except send.SendInvalid as exc:
         return again(exc.errors, 422)

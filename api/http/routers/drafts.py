@@ -80,7 +80,7 @@ def _present(sent: Sent, request_step: str, level: str | None) -> s.DraftSent:
 
 def not_configured() -> ProblemError:
     return ProblemError(
-        503,
+        409,
         "Mail not configured",
         "no mail server or sender is configured here (RECLAIM_SMTP_URL, RECLAIM_MAIL_FROM): "
         "nothing was sent or recorded",
