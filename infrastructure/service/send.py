@@ -28,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.cases import ESCALATION_LEVELS, Case
+from domain.errors import DomainError
 from infrastructure.drafts import Draft
 from infrastructure.mail import refs
 from infrastructure.mail.digest import mail_domain
@@ -231,7 +232,16 @@ def send_draft(
     case = reclaim.get_case(case_id)
     check_write(call.by, case)
     if request.step in STEPS:
-        case.check_can(request.step)
+        # said first, as a 409 (with no draft to fill in, the rest would be a 422); a copy
+        # another process made stale is read again before it refuses
+        try:
+            case.check_can(request.step)
+        except DomainError:
+            if not reclaim.is_stale(case):
+                raise
+            reclaim.forget(case.id)
+            case = reclaim.get_case(case_id)
+            case.check_can(request.step)
     draft = draft_for(reclaim, case, request.step, request.level)
     to, subject, body = check(settings, case, request, draft)
     sender = str(settings.mail_from)
