@@ -28,7 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.cases import ESCALATION_LEVELS, Case
-from domain.errors import DomainError
+from domain.errors import DomainError, MissingForSubmit
 from infrastructure.drafts import Draft
 from infrastructure.mail import refs
 from infrastructure.mail.digest import mail_domain
@@ -242,6 +242,10 @@ def send_draft(
             reclaim.forget(case.id)
             case = reclaim.get_case(case_id)
             case.check_can(request.step)
+        # the sent mail is kept as evidence, but it is not evidence of the claim: a dispute
+        # is sent to the platform with its own evidence attached first, as the domain asks
+        if request.step == "submit" and case.missing_for_submit:
+            raise MissingForSubmit(case.missing_for_submit)
     draft = draft_for(reclaim, case, request.step, request.level)
     to, subject, body = check(settings, case, request, draft)
     sender = str(settings.mail_from)

@@ -28,7 +28,7 @@ from infrastructure.service import send
 from infrastructure.service.commands import Call, CaseCommands
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.keys import Principal
-from tests.support.api_data import credit_body
+from tests.support.api_data import credit_body, dispute_body, upload
 from tests.support.live import PRINCIPALS, Principals, live_server
 from tests.support.openapi_contract import Contract
 from tests.support.smtp import PASSWORD, USER, smtp_server
@@ -314,6 +314,36 @@ def test_a_server_refusing_the_login_or_gone_keeps_the_mail_and_sends_it_once(
             assert len(server.handler.got) == 2
             assert [r["status"] for r in _sent(alice, case_id)] == ["sent", "sent"]
             assert "refused the login" in caplog.text and PASSWORD not in caplog.text
+            api.close()
+
+
+def test_a_dispute_is_sent_with_its_evidence_or_not_at_all(store, settings_for, tmp_path) -> None:
+    """The sent .eml is kept as evidence, but it is no evidence of the charge: a dispute
+    missing its evidence is refused as the submit command refuses it, and nothing goes."""
+    with smtp_server(tmp_path / "smtp") as server:
+        settings = settings_for(
+            store,
+            **server.settings(SENDER),
+            platform_mail={"tiktok": "ads-support@tiktok.com"},
+            mail_poll_seconds=0.2,
+        )
+        keys = _keys(settings)
+        with live_server(settings) as base:
+            api = Principals(base, keys)
+            alice = api["owner"]
+            case_id = alice.post("/v1/disputes", json=dispute_body()).json()["id"]
+            refused = _send(alice, case_id, "submit")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["missing"] == ["evidence"]
+            assert _sent(alice, case_id) == []
+            assert upload(alice, case_id).status_code == 201
+            answer = _send(alice, case_id, "submit", {"reference": "TT-55"})
+            assert answer.status_code == 202, answer.text
+            (mail,) = server.wait_for(1)
+            assert mail["To"] == "ads-support@tiktok.com"
+            case = alice.get(f"/v1/cases/{case_id}").json()
+            assert case["state"] == "submitted" and case["submission"]["channel"] == "email"
+            assert len(case["evidence"]) == 2  # the file attached, and the mail sent
             api.close()
 
 
