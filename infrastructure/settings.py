@@ -15,6 +15,7 @@ from domain.deadlines import (
     FOLLOW_UP_DAYS_DEFAULT,
     DeadlinePolicy,
 )
+from infrastructure.mail.prefs import ADDRESS
 
 
 class Settings(BaseSettings):
@@ -164,6 +165,12 @@ class Settings(BaseSettings):
         description="The sender of every mail Reclaim sends (reclaim@example.org); its domain "
         "is the domain of each Message-ID. Required for sending.",
     )
+    platform_mail: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each platform's known e-mail address, by platform slug "
+        '({"temu": "support@temu.com"}, JSON): where a draft sent from the case goes '
+        "when the sender names no address.",
+    )
     smtp_ca_file: Path | None = Field(
         default=None,
         description="A PEM file of the certificate authorities the SMTP server's certificate "
@@ -264,6 +271,17 @@ class Settings(BaseSettings):
     def imap_configured(self) -> bool:
         """Whether a mailbox is read: a server and the workspace it files into."""
         return bool(self.imap_url and self.imap_workspace)
+
+    @field_validator("platform_mail")
+    @classmethod
+    def _check_platform_mail(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [slug for slug, address in value.items() if not ADDRESS.fullmatch(address)]
+        if bad:
+            raise ValueError(
+                "RECLAIM_PLATFORM_MAIL must map each platform to one plain e-mail address; "
+                f"not one: {', '.join(sorted(bad))}"
+            )
+        return {slug.lower(): address for slug, address in value.items()}
 
     @property
     def mail_configured(self) -> bool:

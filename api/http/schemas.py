@@ -402,6 +402,66 @@ class DraftList(BaseModel):
     items: list[DraftOut]
 
 
+class DraftSendIn(Strict):
+    """A draft to send by e-mail; each field left out is the draft's own."""
+
+    level: EscalationLevel | None = Field(
+        default=None, description="For an escalation (required): the level it goes to"
+    )
+    to: str | None = Field(
+        default=None,
+        max_length=254,
+        description="One plain address (no name); left out: the platform's configured "
+        "address (RECLAIM_PLATFORM_MAIL), which an escalation past a supervisor never uses",
+        examples=["support@temu.com"],
+    )
+    subject: str | None = Field(
+        default=None, max_length=250, description="One line; the case's tag is added to it"
+    )
+    body: str | None = Field(default=None, max_length=100_000, description="Plain text")
+    reference: str | None = Field(
+        default=None, max_length=200, description="For a submission: the ticket number, if any"
+    )
+
+
+class DraftSent(BaseModel):
+    """A draft sent: the step recorded on the case, and its mail queued to go out."""
+
+    case_id: str
+    case_version: int
+    step: Literal["submit", "follow_up", "appeal", "escalate"]
+    level: str | None
+    occurred_at: datetime = Field(description="When it was sent: the step's time and the Date")
+    to: str
+    subject: str = Field(description="As sent, with the case's tag")
+    message_id: str = Field(description="The mail's Message-ID, which replies name")
+    evidence_id: str = Field(description="The sent .eml, kept as evidence")
+    sha256: str = Field(description="The SHA-256 of the .eml: the very bytes sent")
+    mail_status: Literal["queued"] = Field(
+        description="The outbox sends it next, and again after a failure (see status_url)"
+    )
+    status_url: str = Field(description="Where the case's sent mail and its state are listed")
+    detail: str
+
+
+class SentMail(BaseModel):
+    message_id: str
+    status: Literal["held", "pending", "sending", "sent", "failed", "uncertain", "skipped"] = Field(
+        description="held: being recorded; pending: waiting to go (again); sending: going; "
+        "sent: the server took it; failed: refused, or retried too often; uncertain: cut "
+        "off while it went out (it may have arrived; never sent again); skipped: no longer "
+        "on the case"
+    )
+    attempts: int
+    queued_at: str
+    sent_at: str | None
+    detail: str | None = Field(description="What the mail server answered last")
+
+
+class SentMailList(BaseModel):
+    items: list[SentMail]
+
+
 class DraftTemplateIn(BaseModel):
     source: str = Field(
         description="Jinja2 text with subject and body blocks (and optionally missing)"

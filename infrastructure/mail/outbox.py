@@ -6,7 +6,8 @@ no digest row for today gets one (``MailStore.add``: a row per person and day, s
 second writer after a failover adds nothing); then each pending mail is sent, the store
 told ``sending`` just before its data goes out (``smtp.send``'s ``before_data``). A
 digest row left ``sending`` by a follower that died is ``uncertain`` and not sent again;
-a send the server did not take is tried again after ``mail_retry_seconds``.
+a send the server did not take is tried again after ``mail_retry_seconds``. Drafts
+sent from a case (``service/send.py``) wait in the same table and go the same way.
 
 With no SMTP server configured nothing is planned and nothing sent; the health row says
 so, for the case book and ``/readyz``.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import logging
 import random
 from datetime import UTC, date, datetime
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from anyio import to_thread
@@ -25,6 +28,7 @@ from infrastructure.mail import digest, smtp
 from infrastructure.mail.store import MailStore
 from infrastructure.read.reminders import reminders
 from infrastructure.read.report_sources import case_rows
+from infrastructure.service import send
 from infrastructure.store.follower import Follower
 
 log = logging.getLogger("reclaim.mail")
@@ -68,7 +72,19 @@ class MailOutbox(Follower):
         sent = 0
         for row in self.mail.due("digest"):
             sent += self.send_digest(row, now)
+        send.settle(self.store, now)
+        for row in self.mail.due(send.KIND):
+            sent += self.send_draft(row)
         return sent
+
+    def send_draft(self, row: dict[str, Any]) -> int:
+        """A draft sent from the case: the very bytes kept as its evidence."""
+        raw = send.kept_message(self.store, row)
+        if raw is None:
+            self.mail.finish(row["id"], "skipped", "the message is no longer on the case")
+            return 0
+        message = BytesParser(policy=policy.SMTP).parsebytes(raw)
+        return self.deliver(row, message, raw)
 
     def plan_digests(self, now: datetime) -> None:
         for prefs in self.mail.all_prefs():
@@ -110,8 +126,9 @@ class MailOutbox(Follower):
         )
         return self.deliver(row, message)
 
-    def deliver(self, row: dict[str, Any], message: Any) -> int:
-        """Send one mail of the outbox and record how it went; 1 when it was sent."""
+    def deliver(self, row: dict[str, Any], message: Any, data: bytes | None = None) -> int:
+        """Send one mail of the outbox (``data``: as these bytes) and record how it went;
+        1 when it was sent."""
         server = smtp.Server.from_url(
             str(self.settings.smtp_url),
             self.settings.smtp_ca_file,
@@ -120,7 +137,10 @@ class MailOutbox(Follower):
         mail_id, message_id = row["id"], str(message["Message-ID"])
         try:
             answer = smtp.send(
-                server, message, before_data=lambda: self.mail.sending(mail_id, message_id)
+                server,
+                message,
+                before_data=lambda: self.mail.sending(mail_id, message_id),
+                data=data,
             )
         except smtp.SendFailed as failed:
             self.mail.set_health(SMTP_HEALTH, False, failed.detail)

@@ -79,12 +79,15 @@ def send(
     message: EmailMessage,
     *,
     before_data: Callable[[], None] = lambda: None,
+    data: bytes | None = None,
 ) -> str:
     """Send ``message`` to its To addresses; returns the server's answer to the data.
-    Raises ``SendFailed`` with what the failure means for the mail."""
+    ``data``: these bytes rather than ``message``'s (a mail kept as evidence goes out as
+    it was kept). Raises ``SendFailed`` with what the failure means for the mail."""
     sender = parseaddr(str(message["From"]))[1]
     recipients = [parseaddr(str(a))[1] for a in message.get_all("To", [])]
-    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    if data is None:
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
     try:
         if server.implicit_tls:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(

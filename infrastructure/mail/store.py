@@ -5,12 +5,14 @@ with the token of their one-click unsubscribe link, so erasing them (destroying 
 key, and ``forget`` here) leaves nothing to read. Only a hash of the token is in clear,
 to find whose link was followed.
 
-Each mail has one row, its id made from what it is (``digest:<workspace>:<user>:<day>``),
-written before anything is sent: a second writer after a failover finds it and sends
-nothing twice. Its status moves ``pending`` → ``sending`` (just before the message's
-data goes out) → ``sent``; a row found ``sending`` by a new follower was cut off
-mid-send and becomes ``uncertain``, never sent again. A failure before the data went
-out keeps it ``pending``, tried again after a back-off (``attempts``, ``next_attempt_ms``).
+Each mail has one row, its id made from what it is (``digest:<workspace>:<user>:<day>``;
+``draft:<case>:<Message-ID>`` for a draft sent from the case, which waits ``held`` until
+its step is recorded), written before anything is sent: a second writer after a failover
+finds it and sends nothing twice. Its status moves ``pending`` → ``sending`` (just
+before the message's data goes out) → ``sent``; a row found ``sending`` by a new
+follower was cut off mid-send and becomes ``uncertain``, never sent again. A failure
+before the data went out keeps it ``pending``, tried again after a back-off
+(``attempts``, ``next_attempt_ms``).
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ CREATE_STATEMENTS = [
 FINAL = ("sent", "failed", "uncertain", "nothing_due", "skipped")
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def now_ms() -> int:
@@ -218,16 +220,67 @@ class MailStore:
         )
 
     # --- mail sent --------------------------------------------------------------------------
-    def add(self, mail_id: str, kind: str, workspace: str, user_id: str, day: str | None) -> bool:
-        """A mail to send (once): False when it was already there."""
+    def add(
+        self,
+        mail_id: str,
+        kind: str,
+        workspace: str,
+        user_id: str,
+        day: str | None,
+        *,
+        status: str = "pending",
+        message_id: str | None = None,
+    ) -> bool:
+        """A mail to send (once): False when it was already there. A ``held`` one waits
+        for ``release`` (a sent draft, until its step is recorded on the case)."""
+        assert status in ("pending", "held")
         with self.database.transaction() as cursor:
             cursor.execute(
                 f"INSERT INTO {SENDS} (id, kind, workspace, user_id, day, status, attempts, "
-                "next_attempt_ms, created_at) VALUES (%s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (mail_id, kind, workspace, user_id, day, now_ms(), now_iso()),
+                "next_attempt_ms, message_id, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                # (to the millisecond: a case's sent drafts are listed in the order they came)
+                (
+                    mail_id,
+                    kind,
+                    workspace,
+                    user_id,
+                    day,
+                    status,
+                    now_ms(),
+                    message_id,
+                    now_iso("milliseconds"),
+                ),
             )
             return bool(cursor.rowcount and cursor.rowcount > 0)
+
+    def release(self, mail_id: str) -> None:
+        """A held mail may go: its step is on the case."""
+        self.database.execute(
+            f"UPDATE {SENDS} SET status = 'pending', next_attempt_ms = %s "
+            "WHERE id = %s AND status = 'held'",
+            (now_ms(), mail_id),
+        )
+
+    def drop(self, mail_id: str) -> None:
+        """A held mail whose step was not recorded: it never existed."""
+        self.database.execute(f"DELETE FROM {SENDS} WHERE id = %s AND status = 'held'", (mail_id,))
+
+    def held(self, before: str) -> list[dict[str, Any]]:
+        """Mail held since before ``before`` (ISO time): its request died before it said
+        whether the step was recorded."""
+        return self.database.fetchall(
+            f"SELECT * FROM {SENDS} WHERE status = 'held' AND created_at < %s", (before,)
+        )
+
+    def of_case(self, kind: str, id_prefix: str) -> list[dict[str, Any]]:
+        """The mail of one kind whose id starts with ``id_prefix`` (a case's sent drafts),
+        newest first."""
+        return self.database.fetchall(
+            f"SELECT * FROM {SENDS} WHERE kind = %s AND id LIKE %s "
+            "ORDER BY created_at DESC, id DESC",
+            (kind, id_prefix + "%"),  # (ids are made of a case's UUID: no % or _ in them)
+        )
 
     def get(self, mail_id: str) -> dict[str, Any] | None:
         return self.database.fetchone(f"SELECT * FROM {SENDS} WHERE id = %s", (mail_id,))

@@ -460,7 +460,9 @@ class MailOutcome:
         )
 
 
-def outbound_action(case: Case, wanted: str | None) -> str:
+def outbound_action(case: Case, wanted: str | None, level: str | None = None) -> str:
+    if wanted == "escalate" and level:  # a draft sent from the case (service/send.py)
+        return wanted
     if wanted:
         if wanted not in OUTBOUND_ACTIONS:
             raise MailError(f"action must be one of {', '.join(OUTBOUND_ACTIONS)}")
@@ -479,11 +481,13 @@ def record_mail(
     user_address: str | None = None,
     action: str | None = None,
     reference: str | None = None,
+    level: str | None = None,
 ) -> MailOutcome:
     """Record a saved message on a case: all of it in one save, or nothing.
 
     The call's ``answer`` is given the outcome before it is saved; with an
-    Idempotency-Key it is kept with the key in the same transaction."""
+    Idempotency-Key it is kept with the key in the same transaction. ``level`` makes
+    your own mail an escalation to that level (``action`` ``escalate``)."""
     reclaim = commands.store
     if direction is not None and direction not in DIRECTIONS:
         raise MailError(f"direction must be {' or '.join(DIRECTIONS)}")
@@ -511,7 +515,9 @@ def record_mail(
         if early:
             step = "add_note"
         else:
-            step = "record_response" if way == FROM_PLATFORM else outbound_action(case, action)
+            step = (
+                "record_response" if way == FROM_PLATFORM else outbound_action(case, action, level)
+            )
         common: dict[str, Any] = {
             # a notice older than the case (the reason it was opened, often) is kept when it
             # is taken in: no step of a case may happen before its opening
@@ -528,6 +534,9 @@ def record_mail(
             case.appeal(grounds=text, **common)
         elif step == "add_note":
             case.add_note(text=text, **common)
+        elif step == "escalate":
+            to = ", ".join(mail.recipients[:3]) or None
+            case.escalate(level=level, contact=to, message=text, **common)
         else:  # a submission: after the files, since a dispute's needs its evidence
             case.check_can("submit")
         files = reclaim.files_of(case)

@@ -35,12 +35,15 @@ from api.http.routers.casebook_pages import (
 )
 from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
 from api.http.routers.dossier import dossier_response
+from api.http.routers.drafts import wake_outbox
 from api.http.routers.events import event_stream, resume_from, sse_response
 from domain import cases as c
 from domain.errors import DomainError
 from infrastructure.drafts import platform_name
+from infrastructure.mail.prefs import sending_state
 from infrastructure.read import feed, queries
 from infrastructure.read.report_sources import owner_scope
+from infrastructure.service import send
 from infrastructure.service.access import Forbidden
 from infrastructure.service.commands import Call, CaseCommands, Done
 from infrastructure.service.drafts import drafts_for
@@ -60,6 +63,8 @@ FORM_OVERHEAD = 64 * 1024
 # --- the case page ----------------------------------------------------------------------------
 DONE = {
     "open": "The case is open.",
+    "sent": "Sent by e-mail and recorded: the mail is queued and goes out next (see Sent by "
+    "e-mail below).",
     **{a: f"Recorded: {f.title}." for a, f in forms.ACTION_FORMS.items()},
 }
 
@@ -75,6 +80,8 @@ def _case_page(
     stale: dict[str, int] | None = None,
     notice: str | None = None,
     status: int = 200,
+    send_errors: dict[str, dict[str, str]] | None = None,
+    send_values: dict[str, dict[str, str]] | None = None,
 ) -> Response:
     principal = session.principal
     body = present_case(case, reclaim.settings).model_dump(mode="json")
@@ -135,6 +142,7 @@ def _case_page(
             "read_only_reason": None if writable else _why_read_only(principal, case),
             "max_upload_mb": reclaim.settings.max_upload_bytes / (1024 * 1024),
             "drafts": _drafts(reclaim, case) if writable else None,
+            **_mail_context(reclaim, case, writable, send_errors, send_values),
             "changes_url": _changes_url(reclaim, case),
         },
         status,
@@ -157,6 +165,44 @@ def _drafts(reclaim: ReclaimApplication, case: c.Case) -> list[Any] | None:
     except Exception:  # noqa: BLE001 - logged; the rest of the page still serves
         log.exception("drafts failed for case %s", case.id)
         return []
+
+
+def send_key(step: str, level: str | None) -> str:
+    """The name a draft's send form goes by, for its problems and values."""
+    return f"send_{step}" + (f"_{level}" if level else "")
+
+
+#: what each step's send button calls it
+SEND_NOUNS = {
+    "submit": "submission",
+    "follow_up": "follow-up",
+    "appeal": "appeal",
+    "escalate": "escalation",
+}
+
+
+def _mail_context(
+    reclaim: ReclaimApplication,
+    case: c.Case,
+    writable: bool,
+    errors: dict[str, dict[str, str]] | None,
+    values: dict[str, dict[str, str]] | None,
+) -> dict[str, Any]:
+    """What the drafts panel says of sending by e-mail: whether mail goes out and how the
+    server answered last (never its address or credentials), a default address per
+    draft, and the case's sent drafts with their state."""
+    sending, detail = sending_state(reclaim)
+    settings = reclaim.settings
+    return {
+        "mail_sending": writable and sending,
+        "mail_detail": detail,
+        "sent_mail": send.sent_mail(reclaim, case.id),
+        "send_errors": errors or {},
+        "send_values": values or {},
+        "send_key": send_key,
+        "send_nouns": SEND_NOUNS,
+        "default_to": lambda d: send.default_address(settings, case, d.step, d.level) or "",
+    }
 
 
 def _why_read_only(principal: Principal, case: c.Case) -> str:
@@ -411,6 +457,96 @@ def _stale(
         values=values,
         status=409,
     )
+
+
+# --- a draft sent by e-mail --------------------------------------------------------------------
+@router.post("/cases/{case_id}/drafts/{step}/send")
+async def send_draft_by_mail(
+    case_id: str, step: str, request: Request, reclaim: Reclaim, commands: Commands
+) -> Response:
+    session = current_session(request, reclaim)
+    if session is None:
+        return redirect(SIGN_IN)
+    form = await request.form(max_files=0, max_fields=20)
+    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
+        return forbidden_page(request, session)
+    page = await run_in_threadpool(
+        _send_draft, request, reclaim, commands, session, case_id, step, form
+    )
+    if page.status_code == 303:
+        wake_outbox(request)
+    return page
+
+
+def _send_draft(
+    request: Request,
+    reclaim: ReclaimApplication,
+    commands: CaseCommands,
+    session: Session,
+    case_id: str,
+    step: str,
+    form: Any,
+) -> Response:
+    case = _checked_case(request, reclaim, session, case_id)
+    if isinstance(case, Response):
+        return case
+    if step not in send.STEPS:
+        return not_found_page(request, session)
+    level = form_str(form.get("level")) or None
+    key = send_key(step, level)
+    fields = ("to", "subject", "body", "reference")
+    given = {name: form_str(form.get(name)) or "" for name in fields}
+    values = {key: given}
+    version = _version(form)
+
+    def again(problems: dict[str, str], status: int, now: c.Case | None = None) -> Response:
+        return _case_page(
+            request,
+            reclaim,
+            session,
+            now or case,
+            send_errors={key: problems},
+            send_values=values,
+            status=status,
+        )
+
+    if version is None:
+        return again({forms.FORM: "This form has no case version: reload the page."}, 400)
+    wanted = send.SendRequest(
+        step=step,
+        level=level,
+        # a field left empty: the platform's address, no reference; the subject and the
+        # message are prefilled, so an empty one is a problem, not the draft's
+        to=given["to"].strip() or None,
+        subject=given["subject"],
+        body=given["body"],
+        reference=given["reference"].strip() or None,
+    )
+    call = Call(session.principal, request_id(request), expected_version=version)
+    try:
+        with counted(request, f"send_{step}"):
+            send.send_draft(commands, case.id, call, wanted)
+    except send.MailNotConfigured:
+        return again(
+            {
+                forms.FORM: "Not sent: no mail server is configured here (RECLAIM_SMTP_URL, "
+                "RECLAIM_MAIL_FROM). Nothing was recorded."
+            },
+            409,
+        )
+    except send.SendInvalid as exc:
+        return again(exc.errors, 422)
+    except VersionMismatch:
+        now = reclaim.get_case(case.id)
+        stale: dict[str, Any] = {"seen": version, "now": now.version, "action": key}
+        return _case_page(
+            request, reclaim, session, now, stale=stale, send_values=values, status=409
+        )
+    except DomainError as exc:
+        return again(forms.domain_problem(exc), page_status(exc), reclaim.get_case(case.id))
+    except (CaseNotFound, Forbidden):
+        return not_found_page(request, session)
+    return redirect(f"/app/cases/{case.id}?done=sent")
 
 
 # --- evidence ---------------------------------------------------------------------------------

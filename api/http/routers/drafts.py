@@ -1,21 +1,34 @@
-"""Drafted messages for a case, and the workspace's own draft templates (admins only)."""
+"""Drafted messages for a case, sending one by e-mail, and the workspace's own draft
+templates (admins only)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from api.http import schemas as s
-from api.http.deps import Caller, Forbidden, Reclaim, check_read
+from api.http.commands import call_for, counted
+from api.http.deps import Caller, Commands, Forbidden, Reclaim, check_read
 from api.http.middleware import StrictJSONRoute
+from api.http.openapi import answer_headers, command_parameters
 from api.http.problems import ProblemError, invalid, problem_responses
 from infrastructure.drafts import TEMPLATE_DIR, package_template_names
 from infrastructure.drafts.overrides import TemplateInvalid, known_name
+from infrastructure.service.commands import Reply
 from infrastructure.service.drafts import drafts_for
+from infrastructure.service.send import (
+    MailNotConfigured,
+    SendInvalid,
+    SendRequest,
+    Sent,
+    send_draft,
+    sent_mail,
+)
 from infrastructure.store.keys import Principal
 from infrastructure.store.templates import StoredTemplate, TemplateStore
 
@@ -37,6 +50,130 @@ def get_drafts(case_id: UUID, reclaim: Reclaim, caller: Caller) -> s.DraftList:
         case_version=case.version,
         items=[s.DraftOut(**asdict(d)) for d in drafts],
     )
+
+
+STEP = Literal["submit", "follow_up", "appeal", "escalate"]
+
+
+def _sent_path(case_id: UUID) -> str:
+    return f"/v1/cases/{case_id}/drafts/sent"
+
+
+def _present(sent: Sent, request_step: str, level: str | None) -> s.DraftSent:
+    outcome = sent.outcome
+    return s.DraftSent(
+        case_id=str(outcome.case.id),
+        case_version=outcome.case.version,
+        step=request_step,  # type: ignore[arg-type]
+        level=level,
+        occurred_at=outcome.occurred_at,
+        to=sent.to,
+        subject=sent.subject,
+        message_id=sent.message_id,
+        evidence_id=outcome.evidence_ids[0],
+        sha256=sent.sha256,
+        mail_status="queued",
+        status_url=_sent_path(outcome.case.id),
+        detail=f"{outcome.detail}; the mail is queued and goes out next",
+    )
+
+
+def not_configured() -> ProblemError:
+    return ProblemError(
+        409,
+        "Mail not configured",
+        "no mail server or sender is configured here (RECLAIM_SMTP_URL, RECLAIM_MAIL_FROM): "
+        "nothing was sent or recorded",
+        code="mail-not-configured",
+    )
+
+
+def send_invalid(error: SendInvalid) -> ProblemError:
+    return ProblemError(
+        422,
+        "Invalid request",
+        f"{error}; nothing was sent or recorded",
+        code="invalid-request",
+        errors=[{"field": k, "message": v} for k, v in error.errors.items()],
+    )
+
+
+def wake_outbox(request: Request) -> None:
+    """The outbox runs beside the writer: on this process, it looks now; elsewhere it
+    finds the mail at its next poll (``RECLAIM_MAIL_POLL_SECONDS``)."""
+    node = getattr(request.app.state, "node", None)
+    outbox = getattr(node, "outbox", None)
+    if outbox is not None:
+        outbox.wake()
+
+
+@router.post(
+    "/cases/{case_id}/drafts/{step}/send",
+    status_code=202,
+    response_model=s.DraftSent,
+    responses={
+        202: {
+            "description": "Recorded as the step, at the time it was sent, with the .eml as "
+            "evidence; the mail is queued and the outbox sends it (again after a failure)",
+            "headers": answer_headers(),
+        },
+        **problem_responses(401, 403, 404, 409, 412, 413, 415, 422, 503),
+    },
+    openapi_extra=command_parameters(),
+    summary="Send a drafted message by e-mail and record the step it is",
+)
+async def send_draft_by_mail(
+    case_id: UUID,
+    step: STEP,
+    body: s.DraftSendIn,
+    request: Request,
+    reclaim: Reclaim,
+    commands: Commands,
+    caller: Caller,
+) -> Response:
+    wanted = body.model_dump(mode="json", exclude_none=True)
+    payload = {"case": str(case_id), "step": step, **wanted}
+
+    def answer(sent: Sent) -> Reply:
+        return Reply(
+            202,
+            _present(sent, step, body.level).model_dump_json(),
+            {"ETag": f'"{sent.outcome.case.version}"'},
+        )
+
+    call = call_for(request, caller, payload, answer=answer)
+    try:
+        with counted(request, f"send_{step}"):
+            sent = await run_in_threadpool(
+                send_draft,
+                commands,
+                case_id,
+                call,
+                SendRequest(step=step, **wanted),
+            )
+    except MailNotConfigured:
+        raise not_configured() from None
+    except SendInvalid as error:
+        raise send_invalid(error) from None
+    wake_outbox(request)
+    headers = {"ETag": f'"{sent.outcome.case.version}"'}
+    if sent.outcome.position is not None:
+        headers["Reclaim-Position"] = str(sent.outcome.position)
+    return JSONResponse(
+        _present(sent, step, body.level).model_dump(mode="json"), status_code=202, headers=headers
+    )
+
+
+@router.get(
+    "/cases/{case_id}/drafts/sent",
+    response_model=s.SentMailList,
+    responses=problem_responses(401, 404, 422, 503),
+    summary="The drafts sent from the case by e-mail, newest first, and how their mail went",
+)
+def list_sent_drafts(case_id: UUID, reclaim: Reclaim, caller: Caller) -> s.SentMailList:
+    case = reclaim.get_case(case_id)
+    check_read(caller, case)
+    return s.SentMailList(items=[s.SentMail(**row) for row in sent_mail(reclaim, case.id)])
 
 
 def _admin(caller: Principal) -> None:
