@@ -12,6 +12,7 @@ are shown and not answered. Ctrl-C stops both servers (their mail is kept in mem
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -62,6 +63,10 @@ def main() -> None:
         "RECLAIM_IMAP_CA_FILE": str(imap.cert.resolve()),
         "RECLAIM_IMAP_POLL_SECONDS": "5",
         "RECLAIM_MAIL_POLL_SECONDS": "5",
+        # the platforms' addresses the drafts go to (here: this mail server takes them all)
+        "RECLAIM_PLATFORM_MAIL": json.dumps(
+            {"temu": "support@temu.com", "tiktok": "ads-support@tiktok.com"}
+        ),
     }
     env["RECLAIM_SMTP_CA_FILE"] = str(smtp.cert.resolve())
     lines = "".join(f"export {name}='{value}'\n" for name, value in env.items())
