@@ -79,8 +79,8 @@ def _key(info: KeyInfo) -> dict[str, Any]:
 
 
 def account(reclaim: ReclaimApplication, principal: Principal) -> dict[str, Any]:
-    """The person's API keys and calendar tokens (what they are, never a hash or a key)
-    and how many browser sessions are kept for them."""
+    """The person's API keys and calendar tokens (what they are, never a hash or a key),
+    how many browser sessions are kept for them, and their mail settings."""
     keys = reclaim.keys.of_user(principal.user_id, principal.workspace)
     return {
         "user_id": principal.user_id,
@@ -88,6 +88,21 @@ def account(reclaim: ReclaimApplication, principal: Principal) -> dict[str, Any]
         "api_keys": [_key(k) for k in keys if k.kind != "calendar"],
         "calendar_tokens": [_key(k) for k in keys if k.kind == "calendar"],
         "browser_sessions": reclaim.sessions.count_of_user(principal.user_id, principal.workspace),
+        "mail": _mail(reclaim, principal),
+    }
+
+
+def _mail(reclaim: ReclaimApplication, principal: Principal) -> dict[str, Any] | None:
+    """Their reminders by e-mail: the address (personal data) and the digest's settings."""
+    prefs = reclaim.mail.prefs(principal.workspace, principal.user_id)
+    if prefs is None:
+        return None
+    return {
+        "address": prefs.address,
+        "digest_time": prefs.digest_time,
+        "time_zone": prefs.time_zone,
+        "digests": prefs.digests,
+        "updated_at": prefs.updated_at,
     }
 
 

@@ -85,6 +85,9 @@ def test_my_export_holds_my_cases_their_files_and_nothing_of_anyone_elses(api, s
     with httpx.Client(base_url=api.base_url) as browser:
         signed_in = browser.post("/app/sign-in", data={"api_key": api.keys["owner"]})
         assert signed_in.status_code == 303
+    # her address for reminders by e-mail is hers too
+    mail = alice.put("/v1/me/mail", json={"address": "alice@example.org", "digest_time": "07:30"})
+    assert mail.status_code == 200, mail.text
 
     archive = export(alice)
     manifest = checked_manifest(archive)
@@ -125,6 +128,8 @@ def test_my_export_holds_my_cases_their_files_and_nothing_of_anyone_elses(api, s
         ("calendar", None)
     ]
     assert account["browser_sessions"] == 1
+    assert account["mail"]["address"] == "alice@example.org"
+    assert account["mail"]["digest_time"] == "07:30"
     assert set(account["api_keys"][0]) == {"key_id", "kind", "role", "created_at", "revoked_at"}
 
     flat = everything(archive)
