@@ -456,3 +456,32 @@ def test_kill_9_of_the_writer_mid_round_records_nothing_twice(
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_an_imaps_mailbox_is_read_over_tls_from_the_start(settings_for, tmp_path) -> None:
+    """``imaps://``: TLS from the first byte (checked against RECLAIM_IMAP_CA_FILE), no
+    STARTTLS; a reply delivered there is filed like any other."""
+    import imaplib
+    import ssl
+    from urllib.parse import quote
+
+    from tests.support.imap import PASSWORD, USER, tls_front
+
+    with imap_server(tmp_path / "imap", tls=False) as server, tls_front(server) as port:
+        url = f"imaps://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/INBOX"
+        settings = settings_for("sqlite", **server.settings(imap_url=url), imap_poll_seconds=0.2)
+        keys, key = _setup(settings)
+        with live_server(settings) as base:
+            api = Principals(base, keys)
+            alice = api["owner"]
+            case_id = _open_submitted(alice, "T-5005")
+            sent_id = refs.message_id(key, UUID(case_id), DOMAIN)
+            context = ssl.create_default_context(cafile=str(server.cert))
+            with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=context, timeout=10) as client:
+                client.login(USER, PASSWORD)
+                reply = _mail("Re: your claim", "Credit restored.", In_Reply_To=sent_id)
+                assert client.append("INBOX", None, None, reply)[0] == "OK"
+            _wait(lambda: len(_responses(alice, case_id)) == 1, what="the reply over imaps")
+            check = httpx.get(f"{base}/readyz").json()["checks"]["imap"]
+            assert check.startswith("The mailbox was read"), check
+            api.close()

@@ -10,12 +10,14 @@ empties it, so the tests that restart it fill it afterwards).
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,6 +128,48 @@ class IMAPServer:
             client.select(folder, readonly=True)
             kind, data = client.uid("FETCH", "1:*", "(FLAGS)")
             return [d for d in data if isinstance(d, bytes)]
+
+
+@contextmanager
+def tls_front(server: IMAPServer) -> Iterator[int]:
+    """``imaps://`` in front of a server started without TLS: a listener on a free
+    loopback port that does TLS from the first byte (the server's certificate) and pipes
+    each connection to the server. pymap offers only STARTTLS; mail servers offer both.
+    Yields the port."""
+    port = free_port()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    loop = asyncio.new_event_loop()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            inner_reader, inner_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, inner_writer), pipe(inner_reader, writer))
+
+    listening = loop.run_until_complete(
+        asyncio.start_server(handle, "127.0.0.1", port, ssl=context)
+    )
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        loop.call_soon_threadsafe(listening.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
 
 
 @contextmanager
