@@ -38,7 +38,12 @@ from api.http.routers.casebook_pages import (
     render,
     request_id,
 )
-from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
+from api.http.routers.casebook_session import (
+    SIGN_IN,
+    current_session,
+    posted_form,
+    redirect,
+)
 from api.http.routers.casebook_svg import lifecycle_svg, transition_rows
 from api.http.routers.me import my_data_response
 from domain import cases as c
@@ -225,12 +230,10 @@ def new_case(request: Request, reclaim: Reclaim) -> Response:
 
 @router.post("/cases/new/{kind}")
 async def open_case(kind: str, request: Request, reclaim: Reclaim, commands: Commands) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=50)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=50)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     if kind not in ("credit", "dispute"):
         return not_found_page(request, session)
     if not session.principal.can_write:

@@ -33,7 +33,13 @@ from api.http.routers.casebook_pages import (
     render,
     request_id,
 )
-from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
+from api.http.routers.casebook_session import (
+    SIGN_IN,
+    csrf_ok,
+    current_session,
+    posted_form,
+    redirect,
+)
 from api.http.routers.dossier import dossier_response
 from api.http.routers.drafts import wake_outbox
 from api.http.routers.events import event_stream, resume_from, sse_response
@@ -344,12 +350,10 @@ COMMANDS: dict[str, Callable[..., Done]] = {
 async def act(
     case_id: str, action: str, request: Request, reclaim: Reclaim, commands: Commands
 ) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=30)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=30)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     return await run_in_threadpool(_act, request, reclaim, commands, session, case_id, action, form)
 
 
@@ -464,12 +468,10 @@ def _stale(
 async def send_draft_by_mail(
     case_id: str, step: str, request: Request, reclaim: Reclaim, commands: Commands
 ) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=20)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=20)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     page = await run_in_threadpool(
         _send_draft, request, reclaim, commands, session, case_id, step, form
     )

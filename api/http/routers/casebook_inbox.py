@@ -14,7 +14,12 @@ from fastapi.responses import Response
 
 from api.http.deps import Reclaim
 from api.http.routers.casebook_pages import forbidden_page, form_str, render
-from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
+from api.http.routers.casebook_session import (
+    SIGN_IN,
+    current_session,
+    posted_form,
+    redirect,
+)
 from domain.errors import DomainError
 from infrastructure.mail.intake import reading_state
 from infrastructure.projections.cases import CaseList
@@ -113,12 +118,10 @@ def inbox_page(request: Request, reclaim: Reclaim) -> Response:
 
 @router.post("/inbox/{item_id}/assign")
 async def assign(item_id: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=5)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=5)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     if session.principal.role != "admin":
         return forbidden_page(request, session, "Only the workspace's admins assign its mail.")
     try:
@@ -152,12 +155,10 @@ async def assign(item_id: str, request: Request, reclaim: Reclaim) -> Response:
 
 @router.post("/inbox/{item_id}/dismiss")
 async def dismiss(item_id: str, request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=5)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=5)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     if session.principal.role != "admin":
         return forbidden_page(request, session, "Only the workspace's admins dismiss its mail.")
     try:

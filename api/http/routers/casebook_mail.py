@@ -11,8 +11,13 @@ from fastapi.responses import Response
 
 from api.http.deps import Reclaim
 from api.http.routers.casebook_forms import Field
-from api.http.routers.casebook_pages import forbidden_page, form_str, render
-from api.http.routers.casebook_session import SIGN_IN, csrf_ok, current_session, redirect
+from api.http.routers.casebook_pages import form_str, render
+from api.http.routers.casebook_session import (
+    SIGN_IN,
+    current_session,
+    posted_form,
+    redirect,
+)
 from infrastructure.mail import prefs as mail_prefs
 from infrastructure.store.sessions import Session
 
@@ -72,12 +77,10 @@ def mail_page(request: Request, reclaim: Reclaim) -> Response:
 
 @router.post("/mail")
 async def save_mail(request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=20)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=20)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     values = {f.name: (form_str(form.get(f.name)) or "").strip() for f in FIELDS}
     values["digests"] = values["digests"] == "yes"
     errors = mail_prefs.problems(values["address"], values["digest_time"], values["time_zone"])
@@ -100,12 +103,10 @@ async def save_mail(request: Request, reclaim: Reclaim) -> Response:
 
 @router.post("/mail/stop")
 async def stop_mail(request: Request, reclaim: Reclaim) -> Response:
-    session = current_session(request, reclaim)
-    if session is None:
-        return redirect(SIGN_IN)
-    form = await request.form(max_files=0, max_fields=5)
-    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
-        return forbidden_page(request, session)
+    posted = await posted_form(request, reclaim, max_fields=5)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     p = session.principal
 
     def forget() -> None:

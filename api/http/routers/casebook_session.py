@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from api.http.deps import Reclaim
-from api.http.routers.casebook_pages import forbidden_page, render
+from api.http.routers.casebook_pages import forbidden_page, form_str, render
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.sessions import COOKIE_NAME, Session
 
@@ -50,6 +51,20 @@ def csrf_ok(request: Request, session: Session, token: str | None) -> bool:
 
 def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def posted_form(
+    request: Request, reclaim: ReclaimApplication, max_fields: int
+) -> tuple[Session, FormData] | Response:
+    """A page's post, checked: its session and form; or the answer instead (to sign-in
+    when there is no session, a 403 page when the form's CSRF token or origin is wrong)."""
+    session = current_session(request, reclaim)
+    if session is None:
+        return redirect(SIGN_IN)
+    form = await request.form(max_files=0, max_fields=max_fields)
+    if not csrf_ok(request, session, form_str(form.get("csrf_token"))):
+        return forbidden_page(request, session)
+    return session, form
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str, max_age: int) -> None:
