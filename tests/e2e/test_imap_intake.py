@@ -22,7 +22,7 @@ from infrastructure.mail import refs
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import COMMANDS, credit_body
 from tests.support.imap import PASSWORD, USER, imap_server
-from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.live import PRINCIPALS, Principals, live_server, wait_for
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mail"
 CORPUS = sorted((DATA / "corpus-cpython").glob("msg_*.txt"))
@@ -36,14 +36,6 @@ def _setup(settings) -> tuple[dict[str, str], bytes]:
     key = refs.key_of(setup.database)
     setup.close()
     return keys, key
-
-
-def _wait(condition, timeout: float = 60, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.1)
 
 
 def _mail(subject: str, body: str, sender: str = "support@temu.com", **headers: str) -> bytes:
@@ -142,7 +134,9 @@ def test_replies_file_themselves_and_the_rest_waits_or_is_refused_with_its_reaso
                 counts = admin.get("/v1/inbox").json()["counts"]
                 return sum(counts.values())
 
-            _wait(lambda: counted() == total, what=f"{total} messages to be dealt with")
+            wait_for(
+                lambda: counted() == total, what=f"{total} messages to be dealt with", timeout=60
+            )
             found = _all(admin)
             every = [i for items in found.values() for i in items]
             assert len(every) == total
@@ -175,7 +169,9 @@ def test_replies_file_themselves_and_the_rest_waits_or_is_refused_with_its_reaso
             # the poller goes on after all that; reading left the mailbox as it was
             later = _mail("Re: T-1001 again", "A second answer.", In_Reply_To=sent_id)
             server.deliver(later)
-            _wait(lambda: len(_responses(alice, replied)) == 2, what="the later reply")
+            wait_for(
+                lambda: len(_responses(alice, replied)) == 2, what="the later reply", timeout=60
+            )
             assert not any(b"\\Seen" in f for f in server.flags())
             versions = {c: alice.get(f"/v1/cases/{c}").json()["version"] for c in by_case}
 
@@ -241,7 +237,11 @@ def test_a_mailbox_down_or_refusing_the_login_is_shown_retried_and_loses_nothing
             def imap_check() -> str:
                 return httpx.get(f"{base}/readyz").json()["checks"]["imap"]
 
-            _wait(lambda: "refused the connection" in imap_check(), what="the failure shown")
+            wait_for(
+                lambda: "refused the connection" in imap_check(),
+                what="the failure shown",
+                timeout=60,
+            )
             page = api["admin"].get("/v1/inbox").json()
             assert not page["items"] and "refused the connection" in page["reading_detail"]
             assert httpx.get(f"{base}/readyz").status_code == 200  # mail is not readiness
@@ -249,16 +249,25 @@ def test_a_mailbox_down_or_refusing_the_login_is_shown_retried_and_loses_nothing
             server.start()
             sent_id = refs.message_id(key, UUID(case_id), DOMAIN)
             server.deliver(_mail("Re: your claim", "Credit restored.", In_Reply_To=sent_id))
-            _wait(lambda: len(_responses(alice, case_id)) == 1, what="the reply after restart")
-            _wait(lambda: imap_check().startswith("The mailbox was read"), what="health ok")
+            wait_for(
+                lambda: len(_responses(alice, case_id)) == 1,
+                what="the reply after restart",
+                timeout=60,
+            )
+            wait_for(
+                lambda: imap_check().startswith("The mailbox was read"),
+                what="health ok",
+                timeout=60,
+            )
 
         # a password the server refuses: said, retried, never shown
         wrong = settings.model_copy(update={"imap_url": server.url(password="not-it-9z")})
         with live_server(wrong) as base:
             api = Principals(base, keys)
-            _wait(
+            wait_for(
                 lambda: "refused the login" in httpx.get(f"{base}/readyz").json()["checks"]["imap"],
                 what="the refused login shown",
+                timeout=60,
             )
             shown = httpx.get(f"{base}/readyz").text + api["admin"].get("/v1/inbox").text
             for secret in ("not-it-9z", PASSWORD, USER, "127.0.0.1"):
@@ -444,7 +453,9 @@ def test_kill_9_of_the_writer_mid_round_records_nothing_twice(
             # (counted when it was killed, not after: the next writer may take over and
             # finish the mailbox before another count, seen once on PostgreSQL under load)
             assert at_kill < total, "the first writer finished before it was killed"
-            _wait(lambda: counted() == total, what="the next writer's intake to finish")
+            wait_for(
+                lambda: counted() == total, what="the next writer's intake to finish", timeout=60
+            )
             for case_id in cases:
                 assert len(_responses(owner, case_id)) == 1
             time.sleep(1.0)  # more rounds: nothing new
@@ -481,7 +492,11 @@ def test_an_imaps_mailbox_is_read_over_tls_from_the_start(settings_for, tmp_path
                 client.login(USER, PASSWORD)
                 reply = _mail("Re: your claim", "Credit restored.", In_Reply_To=sent_id)
                 assert client.append("INBOX", None, None, reply)[0] == "OK"
-            _wait(lambda: len(_responses(alice, case_id)) == 1, what="the reply over imaps")
+            wait_for(
+                lambda: len(_responses(alice, case_id)) == 1,
+                what="the reply over imaps",
+                timeout=60,
+            )
             check = httpx.get(f"{base}/readyz").json()["checks"]["imap"]
             assert check.startswith("The mailbox was read"), check
             api.close()

@@ -16,18 +16,11 @@ import pytest
 from infrastructure.mail.outbox import MailOutbox
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import COMMANDS, credit_body
-from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.live import Principals, api_keys, live_server, wait_for
 from tests.support.smtp import USER, smtp_server
 
 ADDRESS = "alice@example.org"
 PUBLIC = "https://reclaim.example.org"
-
-
-def _keys(settings) -> dict[str, str]:
-    setup = ReclaimApplication(settings)
-    keys = {name: setup.keys.create(*who)[0] for name, who in PRINCIPALS.items()}
-    setup.close()
-    return keys
 
 
 def _case_with_overdue_follow_up(alice) -> str:
@@ -37,14 +30,6 @@ def _case_with_overdue_follow_up(alice) -> str:
     return case_id
 
 
-def _wait(condition, timeout: float = 20, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.05)
-
-
 def test_the_digest_arrives_once_a_day_with_its_links_and_unsubscribe(
     store, settings_for, tmp_path
 ) -> None:
@@ -52,7 +37,7 @@ def test_the_digest_arrives_once_a_day_with_its_links_and_unsubscribe(
         settings = settings_for(
             store, **server.settings(), mail_poll_seconds=0.1, public_url=PUBLIC
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -86,7 +71,10 @@ def test_the_digest_arrives_once_a_day_with_its_links_and_unsubscribe(
             link = f"{PUBLIC}/app/cases/{case_id}"
             assert "Overdue (1)" in text and link in text and "temu credit" in text
             assert f'href="{link}"' in html and "Follow up" in html
-            _wait(lambda: alice.get("/v1/me/mail").json()["last_digest"]["status"] == "sent")
+            wait_for(
+                lambda: alice.get("/v1/me/mail").json()["last_digest"]["status"] == "sent",
+                timeout=20,
+            )
             # re-runs: many polls later, and a second follower on the same store
             time.sleep(0.6)
             other = ReclaimApplication(settings)
@@ -120,7 +108,7 @@ def test_a_server_down_or_refusing_is_retried_and_a_cut_off_send_never(
         settings = settings_for(
             store, **server.settings(), mail_retry_seconds=[0, 0, 0], mail_poll_seconds=3600
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:  # (its follower looks once, before any address)
             api = Principals(base, keys)
             _case_with_overdue_follow_up(api["owner"])
@@ -171,7 +159,7 @@ def test_a_server_down_or_refusing_is_retried_and_a_cut_off_send_never(
 
 
 def test_without_a_mail_server_nothing_is_sent_and_readyz_says_so(settings) -> None:
-    keys = _keys(settings)
+    keys = api_keys(settings)
     with live_server(settings) as base:
         api = Principals(base, keys)
         alice = api["owner"]
@@ -186,7 +174,7 @@ def test_without_a_mail_server_nothing_is_sent_and_readyz_says_so(settings) -> N
 
 
 def test_the_address_is_personal_data_erased_with_its_owner(settings) -> None:
-    keys = _keys(settings)
+    keys = api_keys(settings)
     with live_server(settings) as base:
         api = Principals(base, keys)
         assert api["owner"].put("/v1/me/mail", json={"address": ADDRESS}).status_code == 200
@@ -207,7 +195,7 @@ def test_the_address_is_personal_data_erased_with_its_owner(settings) -> None:
 
 @pytest.mark.parametrize("store", ["sqlite"])
 def test_delete_forgets_the_address(settings) -> None:
-    keys = _keys(settings)
+    keys = api_keys(settings)
     with live_server(settings) as base:
         api = Principals(base, keys)
         alice = api["owner"]
@@ -225,7 +213,7 @@ def test_kill_9_of_the_writer_sends_no_digest_twice(store, settings_for, tmp_pat
 
     with smtp_server(tmp_path / "smtp") as server:
         settings = settings_for(store)
-        keys = _keys(settings)
+        keys = api_keys(settings)
         env = {**server.env(), "RECLAIM_MAIL_POLL_SECONDS": "0.1"}
         first = ServerProcess(settings, **env).start()
         second = ServerProcess(settings, **env).start()
@@ -237,7 +225,7 @@ def test_kill_9_of_the_writer_sends_no_digest_twice(store, settings_for, tmp_pat
                 assert alice.put("/v1/me/mail", json=prefs).status_code == 200
                 server.wait_for(1)
                 first.kill()
-                _wait(
+                wait_for(
                     lambda: (
                         httpx.get(f"{second.url}/readyz").json()["checks"]["writer"]
                         == "this process"

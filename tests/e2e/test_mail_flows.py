@@ -10,7 +10,6 @@ platform would have got is in the SMTP server, in order, each threaded on the la
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -18,10 +17,9 @@ from email.utils import format_datetime, make_msgid
 
 import pytest
 
-from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body, dispute_body, upload
 from tests.support.imap import imap_server
-from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.live import Principals, api_keys, live_server, wait_for
 from tests.support.smtp import smtp_server
 
 SENDER = "reclaim@mail.reclaim.test"
@@ -46,21 +44,6 @@ FLOWS = {
         "denial": "The campaign ran as configured.",
     },
 }
-
-
-def _keys(settings) -> dict[str, str]:
-    setup = ReclaimApplication(settings)
-    keys = {name: setup.keys.create(*who)[0] for name, who in PRINCIPALS.items()}
-    setup.close()
-    return keys
-
-
-def _wait(condition, timeout: float = 30, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.1)
 
 
 def _reply(to_mail: EmailMessage, sender: str, text: str) -> bytes:
@@ -96,7 +79,7 @@ def test_a_seed_flow_runs_with_mail_alone(flow, store, settings_for, tmp_path) -
             imap_poll_seconds=0.2,
             public_url=PUBLIC,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -127,7 +110,7 @@ def test_a_seed_flow_runs_with_mail_alone(flow, store, settings_for, tmp_path) -
 
             # 3. the platform's reply arrives in the mailbox and files itself
             imap.deliver(_reply(submission, seed["address"], seed["denial"]))
-            _wait(
+            wait_for(
                 lambda: any(
                     seed["denial"] in (e.get("details") or "") for e in _timeline(alice, case_id)
                 ),

@@ -29,19 +29,12 @@ from infrastructure.service.commands import Call, CaseCommands
 from infrastructure.store.application import ReclaimApplication
 from infrastructure.store.keys import Principal
 from tests.support.api_data import credit_body, dispute_body, upload
-from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.live import Principals, api_keys, live_server, wait_for
 from tests.support.openapi_contract import Contract
 from tests.support.smtp import PASSWORD, USER, smtp_server
 
 PLATFORM = "support@temu.com"
 SENDER = "reclaim@mail.reclaim.test"
-
-
-def _keys(settings) -> dict[str, str]:
-    setup = ReclaimApplication(settings)
-    keys = {name: setup.keys.create(*who)[0] for name, who in PRINCIPALS.items()}
-    setup.close()
-    return keys
 
 
 def _mail_key(settings) -> bytes:
@@ -50,14 +43,6 @@ def _mail_key(settings) -> bytes:
         return refs.key_of(app.database)
     finally:
         app.close()
-
-
-def _wait(condition, timeout: float = 20, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.05)
 
 
 def _send(client, case_id: str, step: str, body: dict | None = None, **kwargs):
@@ -90,7 +75,7 @@ def test_the_submission_and_the_appeal_go_out_by_mail_and_are_recorded(
             platform_mail={"temu": PLATFORM},
             mail_poll_seconds=0.2,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         key = _mail_key(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
@@ -148,7 +133,7 @@ def test_the_submission_and_the_appeal_go_out_by_mail_and_are_recorded(
             submitted = next(t for t in timeline if t["event_type"] == "submitted")
             assert datetime.fromisoformat(submitted["occurred_at"]) == sent_at
             assert datetime.fromisoformat(sent["occurred_at"]) == sent_at
-            _wait(lambda: _sent(alice, case_id)[0]["status"] == "sent", what="sent")
+            wait_for(lambda: _sent(alice, case_id)[0]["status"] == "sent", what="sent", timeout=20)
             time.sleep(0.6)  # several rounds of the outbox: nothing goes twice
             assert len(server.handler.got) == 1
 
@@ -215,7 +200,7 @@ def test_cr_lf_in_any_field_sends_nothing_and_no_header_is_made(
             platform_mail={"temu": PLATFORM},
             mail_poll_seconds=0.2,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -272,7 +257,7 @@ def test_a_server_refusing_the_login_or_gone_keeps_the_mail_and_sends_it_once(
             mail_poll_seconds=0.2,
             mail_retry_seconds=[0.2] * 50,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -281,10 +266,11 @@ def test_a_server_refusing_the_login_or_gone_keeps_the_mail_and_sends_it_once(
             assert answer.status_code == 202, answer.text
             # recorded when it was accepted; the mail waits
             assert alice.get(f"/v1/cases/{case_id}").json()["state"] == "submitted"
-            _wait(lambda: server.handler.logins, what="a login")
-            _wait(
+            wait_for(lambda: server.handler.logins, what="a login", timeout=20)
+            wait_for(
                 lambda: "refused the login" in (_sent(alice, case_id)[0]["detail"] or ""),
                 what="the refusal",
+                timeout=20,
             )
             (row,) = _sent(alice, case_id)
             assert row["status"] == "pending"
@@ -295,16 +281,17 @@ def test_a_server_refusing_the_login_or_gone_keeps_the_mail_and_sends_it_once(
             server.handler.mode = "ok"
             (mail,) = server.wait_for(1)
             assert mail["Message-ID"] == answer.json()["message_id"]
-            _wait(lambda: _sent(alice, case_id)[0]["status"] == "sent", what="sent")
+            wait_for(lambda: _sent(alice, case_id)[0]["status"] == "sent", what="sent", timeout=20)
             assert "took the last mail" in httpx.get(f"{base}/readyz").json()["checks"]["mail"]
 
             # the server gone altogether: the follow-up waits, and goes when it is back
             server.stop()
             answer = _send(alice, case_id, "follow_up")
             assert answer.status_code == 202, answer.text
-            _wait(
+            wait_for(
                 lambda: "cannot reach" in (_sent(alice, case_id)[0]["detail"] or ""),
                 what="the server to be missed",
+                timeout=20,
             )
             assert "cannot reach" in httpx.get(f"{base}/readyz").json()["checks"]["mail"]
             server.start()
@@ -327,7 +314,7 @@ def test_a_dispute_is_sent_with_its_evidence_or_not_at_all(store, settings_for, 
             platform_mail={"tiktok": "ads-support@tiktok.com"},
             mail_poll_seconds=0.2,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -348,7 +335,7 @@ def test_a_dispute_is_sent_with_its_evidence_or_not_at_all(store, settings_for, 
 
 
 def test_without_a_mail_server_nothing_is_sent_or_recorded(settings) -> None:
-    keys = _keys(settings)
+    keys = api_keys(settings)
     with live_server(settings) as base:
         api = Principals(base, keys)
         alice = api["owner"]

@@ -16,29 +16,12 @@ import pytest
 from tests.support.api_data import credit_body
 from tests.support.browser import browser
 from tests.support.casebook import act, check_accessible, shot, sign_in
-from tests.support.live import PRINCIPALS, Principals, live_server
+from tests.support.live import Principals, api_keys, live_server, wait_for
 from tests.support.smtp import PASSWORD, smtp_server
 
 __all__ = ["browser"]  # the fixture
 
 PLATFORM = "support@temu.com"
-
-
-def _keys(settings) -> dict[str, str]:
-    from infrastructure.store.application import ReclaimApplication
-
-    setup = ReclaimApplication(settings)
-    keys = {name: setup.keys.create(*who)[0] for name, who in PRINCIPALS.items()}
-    setup.close()
-    return keys
-
-
-def _wait(condition, timeout: float = 20, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("store", ["sqlite"])
@@ -51,7 +34,7 @@ def test_a_draft_is_sent_from_the_case_book(store, settings_for, tmp_path, brows
             mail_poll_seconds=0.2,
             mail_retry_seconds=[0.2] * 100,
         )
-        keys = _keys(settings)
+        keys = api_keys(settings)
         with live_server(settings) as base:
             api = Principals(base, keys)
             alice = api["owner"]
@@ -109,7 +92,7 @@ def test_a_draft_is_sent_from_the_case_book(store, settings_for, tmp_path, brows
             assert "Sent by e-mail and recorded" in page.get_by_role("status").first.inner_text()
             case = alice.get(f"/v1/cases/{case_id}").json()
             assert case["state"] == "submitted" and case["submission"]["channel"] == "email"
-            _wait(
+            wait_for(
                 lambda: (
                     "refused the login"
                     in (alice.get(f"/v1/cases/{case_id}/drafts/sent").json()["items"][0]["detail"])
@@ -125,7 +108,7 @@ def test_a_draft_is_sent_from_the_case_book(store, settings_for, tmp_path, brows
             server.handler.mode = "ok"
             (mail,) = server.wait_for(1)
             assert mail["Subject"].startswith("My expired credit [Reclaim ")
-            _wait(
+            wait_for(
                 lambda: (
                     alice.get(f"/v1/cases/{case_id}/drafts/sent").json()["items"][0]["status"]
                     == "sent"

@@ -79,3 +79,28 @@ PRINCIPALS = {
     "foreign_auditor": ("frank", "agency", "auditor"),
     "revoked": ("gina", "home", "member"),
 }
+
+
+def api_keys(
+    settings: Settings, who: dict[str, tuple[str, str, str]] | None = None
+) -> dict[str, str]:
+    """An API key for each of ``who`` (default: ``PRINCIPALS``), made in the store."""
+    from infrastructure.store.application import ReclaimApplication
+
+    setup = ReclaimApplication(settings)
+    try:
+        return {name: setup.keys.create(*w)[0] for name, w in (who or PRINCIPALS).items()}
+    finally:
+        setup.close()
+
+
+def wait_for(check: Any, timeout: float = 30, what: str = "it") -> Any:
+    """``check()``'s first true answer, asked every 50 ms; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.05)

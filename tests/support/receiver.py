@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from tests.support.live import free_port
+from tests.support.live import free_port, wait_for  # noqa: F401 - (its tests import it here)
 
 
 @dataclass
@@ -113,17 +113,6 @@ def running_receiver(**kwargs: Any) -> Iterator[Receiver]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-def wait_for(check: Any, timeout: float = 30, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(0.05)
 
 
 def in_order(versions: list[int]) -> bool:
