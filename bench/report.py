@@ -262,7 +262,14 @@ FOUND = {
         "since 05f65e4 an ASCII row's text is checked for NUL without the regular "
         "expression (2.6 against 8.7-10.5 us an audit row). Old and new interleaved on "
         "32k events: SQLite 2,529-3,119 to 2,988-3,204 events/s, PostgreSQL 1,721-1,855 "
-        "to 1,982-2,307 (2026-12-04, the machine about 3x slower than usual)."
+        "to 1,982-2,307 (2026-12-04, the machine about 3x slower than usual). Measured "
+        "again for issue 31 item 7 (2026-12-06, py-spy, 21k events, SQLite): reading and "
+        "decoding the log 26 % of the rebuild, the projections' rows and their writes "
+        "54 % (the writes' executemany alone 18 %), the domain fold 5 %, commits 5 %, the "
+        "indexes made after the load 5 %, the swap 4 %. A rebuild already folds each "
+        "event once for every projection (``Folder``) and loads PostgreSQL's new tables "
+        "by COPY: the two ideas the issue names. Writing alone costs about as much as "
+        "decoding, so even rows made for free would leave it near 0.5x."
     ),
     "reports": (
         "Measured: every report reads counters (a few hundred rows a scope), but a median "
