@@ -424,6 +424,14 @@ def test_kill_9_of_the_writer_mid_round_records_nothing_twice(
         keys, key = _setup(settings)
         env = {**server.env(), "RECLAIM_IMAP_POLL_SECONDS": "0.1"}
         first = ServerProcess(settings, **env).start()
+        # the first is the writer (its intake the one killed); the counts are asked of the
+        # second, whose loop no intake keeps busy
+        wait_for(
+            lambda: (
+                httpx.get(f"{first.url}/readyz").json()["checks"].get("writer") == "this process"
+            ),
+            what="the first process to be the writer",
+        )
         second = ServerProcess(settings, **env).start()
         try:
             owner = httpx.Client(base_url=second.url, headers=_bearer(keys["owner"]))
@@ -439,7 +447,14 @@ def test_kill_9_of_the_writer_mid_round_records_nothing_twice(
             corpus = [f.read_bytes() for f in CORPUS] + [
                 _mail(f"Newsletter {n}", f"Issue {n} of a newsletter.") for n in range(300)
             ]
-            server.deliver(*corpus[:20], *replies, *corpus[20:])
+            # put in another folder first, then copied to the one read in one command: the
+            # 353 appends take longer than the intake takes to file them as they come
+            with server.client() as client:
+                assert client.create("Staging")[0] == "OK"
+            server.deliver(*corpus[:20], *replies, *corpus[20:], folder="Staging")
+            with server.client() as client:
+                client.select("Staging")
+                assert client.copy("1:*", "INBOX")[0] == "OK"
             total = len(corpus) + len(replies)
 
             def counted() -> int:
