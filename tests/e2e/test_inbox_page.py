@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_imap_intake import _mail, _open_submitted, _responses, _setup, _wait
+from tests.e2e.test_imap_intake import _mail, _open_submitted, _responses, _setup
 from tests.support.browser import browser
 from tests.support.casebook import check_accessible, fill, shot, sign_in
 from tests.support.imap import imap_server
-from tests.support.live import Principals, live_server
+from tests.support.live import Principals, live_server, wait_for
 
 __all__ = ["browser"]  # the fixture
 
@@ -33,9 +33,10 @@ def test_the_inbox_page_assigns_and_dismisses_unmatched_mail(
                 _mail("Your refund", "Which case is this about?"),
                 _mail(f"Hello {MARKUP}", f"Text {MARKUP}"),
             )
-            _wait(
+            wait_for(
                 lambda: api["admin"].get("/v1/inbox").json()["counts"]["unmatched"] == 2,
                 what="two unmatched messages",
+                timeout=60,
             )
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             dialogs: list[str] = []
@@ -71,7 +72,9 @@ def test_the_inbox_page_assigns_and_dismisses_unmatched_mail(
 
             # an auditor reads, with no forms; a member is not shown the inbox
             server.deliver(_mail("Another one", "Still no case."))
-            _wait(lambda: api["admin"].get("/v1/inbox").json()["items"], what="a third")
+            wait_for(
+                lambda: api["admin"].get("/v1/inbox").json()["items"], what="a third", timeout=60
+            )
             auditor = browser.new_page()
             sign_in(auditor, base, keys["auditor"])
             auditor.goto(f"{base}/app/inbox")
