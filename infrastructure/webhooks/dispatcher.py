@@ -143,20 +143,24 @@ class Dispatcher(Follower):
             if not rows:
                 return 0
             endpoints = self.webhooks.live_endpoints(cursor)
-            made = [
-                (
-                    delivery_id(e["id"], int(r["position"])),
-                    e["id"],
-                    r["workspace"],
-                    int(r["position"]),
-                    r["case_id"],
-                    r["event_type"],
-                    body_of(r),
-                )
-                for r in rows
-                for e in endpoints
-                if wanted(e, r)
-            ]
+            made = []
+            for r in rows:
+                body = None  # (one body a row, however many endpoints want it)
+                for e in endpoints:
+                    if wanted(e, r):
+                        body = body or body_of(r)
+                        position = int(r["position"])
+                        made.append(
+                            (
+                                delivery_id(e["id"], position),
+                                e["id"],
+                                r["workspace"],
+                                position,
+                                r["case_id"],
+                                r["event_type"],
+                                body,
+                            )
+                        )
             self.webhooks.add_deliveries(cursor, made)
             self.webhooks.move_position(cursor, int(rows[-1]["position"]))
         return len(rows)
