@@ -130,7 +130,16 @@ class Settings(BaseSettings):
         "(a private deployment; otherwise they are refused, at registration and at connect).",
     )
     webhooks_dispatch: bool = Field(
-        default=True, description="Run the webhook dispatcher beside the store's writer."
+        default=True,
+        description="Run the webhook dispatcher beside the store's writer (a process of its "
+        "own, started once an endpoint is registered).",
+    )
+    webhook_nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="The dispatcher process's niceness: at 19 the commands have the cores "
+        "first and deliveries catch up when the load eases; 0 shares the cores evenly.",
     )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest a delivery may take, connecting included."

@@ -34,7 +34,7 @@ from infrastructure.store.forward import (
     run_following,
 )
 from infrastructure.store.writer import CommandWriter
-from infrastructure.webhooks.dispatcher import Dispatcher
+from infrastructure.webhooks.process import DispatcherProcess
 
 T = TypeVar("T")
 log = logging.getLogger("reclaim.node")
@@ -64,8 +64,8 @@ class Node:
         #: the command writer while this process is the writer
         self.writer: CommandWriter | None = None
         self._listener: Listener | None = None
-        #: the webhook dispatcher, run beside the writer only (one per store)
-        self.dispatcher: Dispatcher | None = None
+        #: the webhook dispatcher's process, run beside the writer only (one per store)
+        self.dispatcher: DispatcherProcess | None = None
         #: the mail outbox, run beside the writer only (one per store)
         self.outbox: MailOutbox | None = None
         #: the IMAP intake, run beside the writer only, when a mailbox is configured
@@ -118,6 +118,8 @@ class Node:
                     log.warning("lost the writer lock (%s): following again", exc)
                     await self._step_down()
                     await to_thread.run_sync(self.locks.release)
+                    return
+                await self._keep_dispatching()
                 return
             try:
                 won = await to_thread.run_sync(self.locks.try_acquire)
@@ -146,14 +148,29 @@ class Node:
         address = f"{self.settings.node_advertise or _advertised(host)}:{port}"
         await to_thread.run_sync(store.registry.publish, self.name, address, token)
         if self.settings.webhooks_dispatch:
-            self.dispatcher = Dispatcher(store.database, store.webhooks, self.settings)
-            self.dispatcher.start()
+            self.dispatcher = DispatcherProcess(self.settings)
+            await self._keep_dispatching()
         self.outbox = MailOutbox(store)
         self.outbox.start()
         if self.settings.imap_url:
             self.intake = IntakeFollower(store)
             self.intake.start()
         log.info("this process (%s) is the store's writer, at %s", self.name, address)
+
+    async def _keep_dispatching(self) -> None:
+        """Start the dispatcher's process once an endpoint is live, and again if it died
+        (a store that never had one is spared the process)."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        try:
+            if dispatcher.pid is None and not await to_thread.run_sync(
+                self.store.webhooks.any_live
+            ):
+                return
+            dispatcher.keep_running()
+        except Exception as exc:  # noqa: BLE001 - the store or the host: next poll tries again
+            log.warning("could not start the webhook dispatcher: %s", exc)
 
     async def _step_down(self) -> None:
         writer, listener, dispatcher = self.writer, self._listener, self.dispatcher
@@ -165,7 +182,7 @@ class Node:
         if outbox is not None:
             await outbox.aclose()
         if dispatcher is not None:
-            await dispatcher.aclose()
+            await to_thread.run_sync(dispatcher.stop)
         self.store.follow(self.forwarder)
         if listener is not None:
             await listener.stop()

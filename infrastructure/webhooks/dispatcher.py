@@ -1,6 +1,6 @@
-"""The webhook dispatcher: a follower of the log, run beside the store's writer (one per
-store: ``store/node.py`` starts it when its process wins the writer's lock and stops it
-when it loses it).
+"""The webhook dispatcher: a follower of the log, run beside the store's writer in a
+process of its own (``process.py``: one per store, started by the writer's node once an
+endpoint is live, stopped when the node stops being the writer).
 
 Each round it does two things.
 
@@ -134,7 +134,10 @@ class Dispatcher(Follower):
         """The events after the position made deliveries, and the position moved past them,
         in one transaction. Returns how many events were read."""
         with self.database.transaction() as cursor:
-            position = self.webhooks.position(cursor)
+            reading = self.webhooks.reading_from(cursor)
+            if reading is None:
+                return 0
+            position, endpoints = reading
             rows = cursor.fetchall(
                 f"SELECT * FROM {feed.FEED} WHERE position > %s ORDER BY position "
                 f"LIMIT {FAN_OUT_BATCH}",
@@ -142,7 +145,6 @@ class Dispatcher(Follower):
             )
             if not rows:
                 return 0
-            endpoints = self.webhooks.live_endpoints(cursor)
             made = []
             for r in rows:
                 body = None  # (one body a row, however many endpoints want it)
@@ -254,8 +256,10 @@ class Dispatcher(Follower):
 
 def lag(database: Database, webhooks: WebhookStore) -> int:
     """How many positions the store's dispatcher is behind the feed's end: events not yet
-    made deliveries. Read from the store, so any process can say it (``/metrics``,
-    ``/readyz``), not only the writer's that runs the dispatcher."""
+    made deliveries (none while no endpoint is live: nothing is wanted). Read from the
+    store, so any process can say it (``/metrics``, ``/readyz``), not only the writer's."""
     with database.transaction(commit=False) as cursor:
-        at = webhooks.position(cursor)
-    return max(feed.last_position(database) - at, 0)
+        reading = webhooks.reading_from(cursor)
+    if reading is None:
+        return 0
+    return max(feed.last_position(database) - reading[0], 0)

@@ -231,6 +231,24 @@ class WebhookStore:
         row = cursor.fetchone(f"SELECT position FROM {POSITIONS} WHERE name = %s", (name,))
         return int(row["position"]) if row else 0
 
+    def reading_from(self, cursor: Cursor) -> tuple[int, list[dict[str, Any]]] | None:
+        """Where fan-out reads on from, and the endpoints it reads for: past the
+        dispatcher's position to the earliest one a live endpoint wants (a new endpoint
+        wants nothing before its registration). None: no endpoint is live, so nothing
+        is wanted and the position stays."""
+        endpoints = self.live_endpoints(cursor)
+        if not endpoints:
+            return None
+        wanted_from = min(int(e["after_position"]) for e in endpoints)
+        return max(self.position(cursor), wanted_from), endpoints
+
+    def any_live(self) -> bool:
+        """Whether an endpoint is not disabled (the dispatcher runs only then)."""
+        row = self.database.fetchone(
+            f"SELECT 1 AS live FROM {ENDPOINTS} WHERE status <> 'disabled' LIMIT 1"
+        )
+        return row is not None
+
     def move_position(self, cursor: Cursor, position: int, name: str = "dispatcher") -> None:
         cursor.execute(
             f"INSERT INTO {POSITIONS} (name, position) VALUES (%s, %s) ON CONFLICT (name) "

@@ -7,7 +7,7 @@ import httpx
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body
 from tests.support.live import live_server
-from tests.support.receiver import wait_for
+from tests.support.receiver import running_receiver, wait_for
 
 
 def test_readyz_reports_the_store_and_projections(api) -> None:
@@ -42,27 +42,46 @@ def _lag_in_metrics(text: str) -> float:
     return float(line.split()[1])
 
 
-def test_the_webhook_dispatchers_lag_reaches_zero(api) -> None:
-    owner = api["owner"]
-    cid = owner.post("/v1/credits", json=credit_body()).json()["id"]
-    owner.post(f"/v1/cases/{cid}/notes", json={"text": "x"})
-    wait_for(
-        lambda: api["anonymous"].get("/readyz").json()["checks"]["webhook_dispatcher_lag"] == 0,
-        20,
-        "the dispatcher to catch up",
-    )
-    text = api["anonymous"].get("/metrics").text
-    assert _lag_in_metrics(text) == 0
-    assert "reclaim_webhook_deliveries_pending 0.0" in text
+def test_the_webhook_dispatchers_lag_reaches_zero(store: str, settings_for) -> None:
+    """With an endpoint registered, the writer starts the dispatcher's process, and the
+    lag and the pending deliveries /readyz and /metrics report go back to nothing."""
+    settings = settings_for(store, webhooks_allow_private=True, webhook_poll_seconds=0.05)
+    setup = ReclaimApplication(settings)
+    key, _ = setup.keys.create("alice", "home", "member")
+    setup.close()
+    with (
+        running_receiver() as receiver,
+        live_server(settings) as base_url,
+        httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}) as alice,
+    ):
+        app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+        _, receiver.secret = app.webhooks.add(
+            "home", receiver.url, [], "", by="dana", after_position=0
+        )
+        app.close()
+        cid = alice.post("/v1/credits", json=credit_body()).json()["id"]
+        alice.post(f"/v1/cases/{cid}/notes", json={"text": "x"})
+        wait_for(lambda: len(receiver.got) == 2, 30, "both events delivered")
+        wait_for(
+            lambda: alice.get("/readyz").json()["checks"]["webhook_dispatcher_lag"] == 0,
+            20,
+            "the dispatcher to catch up",
+        )
+        text = alice.get("/metrics").text
+        assert _lag_in_metrics(text) == 0
+        assert "reclaim_webhook_deliveries_pending 0.0" in text
+        assert all(r.verified for r in receiver.got)
 
 
 def test_a_dispatcher_that_is_not_running_shows_its_lag_and_the_node_stays_ready(
     store: str, settings_for
 ) -> None:
-    """Delivery is off the write path: its lag is reported, never a reason to be unready."""
+    """Delivery is off the write path: its lag is reported, never a reason to be unready.
+    (Lag counts once an endpoint wants events: with none, nothing is behind.)"""
     settings = settings_for(store, webhooks_dispatch=False)
     setup = ReclaimApplication(settings)
     key, _ = setup.keys.create("alice", "home", "member")
+    setup.webhooks.add("home", "https://hooks.example.org/in", [], "", by="dana", after_position=0)
     setup.close()
     with (
         live_server(settings) as base_url,

@@ -1,11 +1,14 @@
-"""The webhook dispatcher killed outright mid-delivery: it runs beside the store's writer,
-so ``kill -9`` of the writer's process moves it to the next writer, which sends what was
-not acknowledged. Every event arrives at least once, in order per case, and a repeat
-carries the same ``webhook-id``. Two ``reclaim serve`` processes on one store, on both
-stores."""
+"""The webhook dispatcher killed outright mid-delivery. It runs in a process of its own,
+started by the store's writer: ``kill -9`` of the writer's process takes the dispatcher
+along and the next writer's sends what was not acknowledged; ``kill -9`` of the
+dispatcher alone, and its writer starts another. Either way every event arrives at
+least once, in order per case, and a repeat carries the same ``webhook-id``. Two
+``reclaim serve`` processes on one store, on both stores."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import httpx
@@ -13,7 +16,7 @@ import pytest
 
 from infrastructure.store.application import ReclaimApplication
 from tests.support.api_data import credit_body, when
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, alive
 from tests.support.receiver import in_order, running_receiver, wait_for
 
 pytestmark = pytest.mark.slow
@@ -25,7 +28,11 @@ ENV = {
 }
 
 
-def test_kill_9_of_the_dispatcher_loses_nothing(settings) -> None:
+DISPATCHER = "infrastructure.webhooks.process"
+
+
+@pytest.mark.parametrize("killed", ["writer", "dispatcher"])
+def test_kill_9_of_the_dispatcher_loses_nothing(settings, killed: str) -> None:
     app = ReclaimApplication(settings)
     member, _ = app.keys.create("alice", "home", "member")
     admin_key, _ = app.keys.create("dana", "home", "admin")
@@ -62,14 +69,24 @@ def test_kill_9_of_the_dispatcher_loses_nothing(settings) -> None:
                 for e in admin.get(f"{second.url}/v1/events", params={"limit": 500}).json()["items"]
             }
             assert len(expected) == 15
-            # the dispatcher (on the first process, the writer) is mid-way: kill it outright
+            # the dispatcher (started by the first process, the writer) is mid-way: kill it
+            # outright, or the writer it runs beside
             wait_for(lambda: len(receiver.got) >= 3, 30, "the first deliveries")
-            first.kill()
+            (dispatcher,) = first.children(DISPATCHER)
+            assert not second.children(DISPATCHER)  # (one per store: the writer's)
+            if killed == "writer":
+                first.kill_alone()
+            else:
+                os.kill(dispatcher, signal.SIGKILL)
             killed_at = time.monotonic()
+            # (the writer's dispatcher does not outlive it)
+            wait_for(lambda: not alive(dispatcher), 10, "the killed dispatcher gone")
             wait_for(lambda: receiver.positions() >= expected, 90, "every event, after the kill")
             assert all(r.verified for r in receiver.got)
             # the rest came from the dispatcher that took over (on the second process)
             assert any(r.at > killed_at for r in receiver.taken())
+            taken_over = second if killed == "writer" else first
+            assert taken_over.children(DISPATCHER)
             by_case = receiver.versions_by_case()
             for case_id in cases:
                 assert in_order(by_case[case_id]), by_case

@@ -56,6 +56,19 @@ class ServerProcess:
             self.process.wait(10)
             self.process = None
 
+    def kill_alone(self) -> None:
+        """SIGKILL of the server's own process only (as ``kill -9 PID``): what it started
+        must go with it by itself."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def children(self, marker: str) -> list[int]:
+        """The server's child processes whose command line holds ``marker``."""
+        assert self.process is not None
+        return children_of(self.process.pid, marker)
+
     def stop(self) -> None:
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -65,3 +78,30 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.process = None
+
+
+def children_of(pid: int, marker: str) -> list[int]:
+    """``pid``'s living child processes whose command line holds ``marker`` (Linux)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                if alive(int(child)) and marker in cmdline(int(child)):
+                    found.append(int(child))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
