@@ -58,6 +58,17 @@ class Database:
         assert dialect in ("sqlite", "postgres")
         self.datastore = datastore
         self.dialect = dialect
+        #: commits that do not wait for the disk (``relax_commits``)
+        self.relaxed = False
+
+    def relax_commits(self) -> None:
+        """From here on this process's write transactions return before their commit is
+        on disk (PostgreSQL's ``synchronous_commit`` off, SQLite's ``synchronous``
+        NORMAL): a crash of the machine may lose the last of them, never corrupt the
+        store. Only for a process whose writes may be done again, the webhook
+        dispatcher's (a lost outcome is a delivery sent again: at least once, as
+        promised); its commits then stop queuing for the disk with the commands'."""
+        self.relaxed = True
 
     @property
     def is_postgres(self) -> bool:
@@ -75,6 +86,8 @@ class Database:
                 yield Cursor(self, cursor, bulk=bulk)
             return
         with self.datastore.transaction(commit=commit) as cursor:
+            if self.relaxed and commit:
+                cursor.execute("SET LOCAL synchronous_commit = off")
             yield Cursor(self, cursor, bulk=bulk)
 
     @contextmanager
@@ -91,6 +104,8 @@ class Database:
 
         with self.datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
+            if self.relaxed:  # (outside the transaction: SQLite ignores it inside one)
+                cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 yield cursor

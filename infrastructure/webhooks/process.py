@@ -129,6 +129,9 @@ async def _run(settings: Settings, parent: int) -> None:
     from infrastructure.webhooks.dispatcher import Dispatcher
 
     app = ReclaimApplication(settings.model_copy(update={"create_tables": False}))
+    # what it writes (deliveries, outcomes, its position) may be written again: its
+    # commits need not wait for the disk, nor make the commands' wait behind them
+    app.database.relax_commits()
     try:
         dispatcher = Dispatcher(app.database, app.webhooks, settings)
         dispatcher.start()
