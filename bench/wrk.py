@@ -149,6 +149,11 @@ local path = "@CASES@"
 local key = "@KEY@"
 local clients = @CLIENTS@
 local follow_share = @FOLLOW_SHARE@
+-- a paced run (run_wrk's pace_ms): each connection waits this long before each request
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0") or 0
+if pace_ms > 0 then
+  function delay() return pace_ms end
+end
 -- unique per wrk process (warm-up and measured runs must not share idempotency keys)
 local run_id = string.format("%s-%d", "@RUN@", os.time())
 local mine = {}
@@ -434,9 +439,17 @@ def write_script(path: Path, body: str, **values: object) -> Path:
 
 
 def run_wrk(
-    url: str, script: Path, *, clients: int, duration: float, timeout: float = 10.0
+    url: str,
+    script: Path,
+    *,
+    clients: int,
+    duration: float,
+    timeout: float = 10.0,
+    pace_ms: float = 0.0,
 ) -> WrkResult:
-    """One wrk run: ``clients`` connections, one thread each, for ``duration`` seconds."""
+    """One wrk run: ``clients`` connections, one thread each, for ``duration`` seconds;
+    with ``pace_ms``, each connection waits that long before each request (issue 10's
+    script only)."""
     import tempfile
 
     wrk = ensure_wrk()
@@ -454,6 +467,8 @@ def run_wrk(
     ]
     with tempfile.NamedTemporaryFile(prefix="wrk-latency-", suffix=".txt") as latencies:
         env = {**os.environ, "BENCH_LATENCY_FILE": latencies.name}
+        if pace_ms:
+            env["BENCH_PACE_MS"] = str(int(pace_ms))
         out = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         ok_ms = [int(x) / 1000 for x in Path(latencies.name).read_text().split()]
     line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)

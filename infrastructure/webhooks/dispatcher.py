@@ -10,13 +10,17 @@ Each round it does two things.
   a round repeated after a crash writes nothing twice.
 - Sending: the deliveries due, in lanes: a case's undelivered events for one endpoint,
   from its earliest (a case's events arrive in order), each signed per Standard
-  Webhooks and POSTed, its outcome recorded before the next of that lane is sent; a
-  lane stops at its first delivery that was not taken. A failed
-  attempt is tried again after the next wait of ``webhook_retry_seconds`` (with jitter);
-  past the last, the delivery is failed (``redeliver`` sends it again).
+  Webhooks and POSTed once the one before it was taken; a lane stops at its first
+  delivery that was not taken, and its case is looked at again once the lane's outcomes
+  are written. A failed attempt is tried again after the next wait of
+  ``webhook_retry_seconds`` (with jitter); past the last, the delivery is failed
+  (``redeliver`` sends it again).
 
-A dispatcher killed mid-delivery recorded nothing of it, so the next writer's sends it
-again: at least once, with the same ``webhook-id``.
+Its writes are few, since each one contends with the commands' for the store (SQLite's
+one write lock): the fan-out once a poll, and the outcomes gathered for
+``WRITE_SECONDS`` and written in one transaction. A dispatcher killed before an outcome
+was written sends that delivery again (and the lane's later ones, in order): at least
+once, with the same ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +50,8 @@ FAN_OUT_BATCH = 500
 CONCURRENCY = 64
 #: how long the dispatcher lets finished deliveries gather before it looks for more
 COALESCE_SECONDS = 0.02
+#: how long outcomes gather before they are written, in one transaction
+WRITE_SECONDS = 0.1
 
 
 def body_of(row: dict[str, Any]) -> str:
@@ -100,6 +107,8 @@ class Dispatcher(Follower):
         self._writing = False
         self._writer: asyncio.Task[None] | None = None
         self._client: Any = None
+        #: when the fan-out runs next (once a poll, or at once while a backlog remains)
+        self._fan_out_at = 0.0
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight are abandoned (sent again by the next dispatcher),
@@ -127,7 +136,10 @@ class Dispatcher(Follower):
                 self.settings.webhook_timeout_seconds,
                 allow_private=self.settings.webhooks_allow_private,
             )
-        await to_thread.run_sync(self.fan_out)
+        if time.monotonic() >= self._fan_out_at:
+            read = await to_thread.run_sync(self.fan_out)
+            wait = 0 if read == FAN_OUT_BATCH else self.settings.webhook_poll_seconds
+            self._fan_out_at = time.monotonic() + wait
         self._send_due(self._client, await self._due())
 
     def fan_out(self) -> int:
@@ -187,13 +199,24 @@ class Dispatcher(Follower):
 
     async def _send_lane(self, client: Any, deliveries: list[dict[str, Any]]) -> None:
         """One case's deliveries to one endpoint, in order, each once the one before it
-        was taken and its outcome written; the lane stops at the first that was not."""
-        for delivery in deliveries:
-            if not await self._deliver(client, delivery):
-                return
+        was taken; the lane stops at the first that was not, and ends once its outcomes
+        are written (its case is not looked at again before)."""
+        written: list[asyncio.Future[None]] = []
+        try:
+            for delivery in deliveries:
+                taken, outcome = await self._deliver(client, delivery)
+                written.append(outcome)
+                if not taken:
+                    return
+        finally:
+            if written:
+                await asyncio.gather(*written, return_exceptions=True)
 
-    async def _deliver(self, client: Any, delivery: dict[str, Any]) -> bool:
-        """Send one delivery and write its outcome; True when the receiver took it."""
+    async def _deliver(
+        self, client: Any, delivery: dict[str, Any]
+    ) -> tuple[bool, asyncio.Future[None]]:
+        """Send one delivery and queue its outcome: whether the receiver took it, and the
+        outcome's write."""
         endpoint = {"id": delivery["endpoint_id"], "secret_sealed": delivery["secret_sealed"]}
         secret = self.webhooks.secret_of(endpoint)
         answer = await safety.post(
@@ -209,23 +232,23 @@ class Dispatcher(Follower):
         gone = answer.status_code == 410
         # (after a 410 the endpoint is disabled and its backlog kept: still pending)
         retry = None if attempt.ok else retry_in_ms(attempts, self.retry_schedule)
-        await self._record((delivery, attempt, retry, gone))
-        return attempt.ok
+        return attempt.ok, self._record((delivery, attempt, retry, gone))
 
-    async def _record(self, outcome: tuple[Any, ...]) -> None:
-        """Write an outcome with every other that came in meanwhile, in one transaction
-        (one commit, not one per delivery: a backlog of 1,500 drained at about 70 a
-        second on SQLite with a commit each); a delivery counts as done once written."""
+    def _record(self, outcome: tuple[Any, ...]) -> asyncio.Future[None]:
+        """Queue an outcome for the next write, with every other that comes in meanwhile
+        (one commit for them all: a backlog of 1,500 drained at about 70 a second on
+        SQLite with a commit each); a delivery counts as done once written."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes.append((outcome, done))
         if not self._writing:
             self._writing = True
             self._writer = asyncio.get_running_loop().create_task(self._write_outcomes())
-        await done
+        return done
 
     async def _write_outcomes(self) -> None:
         try:
             while self._outcomes:
+                await asyncio.sleep(WRITE_SECONDS)
                 batch, self._outcomes = self._outcomes, []
                 outcomes = [o for o, _ in batch]
                 try:

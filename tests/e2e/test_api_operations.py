@@ -67,9 +67,12 @@ def test_the_webhook_dispatchers_lag_reaches_zero(store: str, settings_for) -> N
             20,
             "the dispatcher to catch up",
         )
-        text = alice.get("/metrics").text
-        assert _lag_in_metrics(text) == 0
-        assert "reclaim_webhook_deliveries_pending 0.0" in text
+        wait_for(
+            lambda: "reclaim_webhook_deliveries_pending 0.0" in alice.get("/metrics").text,
+            10,
+            "the outcomes written",
+        )
+        assert _lag_in_metrics(alice.get("/metrics").text) == 0
         assert all(r.verified for r in receiver.got)
 
 

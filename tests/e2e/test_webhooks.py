@@ -192,9 +192,19 @@ def test_webhooks_are_signed_retried_in_order_and_stop_at_410(hooks) -> None:
         assert foreign_case not in receiver.versions_by_case()
         first = receiver.got[0]
         assert first.body["type"] == "case.opened"
+
         # the delivery log: the first delivery to arrive (one case's opening: the two
-        # cases' lanes go side by side) failed twice, then was taken
-        log = admin.get(f"/v1/webhooks/{made['id']}/deliveries", params={"limit": 200}).json()
+        # cases' lanes go side by side) failed twice, then was taken (outcomes are
+        # written a tenth of a second or so after they come in)
+        def delivery_log() -> dict:
+            return admin.get(f"/v1/webhooks/{made['id']}/deliveries", params={"limit": 200}).json()
+
+        wait_for(
+            lambda: {d["status"] for d in delivery_log()["items"]} == {"delivered"},
+            10,
+            "every outcome written",
+        )
+        log = delivery_log()
         by_position = {d["position"]: d for d in log["items"]}
         assert set(by_position) == expected
         opened = {d["id"]: d for d in log["items"]}[first.webhook_id]

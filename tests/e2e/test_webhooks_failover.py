@@ -96,10 +96,21 @@ def test_kill_9_of_the_dispatcher_loses_nothing(settings, killed: str) -> None:
             for r in receiver.got:
                 ids.setdefault(r.body["data"]["position"], set()).add(r.webhook_id)
             assert all(len(found) == 1 for found in ids.values())
-            log = admin.get(
-                f"{second.url}/v1/webhooks/{made.json()['id']}/deliveries", params={"limit": 200}
-            ).json()["items"]
-            assert {d["status"] for d in log} == {"delivered"}
+            # and the log says so, once the last outcomes are written
+            wait_for(
+                lambda: (
+                    {
+                        d["status"]
+                        for d in admin.get(
+                            f"{second.url}/v1/webhooks/{made.json()['id']}/deliveries",
+                            params={"limit": 200},
+                        ).json()["items"]
+                    }
+                    == {"delivered"}
+                ),
+                10,
+                "every delivery recorded delivered",
+            )
     finally:
         first.stop()
         second.stop()
