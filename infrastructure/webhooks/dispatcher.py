@@ -109,6 +109,8 @@ class Dispatcher(Follower):
         self._client: Any = None
         #: when the fan-out runs next (once a poll, or at once while a backlog remains)
         self._fan_out_at = 0.0
+        #: deliveries taken whose outcomes are not written yet (not to be sent again)
+        self._unwritten: set[str] = set()
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight are abandoned (sent again by the next dispatcher),
@@ -183,8 +185,8 @@ class Dispatcher(Follower):
         room = CONCURRENCY - len(self._in_flight)
         if room <= 0:
             return []
-        busy = set(self._in_flight)
-        return await to_thread.run_sync(lambda: self.webhooks.due(room, busy))
+        busy, taken = set(self._in_flight), set(self._unwritten)
+        return await to_thread.run_sync(lambda: self.webhooks.due(room, busy, taken))
 
     def _send_due(self, client: Any, lanes: list[list[dict[str, Any]]]) -> None:
         for deliveries in lanes:
@@ -199,18 +201,17 @@ class Dispatcher(Follower):
 
     async def _send_lane(self, client: Any, deliveries: list[dict[str, Any]]) -> None:
         """One case's deliveries to one endpoint, in order, each once the one before it
-        was taken; the lane stops at the first that was not, and ends once its outcomes
-        are written (its case is not looked at again before)."""
-        written: list[asyncio.Future[None]] = []
-        try:
-            for delivery in deliveries:
-                taken, outcome = await self._deliver(client, delivery)
-                written.append(outcome)
-                if not taken:
-                    return
-        finally:
-            if written:
-                await asyncio.gather(*written, return_exceptions=True)
+        was taken. The lane stops at the first that was not, and ends once that one's
+        outcome is written (so that its retry waits); the ones taken are left out of the
+        next looks until their outcomes are written."""
+        for delivery in deliveries:
+            taken, outcome = await self._deliver(client, delivery)
+            if not taken:
+                with contextlib.suppress(Exception):
+                    await outcome
+                return
+            self._unwritten.add(delivery["id"])
+            outcome.add_done_callback(lambda _, d=delivery["id"]: self._unwritten.discard(d))
 
     async def _deliver(
         self, client: Any, delivery: dict[str, Any]

@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -271,11 +271,14 @@ class WebhookStore:
         )
 
     # --- sending -------------------------------------------------------------------------
-    def due(self, limit: int, busy: set[tuple[str, str]]) -> list[list[dict[str, Any]]]:
+    def due(
+        self, limit: int, busy: set[tuple[str, str]], taken: Collection[str] = ()
+    ) -> list[list[dict[str, Any]]]:
         """Deliveries to try now, as lanes: for each endpoint that is not disabled and each
         case, its undelivered events in log order, from its earliest, which must be due
         (so a case's events arrive in order). At most ``limit`` lanes, none of them
-        ``busy`` (in flight: (endpoint id, case id)).
+        ``busy`` (in flight: (endpoint id, case id)); deliveries ``taken`` (by id: the
+        receiver took them, their outcomes not written yet) are left out.
 
         The pending deliveries are read in log order, a window at a time, and sorted into
         lanes here: asking the database for "no earlier pending one" row by row cost a
@@ -293,7 +296,7 @@ class WebhookStore:
         lanes: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows:
             lane = (row["endpoint_id"], row["case_id"])
-            if lane in blocked:
+            if lane in blocked or row["id"] in taken:
                 continue
             if lane not in lanes:
                 if row["next_attempt_ms"] > now or len(lanes) == limit:
