@@ -193,7 +193,9 @@ class Settings(BaseSettings):
         description="Where people reach this Reclaim: the links in mail (cases, unsubscribe).",
     )
     mail_poll_seconds: float = Field(
-        default=30.0, gt=0, description="How often the mail follower looks for digests due."
+        default=30.0,
+        gt=0,
+        description="How often the outbox plans digests (it looks for mail due every second).",
     )
     mail_retry_seconds: list[float] = Field(
         default_factory=lambda: [30, 120, 600, 1800, 3600, 7200],

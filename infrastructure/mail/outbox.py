@@ -9,6 +9,8 @@ digest row left ``sending`` by a follower that died is ``uncertain`` and not sen
 a send the server did not take is tried again after ``mail_retry_seconds``. Drafts
 sent from a case (``service/send.py``) wait in the same table and go the same way.
 
+It looks for mail due every second (``SEND_POLL_SECONDS``: a draft sent through a process
+that is not the writer goes within it) and plans digests every ``mail_poll_seconds``.
 With no SMTP server configured nothing is planned and nothing sent; the health row says
 so, for the case book and ``/readyz``.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import UTC, date, datetime
 from email import policy
 from email.parser import BytesParser
@@ -34,6 +37,10 @@ from infrastructure.store.follower import Follower
 log = logging.getLogger("reclaim.mail")
 
 SMTP_HEALTH = "smtp"
+#: how often the outbox looks for mail due (a draft sent through another process than
+#: the writer's, which cannot wake it, goes within this); digests are planned every
+#: ``mail_poll_seconds``
+SEND_POLL_SECONDS = 1.0
 
 
 def retry_in_ms(attempts: int, schedule: list[float]) -> int | None:
@@ -51,14 +58,22 @@ class MailOutbox(Follower):
         self.store = store
         self.settings = store.settings
         self.mail: MailStore = store.mail
-        super().__init__(self.settings.mail_poll_seconds)
+        super().__init__(min(self.settings.mail_poll_seconds, SEND_POLL_SECONDS))
         self._recovered = False
+        self._planned_at: float | None = None
 
     async def round(self) -> None:
-        await to_thread.run_sync(self.run_once)
+        planning = (
+            self._planned_at is None
+            or time.monotonic() - self._planned_at >= self.settings.mail_poll_seconds
+        )
+        if planning:
+            self._planned_at = time.monotonic()
+        await to_thread.run_sync(lambda: self.run_once(planning=planning))
 
-    def run_once(self, now: datetime | None = None) -> int:
-        """One round; returns how many mails were sent."""
+    def run_once(self, now: datetime | None = None, *, planning: bool = True) -> int:
+        """One round: digests planned (``planning``), then what is due sent; returns how
+        many mails were sent."""
         now = now or datetime.now(UTC)
         if not self._recovered:
             cut = self.mail.cut_off()
@@ -66,9 +81,11 @@ class MailOutbox(Follower):
                 log.warning("%d mail(s) were cut off mid-send by a stopped server", cut)
             self._recovered = True
         if not self.settings.mail_configured:
-            self.mail.set_health(SMTP_HEALTH, False, "not configured: nothing is sent")
+            if planning:
+                self.mail.set_health(SMTP_HEALTH, False, "not configured: nothing is sent")
             return 0
-        self.plan_digests(now)
+        if planning:
+            self.plan_digests(now)
         sent = 0
         for row in self.mail.due("digest"):
             sent += self.send_digest(row, now)

@@ -482,12 +482,16 @@ def record_mail(
     action: str | None = None,
     reference: str | None = None,
     level: str | None = None,
+    at: datetime | None = None,
 ) -> MailOutcome:
     """Record a saved message on a case: all of it in one save, or nothing.
 
     The call's ``answer`` is given the outcome before it is saved; with an
     Idempotency-Key it is kept with the key in the same transaction. ``level`` makes
-    your own mail an escalation to that level (``action`` ``escalate``)."""
+    your own mail an escalation to that level (``action`` ``escalate``). The step is
+    at the mail's ``Date``, or at ``at`` when the sender knows it more exactly than a
+    ``Date`` holds (a mail Reclaim sends itself: whole seconds would put a step taken
+    in the same second before it)."""
     reclaim = commands.store
     if direction is not None and direction not in DIRECTIONS:
         raise MailError(f"direction must be {' or '.join(DIRECTIONS)}")
@@ -518,10 +522,16 @@ def record_mail(
             step = (
                 "record_response" if way == FROM_PLATFORM else outbound_action(case, action, level)
             )
+        if at is not None:
+            when: datetime | None = max(at, case.opened_at)
+        elif early and mail.date < case.opened_at:
+            # a notice older than the case (the reason it was opened, often) is kept when
+            # it is taken in: no step of a case may happen before its opening
+            when = None
+        else:
+            when = mail.date
         common: dict[str, Any] = {
-            # a notice older than the case (the reason it was opened, often) is kept when it
-            # is taken in: no step of a case may happen before its opening
-            "occurred_at": None if early and mail.date < case.opened_at else mail.date,
+            "occurred_at": when,
             "actor": call.by.user_id,
             "request_id": call.request_id,
         }
@@ -598,7 +608,7 @@ def record_mail(
             mail.message_id,
             way,
             step,
-            mail.date,
+            mail.date if when is None else when,
             mail.subject,
             mail is not whole,
             kept,

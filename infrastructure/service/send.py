@@ -182,14 +182,6 @@ def check(
     return to, subject, body
 
 
-def date_of(now: datetime) -> datetime:
-    """The send time as a ``Date`` header holds it (whole seconds), rounded up: the step is
-    recorded at the ``Date``, and rounded down it could fall before a case opened within
-    the same second (which no step may)."""
-    whole = now.astimezone(UTC).replace(microsecond=0)
-    return whole + timedelta(seconds=1) if now.microsecond else whole
-
-
 def compose(
     *, key: bytes, case_id: UUID, sender: str, to: str, subject: str, body: str, now: datetime
 ) -> EmailMessage:
@@ -198,7 +190,8 @@ def compose(
     message["From"] = sender
     message["To"] = to
     message["Subject"] = refs.tagged(key, subject, case_id)
-    message["Date"] = format_datetime(date_of(now))
+    # (whole seconds, as a Date holds them; the step is recorded at ``now`` itself)
+    message["Date"] = format_datetime(now.astimezone(UTC).replace(microsecond=0))
     message["Message-ID"] = refs.message_id(key, case_id, mail_domain(sender))
     message.set_content(body if body.endswith("\n") else body + "\n")
     return message
@@ -248,6 +241,7 @@ def send_draft(
             raise MissingForSubmit(case.missing_for_submit)
     draft = draft_for(reclaim, case, request.step, request.level)
     to, subject, body = check(settings, case, request, draft)
+    at = now or datetime.now(UTC)
     sender = str(settings.mail_from)
     message = compose(
         key=refs.key_of(reclaim.database),
@@ -256,7 +250,7 @@ def send_draft(
         to=to,
         subject=subject,
         body=body,
-        now=now or datetime.now(UTC),
+        now=at,
     )
     raw = message.as_bytes()
     message_id = str(message["Message-ID"])
@@ -283,6 +277,7 @@ def send_draft(
             action=request.step,
             reference=request.reference,
             level=request.level,
+            at=at,
         )
     except BaseException:
         reclaim.mail.drop(mail_id)
