@@ -343,39 +343,22 @@ class WebhookStore:
         store holds), the delivery delivered, and each endpoint among them that was
         failing active again."""
         at, now = now_iso(), now_ms()
+        answers = [
+            (d["id"], (a.status_code, a.latency_ms, a.error, a.response[:SNIPPET_CHARS]))
+            for d, a in taken
+        ]
         cursor.executemany(
             f"INSERT INTO {ATTEMPTS} (delivery_id, attempt, at, status_code, latency_ms, "
             "error, response) "
             f"SELECT id, attempts + 1, %s, %s, %s, %s, %s FROM {DELIVERIES} WHERE id = %s "
             "ON CONFLICT (delivery_id, attempt) DO NOTHING",
-            [
-                (
-                    at,
-                    a.status_code,
-                    a.latency_ms,
-                    a.error,
-                    a.response[:SNIPPET_CHARS],
-                    d["id"],
-                )
-                for d, a in taken
-            ],
+            [(at, *answer, delivery) for delivery, answer in answers],
         )
         cursor.executemany(
             f"UPDATE {DELIVERIES} SET status = 'delivered', attempts = attempts + 1, "
             "next_attempt_ms = %s, delivered_at = %s, last_status = %s, "
             "last_latency_ms = %s, last_error = %s, last_response = %s WHERE id = %s",
-            [
-                (
-                    now,
-                    at,
-                    a.status_code,
-                    a.latency_ms,
-                    a.error,
-                    a.response[:SNIPPET_CHARS],
-                    d["id"],
-                )
-                for d, a in taken
-            ],
+            [(now, at, *answer, delivery) for delivery, answer in answers],
         )
         for endpoint_id in sorted({d["endpoint_id"] for d, _ in taken}):
             cursor.execute(
