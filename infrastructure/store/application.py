@@ -392,12 +392,7 @@ class ReclaimApplication(Application[UUID]):
         for event in events:
             case = event.mutate(case)
         case._pending_events.extend(events)  # noqa: SLF001 - as if its command had run here
-        # stored as the follower sealed them, not sealed again here
-        pending = self.mapper.pre_encoded(zip(events, stored, strict=True))
-        try:
-            return self.save_case(case, idempotency=idempotency).position
-        finally:
-            self.mapper.drop_pre_encoded(pending)
+        return self.save_case(case, idempotency=idempotency).position
 
     def _save_batch(self, cases: Sequence[Case], extra: dict[str, Any]) -> list[Any]:
         """Save cases in one transaction, with their commands' extra rows: the library's

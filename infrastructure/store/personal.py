@@ -30,7 +30,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -404,8 +404,6 @@ class PersonalMapper(Mapper[UUID]):
         self.keys = keys
         self._names: dict[type, tuple[str, ...]] = {}
         self._topics: dict[type, str] = {}
-        #: events already encoded by the follower that made them (``pre_encoded``)
-        self._encoded: dict[int, StoredEvent] = {}
 
     def names(self, cls: type) -> tuple[str, ...]:
         names = self._names.get(cls)
@@ -413,24 +411,8 @@ class PersonalMapper(Mapper[UUID]):
             names = self._names[cls] = _event_names(cls)
         return names
 
-    def pre_encoded(self, pairs: Iterable[tuple[Any, StoredEvent]]) -> list[int]:
-        """Remember how these events were stored by the follower that made them, so the
-        writer stores the same bytes rather than sealing them again."""
-        ids = []
-        for event, stored in pairs:
-            self._encoded[id(event)] = stored
-            ids.append(id(event))
-        return ids
-
-    def drop_pre_encoded(self, ids: Iterable[int]) -> None:
-        for i in ids:
-            self._encoded.pop(i, None)
-
     def encode(self, event: Any, case: Any) -> StoredEvent:
         """``event`` of ``case`` as it is stored."""
-        stored = self._encoded.pop(id(event), None) if self._encoded else None
-        if stored is not None:
-            return stored
         subject = None if case is None else (case.workspace, case.owner)
         return self.to_stored_event(event, subject)
 
