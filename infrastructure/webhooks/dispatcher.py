@@ -273,10 +273,6 @@ class Dispatcher(Follower):
     def retry_schedule(self) -> list[float]:
         return list(self.settings.webhook_retry_seconds)
 
-    def lag(self) -> int:
-        """How many positions the dispatcher is behind the feed's end."""
-        return lag(self.database, self.webhooks)
-
 
 def lag(database: Database, webhooks: WebhookStore) -> int:
     """How many positions the store's dispatcher is behind the feed's end: events not yet
