@@ -64,6 +64,17 @@ SECTIONS = (
     "heads",
     "webhooks",
 )
+#: the queries section's queries (its ROUTES, named here so that --help needs no import)
+QUERY_ROUTES = (
+    "summary",
+    "recovery",
+    "outcomes",
+    "timeliness",
+    "list",
+    "timeline",
+    "inclusion",
+    "feed",
+)
 
 
 def parse(argv: list[str]) -> Options:
@@ -94,6 +105,11 @@ def parse(argv: list[str]) -> Options:
     )
     parser.add_argument("--duration", type=float, help="seconds per throughput run")
     parser.add_argument("--stores", default="postgres,sqlite")
+    parser.add_argument(
+        "--queries",
+        help="comma-separated queries of the queries section, from: "
+        f"{', '.join(QUERY_ROUTES)} (default: all)",
+    )
     parser.add_argument(
         "--replay-store",
         default="both",
@@ -126,6 +142,10 @@ def parse(argv: list[str]) -> Options:
         parser.error(f"--workers takes comma-separated numbers, not {args.workers!r}")
     if not worker_counts or min(worker_counts) < 1:
         parser.error("--workers needs at least one count, each 1 or more")
+    queries = [q.strip() for q in (args.queries or ",".join(QUERY_ROUTES)).split(",")]
+    unknown = sorted(set(queries) - set(QUERY_ROUTES) - {""})
+    if unknown:
+        parser.error(f"unknown queries: {', '.join(unknown)}")
     quick = args.quick
     cache = args.cache_dir.resolve()
     output = args.output or (cache / "BENCHMARKS-quick.md" if quick else ROOT / "BENCHMARKS.md")
@@ -145,6 +165,7 @@ def parse(argv: list[str]) -> Options:
         depths=(10, 100, 1_000) if quick else (10, 100, 1_000, 10_000),
         samples=40 if quick else 200,
         replay_store=args.replay_store,
+        queries=tuple(q for q in QUERY_ROUTES if q in queries),
         output=output,
         from_json=args.from_json,
         replace_from=args.replace_from,

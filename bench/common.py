@@ -46,6 +46,8 @@ class Options:
     depths: tuple[int, ...]
     samples: int
     replay_store: str
+    #: the queries section's queries to run (by name)
+    queries: tuple[str, ...]
     output: Path
     #: only write the report again, from this run's raw figures
     from_json: Path | None = None

@@ -5,11 +5,13 @@ member of one of the generator's workspaces (a third of that workspace's cases
 are theirs), over HTTP against ``reclaim serve`` from one keep-alive client:
 ``GET /v1/reports/summary``, ``/v1/reports/recovery?group_by=platform``,
 ``/v1/reports/outcomes`` and ``/v1/reports/timeliness`` (issue 10's targets), and
-``GET /v1/cases`` and ``/v1/cases/{id}/timeline`` (issue 6's). Each query is
+``GET /v1/cases`` and ``/v1/cases/{id}/timeline`` (issue 6's), an inclusion proof of
+one of the user's events (issue 28's) and a full page of the feed after one of them
+(issue 29's; ``--queries`` picks some of these). Each query is
 repeated up to the sample count, or for at most a time budget once it has 10
 samples (3, for a query that takes over a minute for its first 3): the table
-gives n, and a p99 of few samples is close to their maximum. Every answer must be
-200.
+gives n, and a p99 of few samples is close to their maximum (the feed, a few ms a
+page, takes up to 1,000). Every answer must be 200.
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ ROUTES = {
     "timeline": "/v1/cases/{case_id}/timeline",
     # issue 28: a proof that one of the user's events is in the log (O(log n) hashes)
     "inclusion": "/v1/audit/proof/inclusion?position={position}",
-    # issue 29: a page of the user's events after one of them
+    # issue 29: a full page of the user's events after one of them
     "feed": "/v1/events?after={position}&limit=100",
 }
+#: a feed page's events (every page sampled holds this many, at every log size)
+FEED_PAGE = 100
+#: a feed page takes a few ms, so it is sampled more: the p99 of 200 is their second
+#: largest, one stray pause of the server (15-20 ms against 5) decides it
+FEED_SAMPLES = 1000
 #: the queries issue 10 sets a target for
 REPORTS = ("summary", "recovery", "outcomes", "timeliness")
 
@@ -83,9 +90,12 @@ def _getter(
     return call
 
 
-def _case_ids(app: ReclaimApplication) -> tuple[list[str], list[int]]:
-    """The query user's cases, and the positions of their events, from the event log
-    itself (not a read table, whose layout is the projections' business)."""
+def _case_ids(app: ReclaimApplication) -> tuple[list[str], list[int], list[int]]:
+    """The query user's cases, the positions of their events, and those of them with a
+    full feed page after them (``FEED_PAGE`` more of the user's events: at 1k events a
+    random one has on average 60, so a page there would be cheaper for being short),
+    from the event log itself (not a read table, whose layout is the projections'
+    business)."""
     ids: list[str] = []
     positions: list[int] = []
     mine: set[Any] = set()
@@ -108,9 +118,12 @@ def _case_ids(app: ReclaimApplication) -> tuple[list[str], list[int]]:
             if n.originator_id in mine:
                 positions.append(n.id)
         start = notifications[-1].id
+    positions.sort()
+    full = positions[:-FEED_PAGE]
     random.Random(7).shuffle(ids)
     random.Random(8).shuffle(positions)
-    return ids, positions
+    random.Random(9).shuffle(full)
+    return ids, positions, full
 
 
 def run(options: Options, context: dict[str, Any]) -> SectionResult:
@@ -125,12 +138,15 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
         for store, dataset in logs.items():
             app = ReclaimApplication(dataset.settings)
             try:
-                ids, positions = _case_ids(app)
+                ids, positions, full_pages = _case_ids(app)
                 key, _ = app.keys.create(datasets.QUERY_USER, datasets.QUERY_WORKSPACE, "member")
             finally:
                 app.close()
-            if not ids:
-                raise RuntimeError(f"the {label} log on {store} has no case of the query user")
+            if not ids or not full_pages:
+                raise RuntimeError(
+                    f"the {label} log on {store} has no case of the query user, or too few "
+                    f"events of theirs for a full feed page ({len(positions)})"
+                )
             cycle = itertools.cycle(ids)
             events = itertools.cycle(positions)
             measured: dict[str, list[float]] = {}
@@ -138,11 +154,17 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             with reclaim(dataset.settings, options.workers, log) as server:
                 auth = {"Authorization": f"Bearer {key}"}
                 for name, path in ROUTES.items():
+                    if name not in options.queries:
+                        continue
                     # one connection per query: a failed one leaves the next a clean one
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+                    feed = name == "feed"
                     try:
-                        call = _getter(conn, auth, path, cycle, events)
-                        measured[name] = _sample(call, options.samples, budget)
+                        call = _getter(
+                            conn, auth, path, cycle, itertools.cycle(full_pages) if feed else events
+                        )
+                        samples = max(options.samples, FEED_SAMPLES) if feed else options.samples
+                        measured[name] = _sample(call, samples, budget)
                     except (RuntimeError, OSError, http.client.HTTPException) as error:
                         # one broken query must not cost the others' figures
                         say(f"  {store} {label} {name}: FAILED: {error}")
