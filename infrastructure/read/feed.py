@@ -68,11 +68,13 @@ def events_after(
     return [item(row) for row in rows]
 
 
-def rows_after(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
-    """Every workspace's feed rows after ``after`` (the dispatcher's fan-out reads these)."""
-    return db.fetchall(
-        f"SELECT * FROM {FEED} WHERE position > %s ORDER BY position LIMIT {int(limit)}", (after,)
-    )
+def rows_at(db: Database, positions: list[int]) -> list[dict[str, Any]]:
+    """The feed rows at these positions, of any workspace (the webhook dispatcher makes
+    the bodies it sends from them)."""
+    if not positions:
+        return []
+    marks = ", ".join(["%s"] * len(positions))
+    return db.fetchall(f"SELECT * FROM {FEED} WHERE position IN ({marks})", positions)
 
 
 def last_position(db: Database) -> int:

@@ -56,7 +56,6 @@ CREATE_STATEMENTS = [
         position BIGINT NOT NULL,
         case_id TEXT NOT NULL,
         event_type TEXT NOT NULL,
-        payload TEXT NOT NULL,
         status TEXT NOT NULL,
         attempts INTEGER NOT NULL,
         next_attempt_ms BIGINT NOT NULL,
@@ -67,11 +66,16 @@ CREATE_STATEMENTS = [
         last_error TEXT,
         last_response TEXT
     )""",
-    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix0 ON {DELIVERIES} (status, next_attempt_ms)",
-    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix1 ON {DELIVERIES} "
-    "(endpoint_id, case_id, status, position)",
+    # the delivery log's, and the pending ones' in log order (the dispatcher's look for
+    # work; a delivered one leaves it)
     f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix2 ON {DELIVERIES} (endpoint_id, position)",
-    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_ix3 ON {DELIVERIES} (status, position)",
+    f"CREATE INDEX IF NOT EXISTS {DELIVERIES}_pending ON {DELIVERIES} (position) "
+    "WHERE status = 'pending'",
+    # (before 2026-12-06 three more indexes were kept, each written on every fan-out and
+    # every outcome, and read by nothing since the look for work reads a window in order)
+    f"DROP INDEX IF EXISTS {DELIVERIES}_ix0",
+    f"DROP INDEX IF EXISTS {DELIVERIES}_ix1",
+    f"DROP INDEX IF EXISTS {DELIVERIES}_ix3",
     f"""CREATE TABLE IF NOT EXISTS {ATTEMPTS} (
         delivery_id TEXT NOT NULL,
         attempt INTEGER NOT NULL,
@@ -133,6 +137,21 @@ class WebhookStore:
 
     def create_tables(self) -> None:
         self.database.create_tables(CREATE_STATEMENTS)
+        # a store from before deliveries were sent from the feed's row keeps a copy of each
+        # body, read no more (the feed's row makes the same body)
+        if self.database.is_postgres:
+            copied = self.database.fetchone(
+                "SELECT 1 AS copied FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = %s AND column_name = 'payload'",
+                (DELIVERIES,),
+            )
+            if copied is not None:  # (IF EXISTS: another process may drop it first)
+                self.database.execute(f"ALTER TABLE {DELIVERIES} DROP COLUMN IF EXISTS payload")
+            return
+        with self.database.transaction() as cursor:  # (under the write lock: alone)
+            columns = cursor.fetchall("SELECT name FROM pragma_table_info(%s)", (DELIVERIES,))
+            if "payload" in {c["name"] for c in columns}:
+                cursor.execute(f"ALTER TABLE {DELIVERIES} DROP COLUMN payload")
 
     # --- endpoints -----------------------------------------------------------------------
     def add(
@@ -258,14 +277,15 @@ class WebhookStore:
         )
 
     def add_deliveries(self, cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
-        """(id, endpoint, workspace, position, case, type, payload): each written once."""
+        """(id, endpoint, workspace, position, case, type): each written once. The body is
+        not copied: it is made from the event's feed row when sent."""
         if not rows:
             return
         at, due = now_iso(), now_ms()
         cursor.executemany(
             f"INSERT INTO {DELIVERIES} (id, endpoint_id, workspace, position, case_id, "
-            "event_type, payload, status, attempts, next_attempt_ms, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
+            "event_type, status, attempts, next_attempt_ms, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
             "ON CONFLICT (id) DO NOTHING",
             [(*row, due, at) for row in rows],
         )
@@ -492,13 +512,6 @@ class WebhookStore:
             f"SELECT COUNT(*) AS n FROM {DELIVERIES} WHERE status = 'pending'"
         )
         return int(row["n"]) if row else 0
-
-    def counts(self) -> dict[str, int]:
-        """How many deliveries are in each state (for metrics and the lag)."""
-        rows = self.database.fetchall(
-            f"SELECT status, COUNT(*) AS n FROM {DELIVERIES} GROUP BY status"
-        )
-        return {r["status"]: int(r["n"]) for r in rows}
 
 
 def _endpoint(row: dict[str, Any]) -> dict[str, Any]:
