@@ -1,5 +1,8 @@
 """What the webhooks keep in the store: endpoints, one delivery per endpoint and event,
-each delivery's attempts, and how far the dispatcher has read the log.
+each delivery's attempts, and how far the dispatcher has read the log. A delivery
+names its event by position (the body is made from the feed's row when sent); a taken
+attempt, always a delivery's last, is kept in the delivery's own row, every other in
+the attempts.
 
 A delivery's id is made from its endpoint and the event's position, so writing it twice
 (a dispatcher that died after writing but before moving its position) writes it once,
@@ -359,26 +362,19 @@ class WebhookStore:
                     self._record(cursor, delivery, attempt, retry_in_ms, failing_after, gone)
 
     def _record_taken(self, cursor: Any, taken: list[tuple[dict[str, Any], Attempt]]) -> None:
-        """Deliveries the receiver took: each one's attempt (numbered after the ones the
-        store holds), the delivery delivered, and each endpoint among them that was
-        failing active again."""
+        """Deliveries the receiver took: each one delivered, its attempt kept in its own
+        row (the last attempt, so no row of its own in the attempts: most deliveries
+        are taken at once, and a row each was a third of what sending wrote), and each
+        endpoint among them that was failing active again."""
         at, now = now_iso(), now_ms()
-        answers = [
-            (d["id"], (a.status_code, a.latency_ms, a.error, a.response[:SNIPPET_CHARS]))
-            for d, a in taken
-        ]
-        cursor.executemany(
-            f"INSERT INTO {ATTEMPTS} (delivery_id, attempt, at, status_code, latency_ms, "
-            "error, response) "
-            f"SELECT id, attempts + 1, %s, %s, %s, %s, %s FROM {DELIVERIES} WHERE id = %s "
-            "ON CONFLICT (delivery_id, attempt) DO NOTHING",
-            [(at, *answer, delivery) for delivery, answer in answers],
-        )
         cursor.executemany(
             f"UPDATE {DELIVERIES} SET status = 'delivered', attempts = attempts + 1, "
             "next_attempt_ms = %s, delivered_at = %s, last_status = %s, "
             "last_latency_ms = %s, last_error = %s, last_response = %s WHERE id = %s",
-            [(now, at, *answer, delivery) for delivery, answer in answers],
+            [
+                (now, at, a.status_code, a.latency_ms, a.error, a.response[:SNIPPET_CHARS], d["id"])
+                for d, a in taken
+            ],
         )
         for endpoint_id in sorted({d["endpoint_id"] for d, _ in taken}):
             cursor.execute(
@@ -458,8 +454,18 @@ class WebhookStore:
             )
 
     def redeliver(self, workspace: str, endpoint_id: str, delivery: str) -> dict[str, Any] | None:
-        """Send a delivery again, now (after the earlier undelivered events of its case)."""
+        """Send a delivery again, now (after the earlier undelivered events of its case).
+        A delivered one's taken attempt moves from its row to the attempts first, as the
+        next one will be its row's."""
         with self.database.transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO {ATTEMPTS} (delivery_id, attempt, at, status_code, latency_ms, "
+                "error, response) SELECT id, attempts, delivered_at, last_status, "
+                f"last_latency_ms, last_error, last_response FROM {DELIVERIES} "
+                "WHERE id = %s AND endpoint_id = %s AND workspace = %s "
+                "AND status = 'delivered' ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                (delivery, endpoint_id, workspace),
+            )
             cursor.execute(
                 f"UPDATE {DELIVERIES} SET status = 'pending', next_attempt_ms = %s "
                 "WHERE id = %s AND endpoint_id = %s AND workspace = %s",
@@ -493,6 +499,8 @@ class WebhookStore:
         return found[0] if found else None
 
     def _with_attempts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each delivery with its attempts: the attempts' rows, and a delivered one's
+        taken attempt from its own row (see ``_record_taken``)."""
         if not rows:
             return []
         ids = [r["id"] for r in rows]
@@ -504,6 +512,20 @@ class WebhookStore:
             ids,
         ):
             attempts[a["delivery_id"]].append(a)
+        for r in rows:
+            log = attempts[r["id"]]
+            if r["status"] == "delivered" and not any(a["attempt"] == r["attempts"] for a in log):
+                log.append(
+                    {
+                        "delivery_id": r["id"],
+                        "attempt": r["attempts"],
+                        "at": r["delivered_at"],
+                        "status_code": r["last_status"],
+                        "latency_ms": r["last_latency_ms"],
+                        "error": r["last_error"],
+                        "response": r["last_response"],
+                    }
+                )
         return [{**r, "attempt_log": attempts[r["id"]]} for r in rows]
 
     def pending(self) -> int:

@@ -222,6 +222,19 @@ def test_webhooks_are_signed_retried_in_order_and_stop_at_410(hooks) -> None:
         assert again.status_code == 202, again.text
         wait_for(lambda: len(receiver.got) > count, 10, "the redelivery")
         assert receiver.got[-1].webhook_id == opened["id"]
+        # its log keeps every attempt, the first time's taken one included
+        wait_for(
+            lambda: (
+                {d["id"]: d for d in delivery_log()["items"]}[opened["id"]]["attempts"]
+                == len(codes) + 1
+            ),
+            10,
+            "the redelivery's outcome written",
+        )
+        again_log = {d["id"]: d for d in delivery_log()["items"]}[opened["id"]]
+        assert again_log["status"] == "delivered"
+        assert [a["status_code"] for a in again_log["attempt_log"]] == [*codes, 200]
+        assert [a["attempt"] for a in again_log["attempt_log"]] == list(range(1, len(codes) + 2))
 
         # 410: the endpoint is disabled, its backlog and history kept, nothing more sent
         receiver.then = "gone"
