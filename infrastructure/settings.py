@@ -141,6 +141,13 @@ class Settings(BaseSettings):
         description="The dispatcher process's niceness: at 19 the commands have the cores "
         "first and deliveries catch up when the load eases; 0 shares the cores evenly.",
     )
+    webhook_idle: bool = Field(
+        default=True,
+        description="Run the dispatcher process under Linux's SCHED_IDLE: it is given a core "
+        "only when nothing else wants one, and gives it up the moment another process "
+        "wakes (at nice 19 alone a waking command may wait out its time slice). Elsewhere "
+        "the niceness alone applies.",
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest a delivery may take, connecting included."
     )

@@ -111,6 +111,9 @@ def main() -> None:
     )
     settings = Settings.model_validate_json(sys.stdin.buffer.readline())
     os.nice(settings.webhook_nice)
+    idle = settings.webhook_idle and hasattr(os, "SCHED_IDLE")
+    if idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     from infrastructure.projections.locks import locks_for
 
     locks = locks_for(settings, [LOCK_NAME])
@@ -119,12 +122,12 @@ def main() -> None:
             if os.getppid() != parent:
                 return
             time.sleep(0.1)
-        asyncio.run(_run(settings, parent))
+        asyncio.run(_run(settings, parent, idle))
     finally:
         locks.release()
 
 
-async def _run(settings: Settings, parent: int) -> None:
+async def _run(settings: Settings, parent: int, idle: bool) -> None:
     from infrastructure.store.application import ReclaimApplication
     from infrastructure.webhooks.dispatcher import Dispatcher
 
@@ -140,7 +143,12 @@ async def _run(settings: Settings, parent: int) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         loop.add_signal_handler(signal.SIGUSR1, dispatcher.wake)
-        log.info("webhook dispatcher running (pid %s, nice %s)", os.getpid(), os.nice(0))
+        log.info(
+            "webhook dispatcher running (pid %s, nice %s, %s)",
+            os.getpid(),
+            os.nice(0),
+            "SCHED_IDLE" if idle else "not SCHED_IDLE",
+        )
         while not stopping.is_set() and os.getppid() == parent:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):

@@ -74,6 +74,9 @@ def test_kill_9_of_the_dispatcher_loses_nothing(settings, killed: str) -> None:
             wait_for(lambda: len(receiver.got) >= 3, 30, "the first deliveries")
             (dispatcher,) = first.children(DISPATCHER)
             assert not second.children(DISPATCHER)  # (one per store: the writer's)
+            # it takes only the cores nothing else wants (RECLAIM_WEBHOOK_IDLE, the default)
+            assert os.sched_getscheduler(dispatcher) == os.SCHED_IDLE
+            assert os.getpriority(os.PRIO_PROCESS, dispatcher) == 19
             if killed == "writer":
                 first.kill_alone()
             else:
