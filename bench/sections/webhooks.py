@@ -3,8 +3,9 @@ and whether the dispatcher keeps up, from one run.
 
 For each store, one store seeded with section (c)'s setup, served by ``reclaim serve``
 with webhooks to private addresses allowed; a receiver on this host, in its own process
-at the lowest CPU priority (``bench/receiver.py``: uvicorn, HTTP/1.1, answers 200 at
-once; it stands for the receivers' hosts), takes the deliveries.
+at the lowest CPU priority (SCHED_IDLE, as the dispatcher; ``bench/receiver.py``:
+uvicorn, HTTP/1.1, answers 200 at once; it stands for the receivers' hosts), takes the
+deliveries.
 Issue 10's mix runs from wrk at 16 clients in rounds: with no endpoint, then with 5
 (registered through the API before the run, disabled after it), alternating which goes
 first. After each run
@@ -22,6 +23,7 @@ to ``PACED_RATE`` commands/s (each wrk connection waits before each request), wi
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -52,14 +54,21 @@ ENDPOINTS = 5
 PACED_RATE = 100
 
 
+def _idle() -> None:
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 @contextlib.contextmanager
 def _receiver() -> Iterator[str]:
     """``bench/receiver.py`` in its own process; yields its URL (a GET there: the count)."""
     port = free_port()
-    # at the lowest priority: it stands for the receivers' own hosts, so its CPU should
-    # not be taken from the server under test on this one
+    # at the lowest priority, SCHED_IDLE: it stands for the receivers' own hosts, so it
+    # should take only CPU the server under test leaves (at nice 19 alone, a command's
+    # process waking may wait out the receiver's time slice)
     process = subprocess.Popen(
-        ["nice", "-n", "19", sys.executable, "-m", "bench.receiver", str(port)]
+        ["nice", "-n", "19", sys.executable, "-m", "bench.receiver", str(port)],
+        preexec_fn=_idle,  # noqa: PLW1509 - (no threads yet in this process)
     )
     url = f"http://127.0.0.1:{port}/hook"
     try:
