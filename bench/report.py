@@ -559,6 +559,14 @@ def evaluate(results: dict[str, SectionResult]) -> None:
                     at_least=0.95,
                     key="webhooks",
                 )
+            elif figure.name.endswith("(control)"):
+                none = next(
+                    f
+                    for f in webhooks.figures
+                    if f.name.endswith("no endpoint")
+                    and f.name.split(":")[0] == figure.name.split(":")[0]
+                )
+                _compare(figure, "no endpoint, the same rounds", none.value)
             elif "the most deliveries waiting" in figure.name:
                 _bound(figure, 5.0, target=TARGETS["webhooks-lag"][0], key="webhooks-lag")
     heads = results.get("heads")

@@ -13,6 +13,12 @@ with endpoints, the dispatcher's backlog is timed until every delivery is delive
 its lag when the load stops, and how long it takes to catch up. Delivery is off the
 write path, so the commands/s should not move.
 
+A third arm in each round is a control: no endpoint, and one busy loop per core at the
+lowest priority (SCHED_IDLE and nice 19, as the dispatcher and receiver run). It takes
+only CPU the commands leave idle, all of it, so what it costs them is what taking all of
+this host's idle CPU costs them, whatever takes it (shared caches, cores that are
+hyperthreads or a VM's): the dispatcher, at the same priority, takes part of it.
+
 At full load the commands ask for 5 deliveries each, more than the dispatcher can send
 on these cores (its rate while draining, alone, is in the table), so it cannot keep up
 there whatever its priority. Whether it keeps up is measured apart: the same mix paced
@@ -46,6 +52,7 @@ from bench.sections.http import counted, issue_script, seeded_store
 from bench.servers import reclaim
 from bench.wrk import run_wrk
 from infrastructure.store.application import ReclaimApplication
+from infrastructure.webhooks.dispatcher import lag as dispatcher_lag
 
 TITLE = "(k) Webhooks: commands/s with 5 endpoints and with none, and the dispatcher's lag"
 COMMAND = "python3 dev.py bench --sections webhooks"
@@ -57,6 +64,28 @@ PACED_RATE = 100
 def _idle() -> None:
     if hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+#: the control arm's busy loop, one process per core
+BUSY_LOOP = "while True: pass"
+
+
+@contextlib.contextmanager
+def _busy_loops() -> Iterator[None]:
+    """One busy loop per core at the lowest priority, for as long as the block runs."""
+    loops = [
+        subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-c", BUSY_LOOP],
+            preexec_fn=_idle,  # noqa: PLW1509 - (no threads yet in this process)
+        )
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 @contextlib.contextmanager
@@ -105,10 +134,21 @@ def _pending(settings: Any) -> int:
 
 
 def _pending_in(app: ReclaimApplication) -> int:
-    row = app.database.fetchone(
-        "SELECT COUNT(*) AS n FROM reclaim_webhook_deliveries WHERE status = 'pending'"
+    """Deliveries waiting for the live endpoints: made and not yet delivered, and to be
+    made of the events the dispatcher has not read yet (one per live endpoint: the
+    bench's want every event; a dispatcher just started has read none). A disabled
+    endpoint's backlog is kept, not waiting: counting it, a round's drain waited for
+    the last round's endpoints (a quick run's first round ended before its dispatcher
+    had read anything, so its backlog outlived its endpoints)."""
+    made = app.database.fetchone(
+        "SELECT COUNT(*) AS n FROM reclaim_webhook_deliveries d JOIN reclaim_webhooks w "
+        "ON w.id = d.endpoint_id WHERE d.status = 'pending' AND w.status <> 'disabled'"
     )
-    return int(row["n"]) if row else 0
+    live = app.database.fetchone(
+        "SELECT COUNT(*) AS n FROM reclaim_webhooks WHERE status <> 'disabled'"
+    )
+    unread = dispatcher_lag(app.database, app.webhooks)
+    return int(made["n"] if made else 0) + unread * int(live["n"] if live else 0)
 
 
 def _register(url: str, admin: str, target: str) -> list[str]:
@@ -174,10 +214,10 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
     receiving = _receiver()
     target = receiving.__enter__()
     table = [
-        "| store | round | none, 2xx/s | 5 endpoints, 2xx/s | server CPU ms per command, none "
-        "| 5 endpoints | backlog at the end | drained in s | drained, deliveries/s "
-        "| server CPU ms per delivery, draining |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| store | round | none, 2xx/s | 5 endpoints, 2xx/s | control: idle busy loops, 2xx/s "
+        "| server CPU ms per command, none | 5 endpoints | backlog at the end | drained in s "
+        "| drained, deliveries/s | server CPU ms per delivery, draining |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     try:
         for store in options.stores:
@@ -186,7 +226,7 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
             with seeded_store(options, store, name, pg) as (settings, app, key, cases):
                 admin, _ = app.keys.create("bench-admin", "bench", "admin")
             settings = settings.model_copy(update={"webhooks_allow_private": True})
-            totals = {"none": [0, 0.0], "five": [0, 0.0]}
+            totals = {"none": [0, 0.0], "five": [0, 0.0], "busy": [0, 0.0]}
             drains: list[float] = []
             drain_rates: list[float] = []
             log = settings.data_dir / "server.log"
@@ -195,14 +235,16 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 script = issue_script(cases, key, clients, "webhooks")
                 run_wrk(server.url, warm, clients=clients, duration=options.warmup)
                 for round_ in range(rounds):
-                    order = ("none", "five") if round_ % 2 == 0 else ("five", "none")
+                    arms = ("none", "five", "busy")
+                    order = arms[round_ % 3 :] + arms[: round_ % 3]
                     rates: dict[str, float] = {}
                     cpu_ms: dict[str, float] = {}
                     backlog, drained, drain_cpu_ms = 0, 0.0, 0.0
                     for which in order:
                         ids = _register(server.url, admin, target) if which == "five" else []
                         cpu = tree_cpu_seconds(server.process.pid)
-                        r = run_wrk(server.url, script, clients=clients, duration=seconds)
+                        with _busy_loops() if which == "busy" else contextlib.nullcontext():
+                            r = run_wrk(server.url, script, clients=clients, duration=seconds)
                         cpu = tree_cpu_seconds(server.process.pid) - cpu
                         cpu_ms[which] = cpu * 1000 / max(r.ok, 1)
                         rates[which] = r.rate
@@ -220,13 +262,14 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                                 _call(f"{server.url}/v1/webhooks/{endpoint}", admin, "DELETE")
                     table.append(
                         f"| {label} | {round_ + 1} | {rates['none']:,.0f} | {rates['five']:,.0f} "
-                        f"| {cpu_ms['none']:.2f} | {cpu_ms['five']:.2f} "
+                        f"| {rates['busy']:,.0f} | {cpu_ms['none']:.2f} | {cpu_ms['five']:.2f} "
                         f"| {backlog} | {drained:.1f} | {drain_rates[-1]:,.0f} "
                         f"| {drain_cpu_ms:.2f} |"
                     )
                     say(
                         f"  {label} round {round_ + 1}: none {rates['none']:,.0f}/s, "
-                        f"5 endpoints {rates['five']:,.0f}/s ({counted(r)}); backlog {backlog}, "
+                        f"5 endpoints {rates['five']:,.0f}/s, idle busy loops "
+                        f"{rates['busy']:,.0f}/s ({counted(r)}); backlog {backlog}, "
                         f"drained in {drained:.1f}s"
                     )
                 paced = _paced(server.url, admin, target, script, settings, clients, seconds)
@@ -238,9 +281,16 @@ def run(options: Options, context: dict[str, Any]) -> SectionResult:
                 pg.drop(name)
             none = totals["none"][0] / max(totals["none"][1], 1e-9)
             five = totals["five"][0] / max(totals["five"][1], 1e-9)
+            busy = totals["busy"][0] / max(totals["busy"][1], 1e-9)
             result.add(f"{label}: commands/s, no endpoint", none, "/s", note=f"{clients} clients")
             result.add(
                 f"{label}: commands/s, 5 endpoints", five, "/s", note=f"{rounds} rounds alternating"
+            )
+            result.add(
+                f"{label}: commands/s, no endpoint, idle busy loops (control)",
+                busy,
+                "/s",
+                note=f"one per core, SCHED_IDLE and nice 19; {rounds} rounds alternating",
             )
             result.add(
                 f"{label}: the dispatcher's backlog drained after the full load, slowest round",
