@@ -15,29 +15,24 @@ from typing import Any
 from infrastructure.bootstrap import bootstrap
 from infrastructure.read import feed
 from infrastructure.webhooks.dispatcher import Dispatcher
-from infrastructure.webhooks.store import DELIVERIES, delivery_id, now_iso, now_ms
+from infrastructure.webhooks.store import (
+    CREATE_STATEMENTS,
+    DELIVERIES,
+    delivery_id,
+    now_iso,
+    now_ms,
+)
 from tests.support.commands import as_users
 from tests.support.factories import NOW, credit_facts
 from tests.support.receiver import running_receiver
 
-OLD_TABLE = f"""CREATE TABLE {DELIVERIES} (
-    id TEXT PRIMARY KEY,
-    endpoint_id TEXT NOT NULL,
-    workspace TEXT NOT NULL,
-    position BIGINT NOT NULL,
-    case_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_attempt_ms BIGINT NOT NULL,
-    created_at TEXT NOT NULL,
-    delivered_at TEXT,
-    last_status INTEGER,
-    last_latency_ms INTEGER,
-    last_error TEXT,
-    last_response TEXT
-)"""
+#: the table as it was: today's, with the copy of the body after the event's type
+TYPE = "event_type TEXT NOT NULL,"
+OLD_TABLE = next(
+    statement.replace(TYPE, f"{TYPE} payload TEXT NOT NULL,")
+    for statement in CREATE_STATEMENTS
+    if statement.startswith(f"CREATE TABLE IF NOT EXISTS {DELIVERIES} (")
+)
 OLD_INDEXES = [
     f"CREATE INDEX {DELIVERIES}_ix0 ON {DELIVERIES} (status, next_attempt_ms)",
     f"CREATE INDEX {DELIVERIES}_ix1 ON {DELIVERIES} (endpoint_id, case_id, status, position)",
@@ -101,7 +96,8 @@ def test_an_old_deliveries_table_is_brought_up_to_date_and_its_backlog_sent(
                 ),
             )
             app.webhooks.move_position(cursor, event["position"])
-        assert "payload" in shape(database)[0]
+        columns, indexes = shape(database)
+        assert "payload" in columns and {f"{DELIVERIES}_ix{n}" for n in range(4)} <= indexes
 
         app.webhooks.create_tables()  # (what opening the store does)
         app.webhooks.create_tables()  # (and again: nothing left to change)
