@@ -25,24 +25,32 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
+    """The app served on a loopback port bound here and handed to uvicorn: a port looked
+    up free and bound later could be taken in between (seen once in a full run, with
+    other servers starting on the host)."""
     app = create_app(settings)
-    port = free_port()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", limit_concurrency=200
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+        sock.close()
 
 
 class Client(httpx.Client):
