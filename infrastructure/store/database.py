@@ -10,10 +10,7 @@ and translated for SQLite.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,35 +21,6 @@ from infrastructure.store.pg_batch import StatementBatch
 
 _PLACEHOLDER = re.compile(r"%s")
 T = TypeVar("T")
-
-
-_turns = threading.local()
-
-
-@contextmanager
-def writers_turn(db_name: str) -> Iterator[None]:
-    """The turn of one writer of a SQLite file, among every thread and process: an
-    exclusive ``flock`` of ``<file>.writer-lock``, taken before the transaction. A
-    writer that waits here wakes the moment the turn is free; one that waits in SQLite's
-    busy handler for its write lock sleeps 1, 2, 5, 10 ... 25 ms between looks, so a
-    lock held a millisecond could cost it 25. A thread already holding the turn holds it
-    on (no deadlock with itself)."""
-    held: set[str] = _turns.__dict__.setdefault("held", set())
-    if db_name in held:
-        yield
-        return
-    # a descriptor of its own each time: flock excludes other open files, the other
-    # threads of this process included
-    fd = os.open(f"{db_name}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        held.add(db_name)
-        try:
-            yield
-        finally:
-            held.discard(db_name)
-    finally:
-        os.close(fd)  # lets go of the lock
 
 
 #: how many more times a call whose connection was lost is tried, each on a fresh one
@@ -124,21 +92,17 @@ class Database:
 
     @contextmanager
     def _sqlite_writing(self) -> Iterator[Any]:
-        """A SQLite transaction that will write: in the writers' turn (``writers_turn``,
-        as the event store's writes are), then ``BEGIN IMMEDIATE``, which takes the write
-        lock before it reads anything. The library's plain ``BEGIN`` reads first, and a
-        transaction that then writes after another process has committed fails at once
-        with "database is locked" (SQLite cannot move its snapshot; the busy timeout
-        does not apply): seen with a second process opening the store while a server's
-        followers wrote every quarter of a second."""
+        """A SQLite transaction that will write: ``BEGIN IMMEDIATE``, which waits (the
+        busy timeout) for the write lock before it reads anything. The library's plain
+        ``BEGIN`` reads first, and a transaction that then writes after another process
+        has committed fails at once with "database is locked" (SQLite cannot move its
+        snapshot; the busy timeout does not apply): seen with a second process opening
+        the store while a server's followers wrote every quarter of a second."""
         import sqlite3
 
         from eventsourcing.persistence import OperationalError
 
-        pool = self.datastore.pool
-        alone = pool.is_sqlite_memory_mode
-        turn = contextlib.nullcontext() if alone else writers_turn(pool.db_name)
-        with turn, self.datastore.get_connection(commit=True) as connection:
+        with self.datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             if self.relaxed:  # (outside the transaction: SQLite ignores it inside one)
                 cursor.execute("PRAGMA synchronous = NORMAL")

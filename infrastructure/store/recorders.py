@@ -10,6 +10,8 @@ acknowledged it and what every reader sees of it commit together or not at all.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -22,7 +24,7 @@ from psycopg.sql import SQL, Identifier
 
 from infrastructure.projections.events import Batch
 from infrastructure.projections.inline import InlineProjections
-from infrastructure.store.database import Read, once_more_after_a_lost_connection, writers_turn
+from infrastructure.store.database import Read, once_more_after_a_lost_connection
 from infrastructure.store.idempotency import IDEMPOTENCY_INSERT, IdempotencyRecord
 from infrastructure.store.pg_batch import Sent, StatementBatch, statement_batch
 
@@ -83,8 +85,14 @@ class SQLiteReclaimRecorder(InlineWriting, SQLiteApplicationRecorder):
         if pool.is_sqlite_memory_mode:
             yield
             return
-        with writers_turn(pool.db_name):
+        # a descriptor of its own each time: flock excludes other open files, the other
+        # threads of this process included
+        fd = os.open(f"{pool.db_name}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)  # lets go of the lock
 
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
